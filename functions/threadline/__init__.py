@@ -1,0 +1,3 @@
+"""Threadline: a serverless backend for multi-tenant support chatbots."""
+
+__version__ = "0.1.0"

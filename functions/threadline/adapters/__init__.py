@@ -1,0 +1,1 @@
+"""Adapters: the domain ports implemented over Postgres, AWS, the LLM and the embedding model."""

@@ -1,0 +1,1 @@
+"""Postgres + pgvector adapters."""

@@ -1,0 +1,78 @@
+"""Connections: one pool per process (in Lambda, one lazily opened connection), pgvector registered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from threadline.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
+
+Row = dict[str, Any]
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    register_vector(conn)
+    # Filtered HNSW search keeps scanning until enough rows pass the project filter (pgvector >= 0.8).
+    conn.execute("SET hnsw.iterative_scan = relaxed_order")
+    conn.commit()
+
+
+class Database:
+    """A small pool of psycopg 3 connections; `transaction()` is the only way in."""
+
+    def __init__(self, url: str, max_size: int = 8) -> None:
+        self.url = url
+        self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            configure=_configure,
+            check=ConnectionPool.check_connection,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+        )
+        self._opened = False
+
+    def _ensure_open(self) -> None:
+        if not self._opened:
+            self._pool.open(wait=True, timeout=30)
+            self._opened = True
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Row]]:
+        """A connection inside one transaction: committed on success, rolled back on error."""
+        self._ensure_open()
+        with wrap_exceptions(), self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    def close(self) -> None:
+        """Close every connection."""
+        if self._opened:
+            self._pool.close()
+            self._opened = False
+
+
+@contextmanager
+def wrap_exceptions() -> Iterator[None]:
+    """Turn driver errors into domain errors, here and nowhere else (matched on SQLSTATE class, not text)."""
+    try:
+        yield
+    except pg_errors.UniqueViolation as exc:
+        raise Conflict("already exists", constraint=_constraint(exc)) from exc
+    except pg_errors.ForeignKeyViolation as exc:
+        raise NotFound("a referenced item does not exist", constraint=_constraint(exc)) from exc
+    except (pg_errors.CheckViolation, pg_errors.NotNullViolation, pg_errors.DataException) as exc:
+        raise InvalidInput("invalid value", constraint=_constraint(exc)) from exc
+    except (psycopg.OperationalError, pg_errors.AdminShutdown) as exc:
+        raise Unavailable("database unavailable") from exc
+
+
+def _constraint(exc: psycopg.Error) -> str:
+    return (exc.diag.constraint_name or "") if exc.diag else ""

@@ -1,0 +1,9 @@
+"""Routers, one per resource; `ROUTERS` is the list the app mounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from threadline.api.routers import health, keys
+
+ROUTERS: list[APIRouter] = [health.router, keys.router]

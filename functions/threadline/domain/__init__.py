@@ -1,0 +1,1 @@
+"""The business of Threadline: pure Python, no AWS, HTTP or SQL."""

@@ -1,0 +1,44 @@
+"""Domain errors. Adapters raise these; the API maps each to one HTTP status in one table."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error the domain reports to a caller."""
+
+    code = "error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or the caller may not know that it does."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request collides with the current state (a duplicate name, a running job)."""
+
+    code = "conflict"
+
+
+class InvalidInput(DomainError):
+    """The request is well-formed but its content is not acceptable."""
+
+    code = "invalid_input"
+
+
+class Unauthorized(DomainError):
+    """No valid credentials were presented."""
+
+    code = "unauthorized"
+
+
+class Unavailable(DomainError):
+    """A dependency (database, queue, model) cannot serve the request right now."""
+
+    code = "unavailable"

@@ -1,0 +1,65 @@
+"""Configuration: one validated settings object, read lazily from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Every knob Threadline reads. Names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # Database
+    database_url: str = Field(default="", description="libpq URL; empty means the local embedded server")
+    db_pool_max: int = Field(default=8, ge=1)
+    migrations_dir: Path = _REPO_ROOT / "infra" / "db" / "migrations"
+
+    # AWS (an empty endpoint means real AWS)
+    aws_endpoint_url: str = ""
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    documents_bucket: str = ""
+    classify_queue_url: str = ""
+    ingest_queue_url: str = ""
+    metrics_queue_url: str = ""
+    import_queue_url: str = ""
+    backfill_state_machine_arn: str = ""
+    backfill_bucket: str = ""
+    report_sender: str = "reports@threadline.local"
+
+    # LLM (any OpenAI-compatible server); no base URL and no key means the offline extractive answerer
+    openai_base_url: str = ""
+    openai_api_key: str = ""
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: float = 60.0
+    history_token_budget: int = Field(default=3000, ge=0)
+
+    # Embeddings and retrieval
+    embedding_tokenizer_path: Path = _REPO_ROOT / "layers" / "model" / "tokenizer.json"
+    embedding_model_path: Path | None = None
+    retrieval_top_k: int = Field(default=6, ge=1, le=50)
+
+    # Classification
+    classifier: str = Field(default="embedding", pattern="^(embedding|llm)$")
+    classifier_margin: float = Field(default=0.02, ge=0.0)
+    classification_enabled: bool = True
+
+    # Local cloud
+    local_dir: Path = _REPO_ROOT / ".local"
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when an OpenAI-compatible endpoint or key is set."""
+        return bool(self.openai_base_url or self.openai_api_key)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use (never at import time)."""
+    return Settings()

@@ -1,0 +1,99 @@
+"""Shared fixtures: real Postgres + pgvector, a migrated template database, and a fresh copy per test."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from threadline.adapters.postgres.migrate import migrate
+from threadline.bootstrap import Container
+from threadline.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_DB = "threadline_template"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """A superuser URL: TEST_DATABASE_URL if set, else an embedded server in a temporary folder."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    from threadline.local.postgres import start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="tlpg") as tmp:
+        url, server = start_embedded(Path(tmp) / "data")
+        yield url
+        server.cleanup()
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    params = conninfo_to_dict(url)
+    params["dbname"] = dbname
+    return make_conninfo(**params)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def template_db_url(pg_admin_url: str) -> str:
+    """A database migrated once per session; each test copies it (cheap, like procrastinate's fixtures)."""
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}"')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    url = _with_dbname(pg_admin_url, TEMPLATE_DB)
+    migrate(url, REPO_ROOT / "infra" / "db" / "migrations")
+    return url
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, template_db_url: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DB}"')
+    yield _with_dbname(pg_admin_url, name)
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def tokenizer_path() -> Path:
+    """The MiniLM tokenizer (built by `make model`)."""
+    path = REPO_ROOT / "layers" / "model" / "tokenizer.json"
+    assert path.is_file(), "run `make model` first (make test does)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedder(tokenizer_path: Path) -> object:
+    """One real embedding model per session (loading it costs ~0.3 s)."""
+    from threadline.adapters.embeddings import OnnxMiniLM
+
+    return OnnxMiniLM(tokenizer_path)
+
+
+@pytest.fixture
+def settings(database_url: str, tokenizer_path: Path, tmp_path: Path) -> Settings:
+    """Settings for one test: its own database, no LLM, no AWS unless a test adds them."""
+    return Settings(
+        database_url=database_url,
+        embedding_tokenizer_path=tokenizer_path,
+        local_dir=tmp_path / "local",
+        openai_base_url="",
+        openai_api_key="",
+    )
+
+
+@pytest.fixture
+def container(settings: Settings, embedder: object) -> Iterator[Container]:
+    """A container on the test's database, sharing the session's embedding model."""
+    built = Container(settings)
+    built.__dict__["embedder"] = embedder
+    yield built
+    built.close()
