@@ -97,3 +97,20 @@ def container(settings: Settings, embedder: object) -> Iterator[Container]:
     built.__dict__["embedder"] = embedder
     yield built
     built.close()
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    """An AWS endpoint for the session: AWS_ENDPOINT_URL if set (e.g. LocalStack), else moto in server mode.
+
+    Step Functions really executes in moto only with `execute_state_machine` on; MOTO_PORT tells its
+    interpreter where the server is.
+    """
+    if url := os.environ.get("AWS_ENDPOINT_URL"):
+        yield url
+        return
+    from threadline.local.moto_server import start_moto
+
+    server, url = start_moto()
+    yield url
+    server.stop()

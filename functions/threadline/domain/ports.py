@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
+from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
@@ -21,3 +23,31 @@ class Embedder(Protocol):
     def model_name(self) -> str: ...
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+class ChatEvents(Protocol):
+    """What the chat path announces, for work that must stay off its hot path (classification, metrics).
+
+    Implementations enqueue and return at once; the chat calls them only after the answer has been
+    streamed (or saved on disconnect), so nothing here delays a token.
+    """
+
+    def thread_started(self, project_id: UUID, thread_id: UUID, first_question: str) -> None: ...
+
+    def answer_completed(self, project_id: UUID, thread_id: UUID, message_id: UUID) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LabelDecision:
+    """A classifier's verdict on one thread."""
+
+    thread_id: UUID
+    category_id: UUID
+    confidence: float
+    model: str
+
+
+class ThreadClassifier(Protocol):
+    """Labels first questions against one project's categories (used by the SQS worker and the backfill)."""
+
+    def classify(self, project_id: UUID, questions: Sequence[tuple[UUID, str]]) -> list[LabelDecision]: ...
