@@ -1,0 +1,10 @@
+"""Benchmarks that print their figures. `python -m bench` (make bench) runs every module in BENCHMARKS.
+
+Each module has `main(argv: list[str] | None = None) -> None` and can also be run alone
+(`python -m bench.<name> --help`). Targets are printed next to the figures, never asserted in tests.
+"""
+
+from __future__ import annotations
+
+# Module names under bench/, in the order `make bench` runs them.
+BENCHMARKS: list[str] = []
