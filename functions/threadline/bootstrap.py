@@ -6,6 +6,7 @@ from functools import cached_property, lru_cache
 
 from threadline.adapters.embeddings import OnnxMiniLM
 from threadline.adapters.postgres.db import Database
+from threadline.adapters.postgres.documents import PostgresDocuments
 from threadline.adapters.postgres.tenancy import PostgresTenancy
 from threadline.settings import Settings, get_settings
 
@@ -32,6 +33,11 @@ class Container:
     def embedder(self) -> OnnxMiniLM:
         """The embedding model, loaded on first use (about 0.3 s)."""
         return OnnxMiniLM(self.settings.embedding_tokenizer_path, self.settings.embedding_model_path)
+
+    @cached_property
+    def documents(self) -> PostgresDocuments:
+        """Documents and their chunks."""
+        return PostgresDocuments(self.db)
 
     def close(self) -> None:
         """Release connections."""

@@ -7,7 +7,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from threadline.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Unauthorized, Unavailable
+from threadline.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from threadline.observability import logger
 
 STATUS_BY_ERROR: dict[type[DomainError], int] = {
@@ -16,6 +24,7 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     InvalidInput: 422,
     Unauthorized: 401,
     Unavailable: 503,
+    UnsupportedMediaType: 415,
 }
 
 

@@ -42,3 +42,15 @@ class Unavailable(DomainError):
     """A dependency (database, queue, model) cannot serve the request right now."""
 
     code = "unavailable"
+
+
+class UnsupportedMediaType(DomainError):
+    """A file whose format Threadline cannot read."""
+
+    code = "unsupported_media_type"
+
+
+class DocumentRejected(InvalidInput):
+    """A document that could not be ingested (corrupt, encrypted, empty); it is kept with status `failed`."""
+
+    code = "document_failed"

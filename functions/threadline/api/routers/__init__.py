@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from threadline.api.routers import health, keys
+from threadline.api.routers import documents, health, keys
 
-ROUTERS: list[APIRouter] = [health.router, keys.router]
+ROUTERS: list[APIRouter] = [health.router, keys.router, documents.router]
