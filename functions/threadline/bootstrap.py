@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 
+from threadline.adapters.aws.classify_queue import SqsClassifyQueue
+from threadline.adapters.aws.clients import sqs_for
 from threadline.adapters.embeddings import OnnxMiniLM
+from threadline.adapters.postgres.categories import PostgresCategories
 from threadline.adapters.postgres.db import Database
 from threadline.adapters.postgres.documents import PostgresDocuments
+from threadline.adapters.postgres.labels import PostgresLabels
 from threadline.adapters.postgres.tenancy import PostgresTenancy
+from threadline.domain.classification import Classifier
 from threadline.settings import Settings, get_settings
 
 
@@ -38,6 +43,48 @@ class Container:
     def documents(self) -> PostgresDocuments:
         """Documents and their chunks."""
         return PostgresDocuments(self.db)
+
+    @cached_property
+    def categories(self) -> PostgresCategories:
+        """Categories per project."""
+        return PostgresCategories(self.db)
+
+    @cached_property
+    def labels(self) -> PostgresLabels:
+        """Threads with their labels: listing, corrections, guarded automatic labels."""
+        return PostgresLabels(self.db)
+
+    @cached_property
+    def classify_queue(self) -> SqsClassifyQueue:
+        """ClassifyQueue producer (sends nothing when CLASSIFY_QUEUE_URL is empty)."""
+        settings = self.settings
+        return SqsClassifyQueue(
+            settings.classify_queue_url, lambda: sqs_for(settings.aws_endpoint_url, settings.aws_region)
+        )
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        """The thread classifier: embedding prototypes, plus the LLM as fallback or primary when one is configured."""
+        chooser = None
+        if self.settings.llm_configured:
+            import openai
+
+            from threadline.adapters.llm.classifier import OpenAICategoryChooser
+
+            client = openai.OpenAI(
+                base_url=self.settings.openai_base_url or None,
+                api_key=self.settings.openai_api_key or "unused",
+                timeout=self.settings.llm_timeout_s,
+                max_retries=1,
+            )
+            chooser = OpenAICategoryChooser(client, self.settings.llm_model)
+        return Classifier(
+            categories=self.categories,
+            embedder=self.embedder,
+            margin=self.settings.classifier_margin,
+            chooser=chooser,
+            llm_primary=self.settings.classifier == "llm",
+        )
 
     def close(self) -> None:
         """Release connections."""

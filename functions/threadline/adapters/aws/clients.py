@@ -64,3 +64,9 @@ def scheduler() -> EventBridgeSchedulerClient:
     """EventBridge Scheduler."""
     result: EventBridgeSchedulerClient = client("scheduler")
     return result
+
+
+def sqs_for(endpoint_url: str, region: str) -> SQSClient:
+    """SQS for explicit settings (a container built around its own Settings, as in tests), cached likewise."""
+    result: SQSClient = _client("sqs", endpoint_url, region)
+    return result

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from threadline.api.routers import documents, health, keys
+from threadline.api.routers import categories, documents, health, keys, thread_labels
 
-ROUTERS: list[APIRouter] = [health.router, keys.router, documents.router]
+ROUTERS: list[APIRouter] = [health.router, keys.router, documents.router, categories.router, thread_labels.router]

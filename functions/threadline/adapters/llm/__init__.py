@@ -1,0 +1,1 @@
+"""Adapters over an OpenAI-compatible LLM (the openai SDK)."""

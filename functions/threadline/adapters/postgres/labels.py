@@ -1,0 +1,172 @@
+"""Threads with their labels: the keyset listing, user corrections, and guarded automatic labelling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, LiteralString
+from uuid import UUID
+
+from threadline.adapters.postgres.db import Database, Row
+from threadline.domain.errors import InvalidInput, NotFound
+from threadline.domain.labels import CategoryRef, ThreadQuery, ThreadSummary
+from threadline.domain.ports import LabelDecision
+
+_SELECT: LiteralString = (
+    "SELECT t.id, t.project_id, t.category_id, c.name AS category_name, t.label_source, t.label_confidence,"
+    " t.label_model, t.labelled_at, t.first_question, t.message_count, t.created_at, t.updated_at"
+    " FROM threads t LEFT JOIN categories c ON c.id = t.category_id"
+)
+
+# Each filter is a fixed fragment, added only when asked for: the planner then sees exactly the predicates
+# that match one of the keyset indexes (a catch-all "%(x)s IS NULL OR ..." would defeat them in generic plans).
+_FILTERS: dict[str, LiteralString] = {
+    "category_id": " AND t.category_id = %(category_id)s",
+    "unlabelled": " AND t.category_id IS NULL",
+    "label_source": " AND t.label_source = %(label_source)s",
+    "created_after": " AND t.created_at > %(created_after)s",
+    "created_before": " AND t.created_at < %(created_before)s",
+    "cursor": " AND (t.created_at, t.id) < (%(cursor_created_at)s, %(cursor_id)s)",
+}
+
+# The guard of every automatic path: a user's label is never overwritten, checked by the UPDATE itself, so a
+# correction committed while the classifier was computing still wins (the row is re-checked after the lock).
+_APPLY_AUTO_LABELS: LiteralString = (
+    "UPDATE threads t SET category_id = d.category_id, label_source = 'auto', label_confidence = d.confidence,"
+    " label_model = d.model, labelled_at = now(), updated_at = now()"
+    " FROM unnest(%(thread_ids)s::uuid[], %(category_ids)s::uuid[], %(confidences)s::real[], %(models)s::text[])"
+    " AS d(thread_id, category_id, confidence, model)"
+    " WHERE t.id = d.thread_id AND t.project_id = %(project_id)s"
+    " AND t.label_source IS DISTINCT FROM 'user'"
+    " AND EXISTS (SELECT 1 FROM categories c WHERE c.id = d.category_id AND c.project_id = %(project_id)s)"
+    " RETURNING t.id"
+)
+
+# Threads that need the classifier: a question, no user label, and no auto label newer than the project's
+# categories (an auto label older than the latest category change may be stale, so it is recomputed).
+_TO_CLASSIFY: LiteralString = (
+    "SELECT t.id, t.first_question FROM threads t"
+    " WHERE t.project_id = %(project_id)s AND t.id = ANY(%(thread_ids)s::uuid[])"
+    " AND t.first_question IS NOT NULL AND t.first_question <> ''"
+    " AND (t.label_source IS NULL OR (t.label_source = 'auto' AND t.labelled_at <"
+    "   (SELECT max(c.updated_at) FROM categories c WHERE c.project_id = %(project_id)s)))"
+    " ORDER BY t.created_at, t.id"
+)
+
+
+def _summary(row: Row) -> ThreadSummary:
+    category = CategoryRef(id=row["category_id"], name=row["category_name"]) if row["category_id"] else None
+    return ThreadSummary(
+        id=row["id"],
+        project_id=row["project_id"],
+        category=category,
+        label_source=row["label_source"],
+        label_confidence=row["label_confidence"],
+        label_model=row["label_model"],
+        labelled_at=row["labelled_at"],
+        first_question=row["first_question"],
+        message_count=row["message_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def listing_sql(query: ThreadQuery) -> tuple[LiteralString, dict[str, Any]]:
+    """The keyset query of one page, and its parameters (public so the benchmark can EXPLAIN it)."""
+    sql: LiteralString = _SELECT + " WHERE t.project_id = %(project_id)s"
+    params: dict[str, Any] = {"limit": query.limit}
+    for name in ("category_id", "label_source", "created_after", "created_before"):
+        value = getattr(query, name)
+        if value is not None:
+            sql += _FILTERS[name]
+            params[name] = value
+    if query.unlabelled:
+        sql += _FILTERS["unlabelled"]
+    if query.cursor is not None:
+        sql += _FILTERS["cursor"]
+        params["cursor_created_at"] = query.cursor.created_at
+        params["cursor_id"] = query.cursor.id
+    sql += " ORDER BY t.created_at DESC, t.id DESC LIMIT %(limit)s"
+    return sql, params
+
+
+class PostgresLabels:
+    """`LabelRepository` and `AutoLabelRepository` over Postgres."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def list_threads(self, project_id: UUID, query: ThreadQuery) -> list[ThreadSummary]:
+        sql, params = listing_sql(query)
+        with self._db.transaction() as conn:
+            rows = conn.execute(sql, {**params, "project_id": project_id}).fetchall()
+        return [_summary(r) for r in rows]
+
+    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadSummary:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                _SELECT + " WHERE t.id = %(id)s AND t.project_id = %(project_id)s",
+                {"id": thread_id, "project_id": project_id},
+            ).fetchone()
+        if row is None:
+            raise NotFound("thread not found")
+        return _summary(row)
+
+    def set_user_label(self, project_id: UUID, thread_id: UUID, category_id: UUID) -> ThreadSummary:
+        params = {"id": thread_id, "project_id": project_id, "category_id": category_id}
+        with self._db.transaction() as conn:
+            thread = conn.execute(
+                "SELECT id FROM threads WHERE id = %(id)s AND project_id = %(project_id)s FOR UPDATE", params
+            ).fetchone()
+            if thread is None:
+                raise NotFound("thread not found")
+            # FOR KEY SHARE keeps the category from being deleted until this label is committed.
+            category = conn.execute(
+                "SELECT id FROM categories WHERE id = %(category_id)s AND project_id = %(project_id)s FOR KEY SHARE",
+                params,
+            ).fetchone()
+            if category is None:
+                raise InvalidInput("category_id is not a category of this project", category_id=str(category_id))
+            conn.execute(
+                "UPDATE threads SET category_id = %(category_id)s, label_source = 'user', label_confidence = NULL,"
+                " label_model = NULL, labelled_at = now(), updated_at = now() WHERE id = %(id)s",
+                params,
+            )
+        return self.get_thread(project_id, thread_id)
+
+    def clear_label(self, project_id: UUID, thread_id: UUID) -> ThreadSummary:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "UPDATE threads SET category_id = NULL, label_source = NULL, label_confidence = NULL,"
+                " label_model = NULL, labelled_at = NULL, updated_at = now()"
+                " WHERE id = %(id)s AND project_id = %(project_id)s RETURNING id",
+                {"id": thread_id, "project_id": project_id},
+            ).fetchone()
+        if row is None:
+            raise NotFound("thread not found")
+        return self.get_thread(project_id, thread_id)
+
+    def threads_to_classify(self, project_id: UUID, thread_ids: Sequence[UUID]) -> list[tuple[UUID, str]]:
+        """Of the given threads, those that need a (new) automatic label, with their first question."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(_TO_CLASSIFY, {"project_id": project_id, "thread_ids": list(thread_ids)}).fetchall()
+        return [(r["id"], r["first_question"]) for r in rows]
+
+    def apply_auto_labels(self, project_id: UUID, decisions: Sequence[LabelDecision]) -> list[UUID]:
+        """Store automatic labels; threads with a user label (or deleted categories) are left alone.
+
+        Returns the ids actually labelled.
+        """
+        if not decisions:
+            return []
+        # Rows are locked in id order so two concurrent writers over overlapping threads cannot deadlock.
+        decisions = sorted(decisions, key=lambda d: d.thread_id)
+        params = {
+            "project_id": project_id,
+            "thread_ids": [d.thread_id for d in decisions],
+            "category_ids": [d.category_id for d in decisions],
+            "confidences": [d.confidence for d in decisions],
+            "models": [d.model for d in decisions],
+        }
+        with self._db.transaction() as conn:
+            rows = conn.execute(_APPLY_AUTO_LABELS, params).fetchall()
+        return [r["id"] for r in rows]

@@ -1,0 +1,179 @@
+"""ClassifierFunction through its real handler: SQS-shaped batches, idempotency, poison messages, the DLQ."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import boto3
+import psycopg
+import pytest
+
+from tests.integration.labelling.conftest import SeedThreads
+from tests.integration.labelling.support import ProjectKey, make_queue, thread_label
+from threadline.bootstrap import Container
+from threadline.domain.classification import request_body
+from threadline.handlers.classify import lambda_handler
+
+Make = Callable[[str], ProjectKey]
+EVENT = Path(__file__).resolve().parents[3] / "events" / "sqs" / "classify_thread.json"
+
+
+class _Context:
+    """The attributes Powertools reads from a Lambda context."""
+
+    function_name = "ClassifierFunction"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ClassifierFunction"
+    aws_request_id = "test-request"
+
+
+def _event(bodies: list[str]) -> dict[str, Any]:
+    """The sample event from events/sqs/, with one record per body."""
+    sample = json.loads(EVENT.read_text())
+    template = sample["Records"][0]
+    records = []
+    for index, body in enumerate(bodies):
+        record = copy.deepcopy(template)
+        record["messageId"] = f"m-{index}"
+        record["body"] = body
+        records.append(record)
+    return {"Records": records}
+
+
+def _labels(database_url: str, threads: list[UUID]) -> list[tuple[object, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return [
+            conn.execute(
+                "SELECT category_id, label_source, label_confidence, label_model, labelled_at"
+                " FROM threads WHERE id = %s",
+                (t,),
+            ).fetchone()
+            or ()
+            for t in threads
+        ]
+
+
+@pytest.mark.integration
+def test_sample_event_is_a_valid_batch(lambda_env: Container) -> None:
+    # Given the sample event (its project and threads do not exist here) / When handled
+    response = lambda_handler(json.loads(EVENT.read_text()), _Context())  # type: ignore[arg-type]
+    # Then both records succeed: a message about a thread that no longer exists has nothing left to do
+    assert response == {"batchItemFailures": []}
+
+
+@pytest.mark.integration
+def test_batch_is_labelled_and_redelivery_changes_nothing(
+    lambda_env: Container, make_project: Make, seed_threads: SeedThreads
+) -> None:
+    # Given a batch of new threads and one the user already labelled
+    project = make_project("batch")
+    questions = ["How do I reset my password?", "Error 502 when uploading", "Can I export to CSV?", "Login broken"]
+    threads = seed_threads(project.id, questions)
+    categories = {c.name: c.id for c in lambda_env.categories.list_categories(project.id)}
+    lambda_env.labels.set_user_label(project.id, threads[3], categories["Discovery"])
+    event = _event([request_body(project.id, t) for t in threads])
+    # When the handler processes it, and the same batch is delivered again
+    first = lambda_handler(event, _Context())  # type: ignore[arg-type]
+    after_first = _labels(lambda_env.settings.database_url, threads)
+    second = lambda_handler(event, _Context())  # type: ignore[arg-type]
+    after_second = _labels(lambda_env.settings.database_url, threads)
+    # Then every record succeeded, each new thread has a complete auto label, and the user label is untouched
+    assert first == second == {"batchItemFailures": []}
+    assert [row[0] for row in after_first[:3]] == [
+        categories["Discovery"],
+        categories["Troubleshooting"],
+        categories["Discovery"],
+    ]
+    for category_id, source, confidence, model, labelled_at in after_first[:3]:
+        assert category_id and source == "auto" and 0 < confidence <= 1 and model.startswith("embedding:")
+        assert labelled_at is not None
+    assert after_first[3][:2] == (categories["Discovery"], "user")
+    # And the redelivery rewrote nothing (same labelled_at)
+    assert after_second == after_first
+
+
+@pytest.mark.integration
+def test_editing_categories_makes_auto_labels_eligible_again(
+    lambda_env: Container, make_project: Make, seed_threads: SeedThreads
+) -> None:
+    # Given an auto-labelled thread
+    project = make_project("stale")
+    (thread,) = seed_threads(project.id, ["Our invoices show the wrong VAT amount"])
+    event = _event([request_body(project.id, thread)])
+    lambda_handler(event, _Context())  # type: ignore[arg-type]
+    before = _labels(lambda_env.settings.database_url, [thread])[0]
+    # When the project adds a Billing category and the message is delivered again
+    lambda_env.categories.create_category(project.id, "Billing", "Invoices, VAT, payments, refunds", ("Refund?",))
+    lambda_handler(event, _Context())  # type: ignore[arg-type]
+    after = _labels(lambda_env.settings.database_url, [thread])[0]
+    # Then it is reclassified against the current categories
+    billing = {c.name: c.id for c in lambda_env.categories.list_categories(project.id)}["Billing"]
+    assert before[0] != billing and after[0] == billing and after[4] > before[4]
+
+
+@pytest.mark.integration
+def test_poison_message_fails_alone(lambda_env: Container, make_project: Make, seed_threads: SeedThreads) -> None:
+    # Given a batch with two good messages around a malformed one
+    project = make_project("poison")
+    threads = seed_threads(project.id, ["How do I add a user?", "Crash on startup"])
+    bodies = [
+        request_body(project.id, threads[0]),
+        '{"kind": "classify_thread", "thread_id": 7',
+        request_body(project.id, threads[1]),
+    ]
+    # When handled
+    response = lambda_handler(_event(bodies), _Context())  # type: ignore[arg-type]
+    # Then only the poison record is reported failed; the others are labelled
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert all(thread_label(lambda_env.settings.database_url, t)[1] == "auto" for t in threads)
+
+
+def _poll_once(endpoint: str, queue_url: str) -> int:
+    """What the local cloud's poller does: receive, invoke with the real event shape, delete successes."""
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    got = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+    )
+    messages = got.get("Messages", [])
+    if not messages:
+        return 0
+    event = _event([m["Body"] for m in messages])
+    for record, message in zip(event["Records"], messages, strict=True):
+        record["messageId"] = message["MessageId"]
+        record["receiptHandle"] = message["ReceiptHandle"]
+    failed = {f["itemIdentifier"] for f in lambda_handler(event, _Context())["batchItemFailures"]}  # type: ignore[arg-type]
+    for message in messages:
+        if message["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return len(messages)
+
+
+@pytest.mark.integration
+def test_poison_message_ends_in_the_dead_letter_queue(
+    lambda_env: Container, aws_endpoint: str, make_project: Make, seed_threads: SeedThreads
+) -> None:
+    # Given a queue with a DLQ (maxReceiveCount 2, visibility 1 s) holding good messages and a poison one
+    url, dlq = make_queue(aws_endpoint, "classify-poison", max_receive=2, visibility=1)
+    sqs = boto3.client("sqs", endpoint_url=aws_endpoint, region_name="us-east-1")
+    project = make_project("dlq")
+    threads = seed_threads(project.id, ["How do I change my plan?", "The sync is stuck"])
+    for body in [request_body(project.id, threads[0]), "not json", request_body(project.id, threads[1])]:
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    # When the queue is polled until it is empty (the poison message is received twice, then redriven)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _poll_once(aws_endpoint, url)
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        if attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0":
+            break
+        time.sleep(0.3)
+    # Then the good threads are labelled and the DLQ holds exactly the poison message
+    assert all(thread_label(lambda_env.settings.database_url, t)[1] == "auto" for t in threads)
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    assert [m["Body"] for m in dead] == ["not json"]

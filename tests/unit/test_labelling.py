@@ -1,0 +1,90 @@
+"""Pure parts of categories, listing and classification: validation, cursors, messages, scoring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import numpy as np
+import pytest
+
+from threadline.domain import categories, labels
+from threadline.domain.categories import Category
+from threadline.domain.classification import Prototypes, parse_request, request_body, score
+from threadline.domain.errors import InvalidInput
+
+
+@pytest.mark.unit
+def test_cursor_round_trips_and_is_opaque() -> None:
+    cursor = labels.Cursor(datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC), uuid4())
+    token = cursor.encode()
+    assert labels.Cursor.decode(token) == cursor
+    assert str(cursor.id) not in token and "=" not in token
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "token", ["", "%%%", "bm9wZQ", "MjAyNi0wMS0wMVQwMDowMDowMHxub3BlLXV1aWQ", "MjAyNi0wMS0wMXxhYmM"]
+)
+def test_bad_cursors_are_invalid_input(token: str) -> None:
+    with pytest.raises(InvalidInput):
+        labels.Cursor.decode(token)
+
+
+@pytest.mark.unit
+def test_cursor_without_time_zone_is_rejected() -> None:
+    naive = labels.Cursor(datetime(2026, 1, 1), uuid4()).encode()
+    with pytest.raises(InvalidInput):
+        labels.Cursor.decode(naive)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"limit": 0},
+        {"limit": labels.MAX_PAGE + 1},
+        {"unlabelled": True, "category_id": uuid4()},
+        {"unlabelled": True, "label_source": "auto"},
+        {"created_after": datetime(2026, 1, 1)},
+    ],
+)
+def test_contradictory_or_out_of_range_queries_are_rejected(kwargs: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        labels.build_query(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.unit
+def test_examples_are_trimmed_and_deduplicated() -> None:
+    assert categories.clean_examples(["  Refund? ", "Refund?", "Upgrade?"]) == ("Refund?", "Upgrade?")
+    assert categories.clean_name("  Billing   and  plans ") == "Billing and plans"
+
+
+@pytest.mark.unit
+def test_request_body_round_trips_and_poison_is_invalid() -> None:
+    project_id, thread_id = uuid4(), uuid4()
+    parsed = parse_request(request_body(project_id, thread_id))
+    assert (parsed.project_id, parsed.thread_id) == (project_id, thread_id)
+    for poison in ["", "[]", '{"kind": "other"}', '{"kind": "classify_thread", "project_id": "x", "thread_id": "y"}']:
+        with pytest.raises(InvalidInput):
+            parse_request(poison)
+
+
+def _category(name: str) -> Category:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    return Category(uuid4(), uuid4(), name, "", (), now, now)
+
+
+@pytest.mark.unit
+def test_score_picks_the_closest_prototype_with_margin_and_confidence() -> None:
+    # Given three orthogonal prototypes
+    matrix = np.eye(3, 4, dtype=np.float32)
+    prototypes = Prototypes(key=(), categories=tuple(_category(n) for n in "abc"), matrix=matrix)
+    clear = np.array([[0.95, 0.1, 0.0, 0.3]], dtype=np.float32)
+    tie = np.array([[0.6, 0.6, 0.0, 0.5]], dtype=np.float32)
+    # When scored
+    (clear_score,) = score(prototypes, clear)
+    (tie_score,) = score(prototypes, tie)
+    # Then a clear winner has a wide margin and high confidence, a tie neither
+    assert clear_score.best == 0 and clear_score.margin == pytest.approx(0.85) and clear_score.confidence > 0.99
+    assert tie_score.margin == pytest.approx(0.0) and tie_score.confidence == pytest.approx(0.5, abs=1e-3)
