@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from threadline.adapters.postgres.alerts import seed_default_rules
 from threadline.adapters.postgres.db import Database, Row
 from threadline.domain.errors import NotFound
 from threadline.domain.tenancy import ApiKeyInfo, DefaultCategory, Principal, Project, Team
@@ -71,6 +72,8 @@ class PostgresTenancy:
                         for c in categories
                     ],
                 )
+            # Alerting works from the first interaction: the project starts with the default rules.
+            seed_default_rules(conn, row["id"])
         return _project(row)
 
     def get_project(self, project_id: UUID) -> Project:
