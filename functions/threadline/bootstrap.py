@@ -5,14 +5,18 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 
 from threadline.adapters.aws.classify_queue import SqsClassifyQueue
-from threadline.adapters.aws.clients import sqs_for
+from threadline.adapters.aws.clients import s3_for, sqs_for
+from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
 from threadline.adapters.embeddings import OnnxMiniLM
+from threadline.adapters.postgres.alerts import PostgresAlerts
 from threadline.adapters.postgres.categories import PostgresCategories
 from threadline.adapters.postgres.db import Database
 from threadline.adapters.postgres.documents import PostgresDocuments
+from threadline.adapters.postgres.imports import PostgresImports
 from threadline.adapters.postgres.labels import PostgresLabels
 from threadline.adapters.postgres.tenancy import PostgresTenancy
 from threadline.domain.classification import Classifier
+from threadline.domain.errors import Unavailable
 from threadline.settings import Settings, get_settings
 
 
@@ -84,6 +88,34 @@ class Container:
             margin=self.settings.classifier_margin,
             chooser=chooser,
             llm_primary=self.settings.classifier == "llm",
+        )
+
+    @cached_property
+    def alerts(self) -> PostgresAlerts:
+        """Metrics, statistics, alert rules and alerts."""
+        return PostgresAlerts(self.db)
+
+    @cached_property
+    def imports(self) -> PostgresImports:
+        """Import jobs and their chunks."""
+        return PostgresImports(self.db)
+
+    @property
+    def import_files(self) -> S3ImportFiles:
+        """The bucket uploaded import files go to."""
+        if not self.settings.import_bucket:
+            raise Unavailable("imports are not configured (IMPORT_BUCKET)")
+        return S3ImportFiles(
+            s3_for(self.settings.aws_endpoint_url, self.settings.aws_region), self.settings.import_bucket
+        )
+
+    @property
+    def import_queue(self) -> SqsImportQueue:
+        """The queue import chunks go to."""
+        if not self.settings.import_queue_url:
+            raise Unavailable("imports are not configured (IMPORT_QUEUE_URL)")
+        return SqsImportQueue(
+            sqs_for(self.settings.aws_endpoint_url, self.settings.aws_region), self.settings.import_queue_url
         )
 
     def close(self) -> None:

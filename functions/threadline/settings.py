@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     ingest_queue_url: str = ""
     metrics_queue_url: str = ""
     import_queue_url: str = ""
+    import_bucket: str = ""
+    import_chunk_rows: int = Field(default=1000, ge=1, le=100_000)
+    import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     backfill_state_machine_arn: str = ""
     backfill_bucket: str = ""
     report_sender: str = "reports@threadline.local"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from threadline.settings import Settings, get_settings
+from threadline.settings import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -33,11 +33,6 @@ def _client(service: str, endpoint_url: str, region: str) -> Any:
 def client(service: str) -> Any:
     """A cached client for a service, pointed where the settings say."""
     settings = get_settings()
-    return _client(service, settings.aws_endpoint_url, settings.aws_region)
-
-
-def client_for(service: str, settings: Settings) -> Any:
-    """A cached client pointed where the given settings say (a container built with its own settings)."""
     return _client(service, settings.aws_endpoint_url, settings.aws_region)
 
 
@@ -74,4 +69,10 @@ def scheduler() -> EventBridgeSchedulerClient:
 def sqs_for(endpoint_url: str, region: str) -> SQSClient:
     """SQS for explicit settings (a container built around its own Settings, as in tests), cached likewise."""
     result: SQSClient = _client("sqs", endpoint_url, region)
+    return result
+
+
+def s3_for(endpoint_url: str, region: str) -> S3Client:
+    """S3 for explicit settings, cached likewise."""
+    result: S3Client = _client("s3", endpoint_url, region)
     return result

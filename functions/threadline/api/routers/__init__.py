@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from threadline.api.routers import categories, documents, health, keys, thread_labels
+from threadline.api.routers import alerts, categories, documents, health, imports, keys, thread_labels
 
-ROUTERS: list[APIRouter] = [health.router, keys.router, documents.router, categories.router, thread_labels.router]
+ROUTERS: list[APIRouter] = [
+    health.router,
+    keys.router,
+    documents.router,
+    categories.router,
+    thread_labels.router,
+    alerts.router,
+    imports.router,
+]

@@ -1,0 +1,44 @@
+"""MetricsFunction: measures answered interactions from the MetricsQueue (partial batch failures)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from threadline.bootstrap import get_container
+from threadline.domain.alerts import measure_message
+from threadline.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class MeasureRequest(BaseModel):
+    """The MetricsQueue message (CONTRACTS.md)."""
+
+    kind: Literal["measure_interaction"]
+    project_id: UUID
+    thread_id: UUID
+    message_id: UUID
+
+
+def measure_record(record: SQSRecord) -> None:
+    """Measure one interaction; a redelivery stores and alerts nothing twice."""
+    request = MeasureRequest.model_validate_json(record.body)
+    alerts = measure_message(get_container().alerts, request.project_id, request.message_id)
+    logger.info("measured", extra={"message_id": str(request.message_id), "alerts": len(alerts or [])})
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process a batch of MetricsQueue records, reporting failed ones for redelivery."""
+    response = process_partial_response(
+        event=event, record_handler=measure_record, processor=processor, context=context
+    )
+    return dict(response)
