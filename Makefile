@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TOKENIZER := layers/model/tokenizer.json
 N ?= 1000000
 
-.PHONY: install model dev test test-fast lint typecheck validate bench bench-backfill build deploy layer-requirements clean
+.PHONY: install model dev test test-fast lint typecheck validate bench bench-backfill backfill seed build deploy layer-requirements clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -47,8 +47,18 @@ validate: install  ## cfn-lint on the template and its translation; every state 
 bench: install  ## benchmarks that print their figures
 	$(PY) -m bench
 
-bench-backfill: install
+bench-backfill: install  ## seed N threads and backfill them through the state machine on the local cloud
 	$(PY) -m bench.backfill --threads $(N)
+
+SCOPE ?= unlabelled
+THREADS ?= 100000
+PROJECTS ?= 10
+
+backfill: install  ## operators: backfill every project (SCOPE=unlabelled|relabel_auto) and follow it to the end
+	$(VENV)/bin/threadline backfill --all --scope $(SCOPE) --wait
+
+seed: install  ## demo data: THREADS threads over PROJECTS projects, written with COPY
+	$(VENV)/bin/threadline seed --threads $(THREADS) --projects $(PROJECTS)
 
 layer-requirements: $(UV)  ## the dependencies layer's requirements, from the lock file
 	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o layers/deps/requirements.txt

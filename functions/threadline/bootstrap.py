@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 
+from threadline.adapters.aws.backfill import S3Manifests, StepFunctionsRunner
 from threadline.adapters.aws.classify_queue import SqsClassifyQueue
 from threadline.adapters.aws.clients import s3_for, sqs_for
 from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
 from threadline.adapters.embeddings import OnnxMiniLM
 from threadline.adapters.postgres.alerts import PostgresAlerts
+from threadline.adapters.postgres.backfill import PostgresBackfills
 from threadline.adapters.postgres.categories import PostgresCategories
 from threadline.adapters.postgres.db import Database
 from threadline.adapters.postgres.documents import PostgresDocuments
@@ -117,6 +119,21 @@ class Container:
         return SqsImportQueue(
             sqs_for(self.settings.aws_endpoint_url, self.settings.aws_region), self.settings.import_queue_url
         )
+
+    @cached_property
+    def backfills(self) -> PostgresBackfills:
+        """Backfill jobs and their keyset ranges."""
+        return PostgresBackfills(self.db)
+
+    @cached_property
+    def backfill_runner(self) -> StepFunctionsRunner:
+        """Executions of the backfill state machine (Unavailable when its ARN is not configured)."""
+        return StepFunctionsRunner(self.settings.backfill_state_machine_arn)
+
+    @cached_property
+    def backfill_manifests(self) -> S3Manifests:
+        """Where Plan writes the Map's items."""
+        return S3Manifests(self.settings.backfill_bucket)
 
     def close(self) -> None:
         """Release connections."""

@@ -90,6 +90,9 @@ _BUILDERS: list[Callable[[Any], None]] = [_admin_parser]
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    # Operator modules register their subcommands on import.
+    import threadline.backfill_cli  # noqa: F401
+
     parser = argparse.ArgumentParser(prog="threadline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for build in _BUILDERS:

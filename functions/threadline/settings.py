@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     backfill_state_machine_arn: str = ""
     backfill_bucket: str = ""
+    # Ranges classified at once by the backfill's distributed Map (each one a Lambda invocation).
+    backfill_map_concurrency: int = Field(default=10, ge=1, le=1000)
+    # Threads per keyset range: one ClassifyRange invocation (a few seconds of embedding at 1,000).
+    backfill_range_size: int = Field(default=1000, ge=1, le=100_000)
     report_sender: str = "reports@threadline.local"
 
     # LLM (any OpenAI-compatible server); no base URL and no key means the offline extractive answerer

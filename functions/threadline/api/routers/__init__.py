@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from threadline.api.routers import alerts, categories, documents, health, imports, keys, thread_labels
+from threadline.api.routers import alerts, backfills, categories, documents, health, imports, keys, thread_labels
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -14,4 +14,5 @@ ROUTERS: list[APIRouter] = [
     thread_labels.router,
     alerts.router,
     imports.router,
+    backfills.router,
 ]

@@ -1,0 +1,56 @@
+"""The backfill's AWS side: the Map's item list in S3 and executions of the state machine."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from threadline.adapters.aws import clients
+from threadline.domain.backfill import ExecutionStatus, Manifest
+from threadline.domain.errors import Unavailable
+
+
+class S3Manifests:
+    """`ManifestStore` in a bucket: one JSON array per attempt, read by the Map's ItemReader."""
+
+    def __init__(self, bucket: str) -> None:
+        if not bucket:
+            raise Unavailable("BACKFILL_BUCKET is not configured")
+        self._bucket = bucket
+
+    def write(self, key: str, items: list[dict[str, Any]]) -> Manifest:
+        body = json.dumps(items, separators=(",", ":")).encode()
+        clients.s3().put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
+        return Manifest(bucket=self._bucket, key=key, items=len(items))
+
+
+class StepFunctionsRunner:
+    """`WorkflowRunner` over the backfill state machine."""
+
+    def __init__(self, state_machine_arn: str) -> None:
+        if not state_machine_arn:
+            raise Unavailable("BACKFILL_STATE_MACHINE_ARN is not configured")
+        self._arn = state_machine_arn
+
+    def start(self, name: str, payload: dict[str, Any]) -> str:
+        sfn = clients.stepfunctions()
+        try:
+            response = sfn.start_execution(stateMachineArn=self._arn, name=name, input=json.dumps(payload))
+        except ClientError as exc:
+            # A retried start with the same name and input is the same execution: report that one.
+            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise Unavailable("could not start the backfill execution") from exc
+            return self._arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        return response["executionArn"]
+
+    def status(self, execution_arn: str) -> ExecutionStatus:
+        try:
+            response = clients.stepfunctions().describe_execution(executionArn=execution_arn)
+        except ClientError as exc:
+            # The execution is gone (e.g. the local cloud was restarted): nothing will close the job but us.
+            if exc.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+                return ExecutionStatus.MISSING
+            raise Unavailable("could not read the backfill execution") from exc
+        return ExecutionStatus(response["status"])

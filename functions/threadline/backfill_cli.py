@@ -1,0 +1,62 @@
+"""Operator commands: `threadline backfill` (start, resume or follow backfills) and `threadline seed`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict
+from typing import Any
+from uuid import UUID
+
+from threadline import cli
+from threadline.bootstrap import Container
+from threadline.domain import backfill
+
+_POLL_S = 2.0
+
+
+def _backfill_parser(sub: Any) -> None:
+    parser = sub.add_parser("backfill", help="label past threads with the backfill state machine")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--all", action="store_true", help="every project, in one backfill")
+    target.add_argument("--project", type=UUID, help="one project")
+    target.add_argument("--status", type=UUID, metavar="BACKFILL_ID", help="show a backfill's progress")
+    parser.add_argument("--scope", choices=[s.value for s in backfill.Scope], default=backfill.Scope.UNLABELLED.value)
+    parser.add_argument("--wait", action="store_true", help="follow the backfill until it ends")
+
+
+def _backfill(args: argparse.Namespace, container: Container) -> object:
+    runner = container.backfill_runner
+    if args.status is not None:
+        job = backfill.status(container.backfills, runner, None, args.status)
+    else:
+        project_id = None if args.all else args.project
+        started = backfill.start(container.backfills, runner, project_id, backfill.Scope(args.scope))
+        job = started.backfill
+        sys.stderr.write(f"{'resumed' if started.resumed else 'started'} backfill {job.id}\n")
+    while args.wait and job.state is backfill.State.RUNNING:
+        time.sleep(_POLL_S)
+        job = backfill.status(container.backfills, runner, None, job.id)
+        sys.stderr.write(f"{job.ranges_done}/{job.ranges_total} ranges, {job.threads_labelled} threads labelled\n")
+    return job
+
+
+def _seed_parser(sub: Any) -> None:
+    parser = sub.add_parser("seed", help="fill the database with realistic demo threads (COPY)")
+    parser.add_argument("--threads", type=int, default=100_000)
+    parser.add_argument("--projects", type=int, default=10)
+    parser.add_argument("--days", type=int, default=180, help="spread the threads over this many past days")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
+
+
+def _seed(args: argparse.Namespace, container: Container) -> object:
+    from threadline.adapters.postgres.seed import Seeder
+
+    if args.threads < 0 or args.projects < 1:
+        raise SystemExit("--threads must be >= 0 and --projects >= 1")
+    return asdict(Seeder(container.db, container.tenancy, args.seed).seed(args.threads, args.projects, args.days))
+
+
+cli.register("backfill", _backfill_parser, _backfill)
+cli.register("seed", _seed_parser, _seed)
