@@ -6,7 +6,7 @@ from functools import cached_property, lru_cache
 
 from threadline.adapters.aws.backfill import S3Manifests, StepFunctionsRunner
 from threadline.adapters.aws.classify_queue import SqsClassifyQueue
-from threadline.adapters.aws.clients import s3_for, sqs_for
+from threadline.adapters.aws.clients import s3_for, sqs_for, stepfunctions_for
 from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
 from threadline.adapters.embeddings import OnnxMiniLM
 from threadline.adapters.postgres.alerts import PostgresAlerts
@@ -128,12 +128,17 @@ class Container:
     @cached_property
     def backfill_runner(self) -> StepFunctionsRunner:
         """Executions of the backfill state machine (Unavailable when its ARN is not configured)."""
-        return StepFunctionsRunner(self.settings.backfill_state_machine_arn)
+        settings = self.settings
+        return StepFunctionsRunner(
+            settings.backfill_state_machine_arn,
+            lambda: stepfunctions_for(settings.aws_endpoint_url, settings.aws_region),
+        )
 
     @cached_property
     def backfill_manifests(self) -> S3Manifests:
         """Where Plan writes the Map's items."""
-        return S3Manifests(self.settings.backfill_bucket)
+        settings = self.settings
+        return S3Manifests(settings.backfill_bucket, lambda: s3_for(settings.aws_endpoint_url, settings.aws_region))
 
     def close(self) -> None:
         """Release connections."""

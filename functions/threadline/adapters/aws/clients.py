@@ -76,3 +76,9 @@ def s3_for(endpoint_url: str, region: str) -> S3Client:
     """S3 for explicit settings, cached likewise."""
     result: S3Client = _client("s3", endpoint_url, region)
     return result
+
+
+def stepfunctions_for(endpoint_url: str, region: str) -> SFNClient:
+    """Step Functions for explicit settings, cached likewise."""
+    result: SFNClient = _client("stepfunctions", endpoint_url, region)
+    return result
