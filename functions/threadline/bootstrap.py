@@ -5,18 +5,22 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 
 from threadline.adapters.aws.backfill import S3Manifests, StepFunctionsRunner
+from threadline.adapters.aws.chat_events import SqsChatEvents
 from threadline.adapters.aws.classify_queue import SqsClassifyQueue
 from threadline.adapters.aws.clients import s3_for, sqs_for, stepfunctions_for
 from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
 from threadline.adapters.embeddings import OnnxMiniLM
+from threadline.adapters.llm.openai_chat import OpenAIChat
 from threadline.adapters.postgres.alerts import PostgresAlerts
 from threadline.adapters.postgres.backfill import PostgresBackfills
 from threadline.adapters.postgres.categories import PostgresCategories
+from threadline.adapters.postgres.chat import PostgresChat
 from threadline.adapters.postgres.db import Database
 from threadline.adapters.postgres.documents import PostgresDocuments
 from threadline.adapters.postgres.imports import PostgresImports
 from threadline.adapters.postgres.labels import PostgresLabels
 from threadline.adapters.postgres.tenancy import PostgresTenancy
+from threadline.domain.chat import ChatService
 from threadline.domain.classification import Classifier
 from threadline.domain.errors import Unavailable
 from threadline.settings import Settings, get_settings
@@ -139,6 +143,36 @@ class Container:
         """Where Plan writes the Map's items."""
         settings = self.settings
         return S3Manifests(settings.backfill_bucket, lambda: s3_for(settings.aws_endpoint_url, settings.aws_region))
+
+    @cached_property
+    def llm(self) -> OpenAIChat | None:
+        """The configured OpenAI-compatible model, or None for the offline extractive answerer."""
+        s = self.settings
+        if not s.llm_configured:
+            return None
+        return OpenAIChat(s.openai_base_url, s.openai_api_key, s.llm_model, s.llm_timeout_s)
+
+    @cached_property
+    def chat_events(self) -> SqsChatEvents:
+        """Classify and metrics messages, sent off the chat path."""
+        settings = self.settings
+        return SqsChatEvents(
+            settings.classify_queue_url,
+            settings.metrics_queue_url,
+            lambda: sqs_for(settings.aws_endpoint_url, settings.aws_region),
+        )
+
+    @cached_property
+    def chat(self) -> ChatService:
+        """Threads and answers."""
+        return ChatService(
+            PostgresChat(self.db),
+            self.embedder,
+            self.llm,
+            self.chat_events,
+            top_k=self.settings.retrieval_top_k,
+            history_budget=self.settings.history_token_budget,
+        )
 
     def close(self) -> None:
         """Release connections."""

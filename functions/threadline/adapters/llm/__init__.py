@@ -1,1 +1,1 @@
-"""Adapters over an OpenAI-compatible LLM (the openai SDK)."""
+"""Language models: any OpenAI-compatible chat-completions server through the `openai` SDK."""

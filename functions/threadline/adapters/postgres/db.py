@@ -52,6 +52,16 @@ class Database:
         with wrap_exceptions(), self._pool.connection() as conn, conn.transaction():
             yield conn
 
+    @contextmanager
+    def pipeline(self) -> Iterator[psycopg.Connection[Row]]:
+        """A transaction whose statements travel together: BEGIN, the statements and COMMIT in one round trip.
+
+        Read the cursors after the block: fetching inside it forces an extra round trip.
+        """
+        self._ensure_open()
+        with wrap_exceptions(), self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+            yield conn
+
     def close(self) -> None:
         """Close every connection."""
         if self._opened:

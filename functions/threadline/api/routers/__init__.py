@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from threadline.api.routers import alerts, backfills, categories, documents, health, imports, keys, thread_labels
+from threadline.api.routers import (
+    alerts,
+    backfills,
+    categories,
+    chat,
+    documents,
+    health,
+    imports,
+    keys,
+    thread_labels,
+)
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -15,4 +25,5 @@ ROUTERS: list[APIRouter] = [
     alerts.router,
     imports.router,
     backfills.router,
+    chat.router,
 ]

@@ -1,0 +1,213 @@
+"""Threads, exchanges and retrieval in Postgres. The chat hot path is one pipelined round trip."""
+
+from __future__ import annotations
+
+from typing import LiteralString
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from threadline.adapters.postgres.db import Database, Row
+from threadline.domain.chat import Exchange as ExchangeEntity
+from threadline.domain.chat import NewExchange, Outcome, Thread, ThreadHistory
+from threadline.domain.errors import NotFound
+from threadline.domain.ports import Vectors
+from threadline.domain.prompting import Passage, Turn
+
+# ef_search bounds the candidate list of each HNSW scan step; with iterative scans (db.py) a filtered
+# search keeps going until LIMIT rows pass the filter, so this trades a little latency for recall.
+EF_SEARCH = 80
+
+_THREAD_COLUMNS = "id, project_id, system_prompt, document_ids, first_question, message_count, created_at, updated_at"
+_EXCHANGE_COLUMNS = (
+    "id, question, answer, sources, status, model, prompt_tokens, completion_tokens, latency_ms,"
+    " first_token_ms, error, handoff_reason, created_at, completed_at"
+)
+
+
+def _retrieval(scope: LiteralString) -> LiteralString:
+    # The inner query is what the HNSW index serves (ORDER BY distance LIMIT k on chunks alone);
+    # relaxed_order iterative scans may return rows slightly out of order, so the outer query re-sorts.
+    return (
+        "SELECT r.id AS chunk_id, r.document_id, d.title, r.heading, r.content, 1 - r.distance AS score"
+        " FROM (SELECT c.id, c.document_id, c.heading, c.content, c.embedding <=> %(vector)s AS distance"
+        "       FROM chunks c WHERE c.project_id = %(project_id)s" + scope + ""
+        "       ORDER BY c.embedding <=> %(vector)s LIMIT %(top_k)s) r"
+        " JOIN documents d ON d.id = r.document_id"
+        " ORDER BY r.distance"
+    )
+
+
+# A new thread has no document scope; a follow-up inherits its thread's (NULL means every document).
+_THREAD_SCOPE: LiteralString = (
+    " AND ((SELECT t.document_ids FROM threads t WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)"
+    " IS NULL OR c.document_id = ANY((SELECT t.document_ids FROM threads t"
+    " WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)::uuid[]))"
+)
+_RETRIEVE_NEW = _retrieval("")
+_RETRIEVE_IN_THREAD = _retrieval(_THREAD_SCOPE)
+_RETRIEVE_TITLED = _retrieval(
+    _THREAD_SCOPE + " AND c.document_id IN (SELECT id FROM documents WHERE project_id = %(project_id)s"
+    " AND title ILIKE '%%' || %(title)s || '%%')"
+)
+
+_SET_EF_SEARCH: LiteralString = "SELECT set_config('hnsw.ef_search', %(ef_search)s, true)"
+
+_NEW_THREAD: LiteralString = (
+    "INSERT INTO threads (id, project_id, first_question, message_count)"
+    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1)"
+    " RETURNING system_prompt, message_count"
+)
+_COUNT_QUESTION: LiteralString = (
+    "UPDATE threads SET message_count = message_count + 1, updated_at = now(),"
+    " first_question = coalesce(first_question, %(question)s)"
+    " WHERE id = %(thread_id)s AND project_id = %(project_id)s"
+    " RETURNING system_prompt, message_count"
+)
+_SAVE_QUESTION: LiteralString = (
+    "INSERT INTO messages (id, thread_id, project_id, question)"
+    " SELECT %(message_id)s, %(thread_id)s, %(project_id)s, %(question)s"
+    " WHERE EXISTS (SELECT 1 FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s)"
+)
+_HISTORY: LiteralString = (
+    "SELECT question, answer FROM messages"
+    " WHERE thread_id = %(thread_id)s AND project_id = %(project_id)s AND id <> %(message_id)s AND answer <> ''"
+    " ORDER BY created_at DESC, id DESC LIMIT %(turns)s"
+)
+_FINISH: LiteralString = (
+    "UPDATE messages SET answer = %(answer)s, sources = %(sources)s, status = %(status)s, model = %(model)s,"
+    " prompt_tokens = %(prompt_tokens)s, completion_tokens = %(completion_tokens)s, latency_ms = %(latency_ms)s,"
+    " first_token_ms = %(first_token_ms)s, retrieval_score = %(retrieval_score)s, error = %(error)s,"
+    " handoff_reason = %(handoff_reason)s, completed_at = now()"
+    " WHERE id = %(message_id)s AND status = 'pending'"
+)
+HISTORY_TURNS = 20
+
+
+def _passage(row: Row) -> Passage:
+    return Passage(
+        chunk_id=row["chunk_id"],
+        document_id=row["document_id"],
+        title=row["title"],
+        heading=row["heading"],
+        content=row["content"],
+        score=float(row["score"]),
+    )
+
+
+class PostgresChat:
+    """`ChatRepository` over Postgres."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread:
+        """Insert a thread; refused (NotFound) unless every document id belongs to the project."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO threads (project_id, system_prompt, document_ids)"
+                " SELECT %(project_id)s, %(system_prompt)s, %(document_ids)s::uuid[]"
+                " WHERE %(document_ids)s::uuid[] IS NULL OR (SELECT count(*) FROM documents"
+                "  WHERE project_id = %(project_id)s AND id = ANY(%(document_ids)s::uuid[]))"
+                "  = cardinality(%(document_ids)s::uuid[])"
+                " RETURNING " + _THREAD_COLUMNS,
+                {"project_id": project_id, "system_prompt": system_prompt, "document_ids": document_ids},
+            ).fetchone()
+        if row is None:
+            raise NotFound("document not found", document_ids=[str(d) for d in document_ids or []])
+        return Thread(**row)
+
+    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory:
+        """The thread and all its exchanges, only if it belongs to the project."""
+        params = {"thread_id": thread_id, "project_id": project_id}
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT " + _THREAD_COLUMNS + " FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s",
+                params,
+            ).fetchone()
+            if row is None:
+                raise NotFound("thread not found")
+            rows = conn.execute(
+                "SELECT " + _EXCHANGE_COLUMNS + " FROM messages"
+                " WHERE thread_id = %(thread_id)s AND project_id = %(project_id)s ORDER BY created_at, id",
+                params,
+            ).fetchall()
+        return ThreadHistory(Thread(**row), [ExchangeEntity(**r) for r in rows])
+
+    def begin_exchange(
+        self,
+        project_id: UUID,
+        thread_id: UUID,
+        message_id: UUID,
+        question: str,
+        query_vector: Vectors,
+        top_k: int,
+        new_thread: bool,
+    ) -> NewExchange:
+        """Thread upsert, question insert, history and retrieval, pipelined: one network round trip."""
+        params = {
+            "project_id": project_id,
+            "thread_id": thread_id,
+            "message_id": message_id,
+            "question": question,
+            "vector": query_vector,
+            "top_k": top_k,
+            "turns": HISTORY_TURNS,
+            "ef_search": str(max(EF_SEARCH, top_k)),
+        }
+        with self._db.pipeline() as conn:
+            conn.execute(_SET_EF_SEARCH, params)
+            thread = conn.execute(_NEW_THREAD if new_thread else _COUNT_QUESTION, params)
+            conn.execute(_SAVE_QUESTION, params)
+            history = None if new_thread else conn.execute(_HISTORY, params)
+            passages = conn.execute(_RETRIEVE_NEW if new_thread else _RETRIEVE_IN_THREAD, params)
+        thread_row = thread.fetchone()
+        if thread_row is None:
+            raise NotFound("thread not found")
+        return NewExchange(
+            thread_id=thread_id,
+            message_id=message_id,
+            question=question,
+            is_first_question=thread_row["message_count"] == 1,
+            system_prompt=thread_row["system_prompt"],
+            history=[Turn(r["question"], r["answer"]) for r in history.fetchall()] if history else [],
+            passages=[_passage(r) for r in passages.fetchall()],
+        )
+
+    def finish_exchange(self, message_id: UUID, outcome: Outcome) -> None:
+        """Record the answer once (a pending exchange only, so a late duplicate save changes nothing)."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                _FINISH,
+                {
+                    "message_id": message_id,
+                    "answer": outcome.answer,
+                    "sources": Jsonb(outcome.sources),
+                    "status": outcome.status,
+                    "model": outcome.model,
+                    "prompt_tokens": outcome.prompt_tokens,
+                    "completion_tokens": outcome.completion_tokens,
+                    "latency_ms": outcome.latency_ms,
+                    "first_token_ms": outcome.first_token_ms,
+                    "retrieval_score": outcome.retrieval_score,
+                    "error": outcome.error,
+                    "handoff_reason": outcome.handoff_reason,
+                },
+            )
+
+    def search(
+        self, project_id: UUID, thread_id: UUID, query_vector: Vectors, top_k: int, title_filter: str | None
+    ) -> list[Passage]:
+        """Retrieval within the thread's scope, optionally only in documents whose title contains `title_filter`."""
+        params = {
+            "project_id": project_id,
+            "thread_id": thread_id,
+            "vector": query_vector,
+            "top_k": top_k,
+            "title": title_filter,
+            "ef_search": str(max(EF_SEARCH, top_k)),
+        }
+        with self._db.transaction() as conn:
+            conn.execute(_SET_EF_SEARCH, params)
+            rows = conn.execute(_RETRIEVE_TITLED if title_filter else _RETRIEVE_IN_THREAD, params).fetchall()
+        return [_passage(r) for r in rows]

@@ -1,0 +1,261 @@
+"""Threads and chat: JSON answers, and the same answers streamed as Server-Sent Events."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
+from threadline.bootstrap import Container
+from threadline.domain.chat import (
+    MAX_QUESTION_CHARS,
+    ChatEvent,
+    Done,
+    Exchange,
+    Failed,
+    Meta,
+    NewExchange,
+    Outcome,
+    Sources,
+    Thread,
+    Token,
+)
+from threadline.domain.errors import Unavailable
+
+router = APIRouter(prefix="/query/v1", tags=["chat"])
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class ThreadCreate(BaseModel):
+    """A thread's own instructions and the documents its answers may draw on (all of them when omitted)."""
+
+    system_prompt: str | None = Field(default=None, max_length=8000)
+    document_ids: list[UUID] | None = Field(default=None, max_length=200)
+
+
+class ChatRequest(BaseModel):
+    """A question."""
+
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+
+
+class UsagePublic(BaseModel):
+    """Tokens the language model counted."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, prompt: int, completion: int) -> UsagePublic:
+        """Usage with its total."""
+        return cls(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
+class ThreadPublic(BaseModel):
+    """A thread without its messages."""
+
+    id: UUID
+    project_id: UUID
+    system_prompt: str | None
+    document_ids: list[UUID] | None
+    first_question: str | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, thread: Thread) -> ThreadPublic:
+        """The public view of a thread."""
+        return cls(
+            id=thread.id,
+            project_id=thread.project_id,
+            system_prompt=thread.system_prompt,
+            document_ids=thread.document_ids,
+            first_question=thread.first_question,
+            message_count=thread.message_count,
+            created_at=thread.created_at,
+            updated_at=thread.updated_at,
+        )
+
+
+class ExchangePublic(BaseModel):
+    """One question and its answer, with the sources the answer drew on."""
+
+    question_answer_id: UUID
+    question: str
+    answer: str
+    status: str
+    sources: list[dict[str, Any]]
+    model: str | None
+    usage: UsagePublic
+    latency_ms: int | None
+    first_token_ms: int | None
+    handoff_reason: str | None
+    error: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, exchange: Exchange) -> ExchangePublic:
+        """The public view of an exchange."""
+        return cls(
+            question_answer_id=exchange.id,
+            question=exchange.question,
+            answer=exchange.answer,
+            status=exchange.status,
+            sources=exchange.sources,
+            model=exchange.model,
+            usage=UsagePublic.of(exchange.prompt_tokens, exchange.completion_tokens),
+            latency_ms=exchange.latency_ms,
+            first_token_ms=exchange.first_token_ms,
+            handoff_reason=exchange.handoff_reason,
+            error=exchange.error,
+            created_at=exchange.created_at,
+            completed_at=exchange.completed_at,
+        )
+
+
+class ThreadDetail(ThreadPublic):
+    """A thread with its whole history, oldest first, and the usage of all its answers."""
+
+    messages: list[ExchangePublic]
+    usage: UsagePublic
+
+
+class ChatAnswer(BaseModel):
+    """A complete answer."""
+
+    thread_id: UUID
+    question_answer_id: UUID
+    answer: str
+    sources: list[dict[str, Any]]
+    status: str
+    usage: UsagePublic
+    latency_ms: int | None
+    handoff_reason: str | None
+
+
+@router.post("/projects/{project_id}/threads/", status_code=201)
+async def create_thread(body: ThreadCreate, container: ContainerDep, project_id: ProjectIdDep) -> ThreadPublic:
+    """Start an empty thread; follow-ups inherit its system prompt and document scope."""
+    thread = await run_in_threadpool(container.chat.create_thread, project_id, body.system_prompt, body.document_ids)
+    return ThreadPublic.of(thread)
+
+
+@router.get("/threads/{thread_id}/")
+async def get_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep) -> ThreadDetail:
+    """The thread with every question, answer, sources and usage; 404 for another project's thread."""
+    found = await run_in_threadpool(container.chat.get_thread, principal.project_id, thread_id)
+    messages = [ExchangePublic.of(e) for e in found.exchanges]
+    usage = UsagePublic.of(
+        sum(m.usage.prompt_tokens for m in messages), sum(m.usage.completion_tokens for m in messages)
+    )
+    return ThreadDetail(**ThreadPublic.of(found.thread).model_dump(), messages=messages, usage=usage)
+
+
+async def _start(container: Container, project_id: UUID, query: str, thread_id: UUID | None) -> NewExchange:
+    return await run_in_threadpool(container.chat.start, project_id, query, thread_id)
+
+
+@router.post("/projects/{project_id}/chat/")
+async def chat_new(body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep) -> ChatAnswer:
+    """Ask in a new thread; the whole answer as JSON."""
+    started = time.perf_counter()
+    exchange = await _start(container, project_id, body.query, None)
+    return await _collect(exchange, container.chat.stream(project_id, exchange, started))
+
+
+@router.post("/threads/{thread_id}/chat/")
+async def chat_follow_up(
+    thread_id: UUID, body: ChatRequest, container: ContainerDep, principal: PrincipalDep
+) -> ChatAnswer:
+    """Ask a follow-up in a thread; the whole answer as JSON."""
+    started = time.perf_counter()
+    exchange = await _start(container, principal.project_id, body.query, thread_id)
+    return await _collect(exchange, container.chat.stream(principal.project_id, exchange, started))
+
+
+@router.post("/projects/{project_id}/chat/stream/", response_class=StreamingResponse)
+async def chat_new_stream(body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep) -> StreamingResponse:
+    """Ask in a new thread; the answer as Server-Sent Events: meta, token..., sources, done (or error)."""
+    started = time.perf_counter()
+    exchange = await _start(container, project_id, body.query, None)
+    return _event_stream(exchange, container.chat.stream(project_id, exchange, started))
+
+
+@router.post("/threads/{thread_id}/chat/stream/", response_class=StreamingResponse)
+async def chat_follow_up_stream(
+    thread_id: UUID, body: ChatRequest, container: ContainerDep, principal: PrincipalDep
+) -> StreamingResponse:
+    """Ask a follow-up; the answer as Server-Sent Events."""
+    started = time.perf_counter()
+    exchange = await _start(container, principal.project_id, body.query, thread_id)
+    return _event_stream(exchange, container.chat.stream(principal.project_id, exchange, started))
+
+
+async def _collect(exchange: NewExchange, events: AsyncIterator[ChatEvent]) -> ChatAnswer:
+    outcome: Outcome | None = None
+    async for event in events:
+        if isinstance(event, Failed):
+            raise Unavailable(event.message, question_answer_id=str(exchange.message_id))
+        if isinstance(event, Done):
+            outcome = event.outcome
+    assert outcome is not None  # the stream ends with Done or Failed
+    return ChatAnswer(
+        thread_id=exchange.thread_id,
+        question_answer_id=exchange.message_id,
+        answer=outcome.answer,
+        sources=outcome.sources,
+        status=outcome.status,
+        usage=UsagePublic.of(outcome.prompt_tokens, outcome.completion_tokens),
+        latency_ms=outcome.latency_ms,
+        handoff_reason=outcome.handoff_reason,
+    )
+
+
+def _event_stream(exchange: NewExchange, events: AsyncIterator[ChatEvent]) -> StreamingResponse:
+    async def body() -> AsyncIterator[str]:
+        async for event in events:
+            yield sse(exchange, event)
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def sse(exchange: NewExchange, event: ChatEvent) -> str:
+    """One Server-Sent Event whose `event:` field names its type."""
+    name, data = _payload(exchange, event)
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def _payload(exchange: NewExchange, event: ChatEvent) -> tuple[str, dict[str, Any]]:
+    ids = {"thread_id": str(exchange.thread_id), "question_answer_id": str(exchange.message_id)}
+    if isinstance(event, Token):
+        return "token", {"text": event.text}
+    if isinstance(event, Meta):
+        return "meta", ids
+    if isinstance(event, Sources):
+        return "sources", {"sources": event.sources}
+    if isinstance(event, Failed):
+        return "error", {**ids, "code": event.code, "message": event.message}
+    outcome = event.outcome
+    usage = UsagePublic.of(outcome.prompt_tokens, outcome.completion_tokens).model_dump()
+    return "done", {
+        **ids,
+        "status": outcome.status,
+        "model": outcome.model,
+        "usage": usage,
+        "latency_ms": outcome.latency_ms,
+        "first_token_ms": outcome.first_token_ms,
+        "handoff_reason": outcome.handoff_reason,
+    }

@@ -1,0 +1,392 @@
+"""Threads and grounded, streamed answers: retrieve, prompt, stream, use tools, save, announce."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+from uuid import UUID, uuid4
+
+from threadline.domain.chat_tools import (
+    HandoffToHuman,
+    SearchDocuments,
+    ToolArgumentError,
+    parse_tool_call,
+    tool_schemas,
+)
+from threadline.domain.errors import DomainError, InvalidInput
+from threadline.domain.ports import ChatEvents, Embedder, Vectors
+from threadline.domain.prompting import Passage, Turn, build_messages, extractive_answer, format_numbered
+
+MAX_QUESTION_CHARS = 4000
+MAX_TOOL_ROUNDS = 2
+EXCERPT_CHARS = 300
+OFFLINE_MODEL = "extractive"
+
+
+# ---- entities ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A conversation of one project."""
+
+    id: UUID
+    project_id: UUID
+    system_prompt: str | None
+    document_ids: list[UUID] | None
+    first_question: str | None
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One question and its answer (`id` is the question_answer_id)."""
+
+    id: UUID
+    question: str
+    answer: str
+    sources: list[dict[str, Any]]
+    status: str
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int | None
+    first_token_ms: int | None
+    error: str | None
+    handoff_reason: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadHistory:
+    """A thread with every exchange, oldest first."""
+
+    thread: Thread
+    exchanges: list[Exchange]
+
+
+@dataclass(frozen=True, slots=True)
+class NewExchange:
+    """What the chat path needs to answer, fetched in one database round trip."""
+
+    thread_id: UUID
+    message_id: UUID
+    question: str
+    is_first_question: bool
+    system_prompt: str | None
+    history: list[Turn]  # newest first
+    passages: list[Passage]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How an exchange ended; saved whatever happens to the client."""
+
+    answer: str = ""
+    status: str = "complete"
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: int | None = None
+    first_token_ms: int | None = None
+    retrieval_score: float | None = None
+    error: str | None = None
+    handoff_reason: str | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ---- events streamed to the client ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """Sent first: where the exchange lives."""
+
+    thread_id: UUID
+    question_answer_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A piece of the answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The passages the answer could draw on, numbered as cited."""
+
+    sources: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """Sent last on success: usage and timings."""
+
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The answer could not be completed (the exchange is saved as failed)."""
+
+    code: str
+    message: str
+
+
+ChatEvent = Meta | Token | Sources | Done | Failed
+
+
+# ---- ports ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """Model output text."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    """A complete tool call assembled from the stream."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one completion."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+LlmEvent = TextDelta | ToolCallRequest | Usage
+
+
+class LanguageModel(Protocol):
+    """A streaming chat-completions model (raises Unavailable when it cannot answer)."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    def stream(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None) -> AsyncIterator[LlmEvent]: ...
+
+
+class ChatRepository(Protocol):
+    """Storage of threads and exchanges, and retrieval over chunks."""
+
+    def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread: ...
+
+    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory: ...
+
+    def begin_exchange(
+        self,
+        project_id: UUID,
+        thread_id: UUID,
+        message_id: UUID,
+        question: str,
+        query_vector: Vectors,
+        top_k: int,
+        new_thread: bool,
+    ) -> NewExchange:
+        """Create the thread if new, count the question, save it pending, and fetch history and passages."""
+        ...
+
+    def finish_exchange(self, message_id: UUID, outcome: Outcome) -> None: ...
+
+    def search(
+        self, project_id: UUID, thread_id: UUID, query_vector: Vectors, top_k: int, title_filter: str | None
+    ) -> list[Passage]: ...
+
+
+# ---- the service ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """The state of one answer while it streams."""
+
+    project_id: UUID
+    question: str
+    exchange: NewExchange
+    started: float
+    passages: list[Passage]
+    outcome: Outcome = field(default_factory=Outcome)
+
+    def token(self, text: str) -> Token:
+        if self.outcome.first_token_ms is None:
+            self.outcome.first_token_ms = _ms_since(self.started)
+        self.outcome.answer += text
+        return Token(text)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def source_list(passages: Sequence[Passage], answer: str) -> list[dict[str, Any]]:
+    """Passages as stored and shown, each marked with whether the answer cites it."""
+    cited = {int(n) for n in re.findall(r"\[(\d{1,3})\]", answer)}
+    return [
+        {
+            "index": number,
+            "document_id": str(p.document_id),
+            "title": p.title,
+            "heading": p.heading,
+            "chunk_id": p.chunk_id,
+            "score": round(p.score, 4),
+            "excerpt": p.content[:EXCERPT_CHARS],
+            "cited": number in cited,
+        }
+        for number, p in enumerate(passages, start=1)
+    ]
+
+
+class ChatService:
+    """Answers questions in threads. `start` is synchronous (embed + one round trip); `stream` is async."""
+
+    def __init__(
+        self,
+        repo: ChatRepository,
+        embedder: Embedder,
+        llm: LanguageModel | None,
+        events: ChatEvents,
+        top_k: int,
+        history_budget: int,
+    ) -> None:
+        self._repo = repo
+        self._embedder = embedder
+        self._llm = llm
+        self._events = events
+        self._top_k = top_k
+        self._history_budget = history_budget
+
+    def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread:
+        """A new, empty thread; `document_ids` must be documents of the project."""
+        unique = list(dict.fromkeys(document_ids)) if document_ids is not None else None
+        return self._repo.create_thread(project_id, (system_prompt or "").strip() or None, unique)
+
+    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory:
+        """A thread of the project with its whole history."""
+        return self._repo.get_thread(project_id, thread_id)
+
+    def start(self, project_id: UUID, question: str, thread_id: UUID | None) -> NewExchange:
+        """Save the question and gather what answering needs; NotFound for another project's thread."""
+        question = question.strip()
+        if not question or len(question) > MAX_QUESTION_CHARS:
+            raise InvalidInput(f"query must be 1-{MAX_QUESTION_CHARS} characters")
+        vector = self._embedder.embed([question])[0]
+        new_thread = thread_id is None
+        return self._repo.begin_exchange(
+            project_id, thread_id or uuid4(), uuid4(), question, vector, self._top_k, new_thread
+        )
+
+    async def stream(self, project_id: UUID, exchange: NewExchange, started: float) -> AsyncIterator[ChatEvent]:
+        """Stream the answer. Whatever happens (model error, client gone), the exchange is saved."""
+        run = _Run(project_id, exchange.question, exchange, started, list(exchange.passages))
+        run.outcome.retrieval_score = exchange.passages[0].score if exchange.passages else None
+        try:
+            yield Meta(exchange.thread_id, exchange.message_id)
+            async for event in self._generate(run):
+                yield event
+        except (GeneratorExit, asyncio.CancelledError):
+            # The client went away. Save synchronously: awaiting is not possible once the stream is being torn down.
+            run.outcome.status = "incomplete"
+            self._finish(run)
+            raise
+        except DomainError as exc:
+            run.outcome.status, run.outcome.error = "failed", exc.message
+            yield Failed(exc.code, exc.message)
+        run.outcome.sources = source_list(run.passages, run.outcome.answer)
+        if run.outcome.status == "complete":
+            yield Sources(run.outcome.sources)
+        await asyncio.to_thread(self._finish, run)
+        if run.outcome.status == "complete":
+            yield Done(run.outcome)
+
+    def _finish(self, run: _Run) -> None:
+        outcome = run.outcome
+        outcome.latency_ms = _ms_since(run.started)
+        if not outcome.sources:
+            outcome.sources = source_list(run.passages, outcome.answer)
+        self._repo.finish_exchange(run.exchange.message_id, outcome)
+        # Both only enqueue: classification and metrics run elsewhere, never on this path.
+        if run.exchange.is_first_question:
+            self._events.thread_started(run.project_id, run.exchange.thread_id, run.question)
+        self._events.answer_completed(run.project_id, run.exchange.thread_id, run.exchange.message_id)
+
+    async def _generate(self, run: _Run) -> AsyncIterator[Token]:
+        if self._llm is None:
+            run.outcome.model = OFFLINE_MODEL
+            for piece in extractive_answer(run.passages):
+                yield run.token(piece)
+            return
+        run.outcome.model = self._llm.model_name
+        messages = build_messages(
+            run.question, run.passages, run.exchange.history, run.exchange.system_prompt, self._history_budget
+        )
+        for round_number in range(MAX_TOOL_ROUNDS + 1):
+            tools = tool_schemas() if round_number < MAX_TOOL_ROUNDS else None
+            calls: list[ToolCallRequest] = []
+            text = ""
+            async for event in self._llm.stream(messages, tools):
+                if isinstance(event, TextDelta):
+                    text += event.text
+                    yield run.token(event.text)
+                elif isinstance(event, ToolCallRequest):
+                    calls.append(event)
+                else:
+                    run.outcome.prompt_tokens += event.prompt_tokens
+                    run.outcome.completion_tokens += event.completion_tokens
+            if not calls:
+                return
+            messages.append(_assistant_tool_message(text, calls))
+            for call in calls:
+                messages.append({"role": "tool", "tool_call_id": call.id, "content": await self._call_tool(run, call)})
+
+    async def _call_tool(self, run: _Run, call: ToolCallRequest) -> str:
+        """Run one tool; invalid calls are answered with the reason so the model can correct itself."""
+        try:
+            args = parse_tool_call(call.name, call.arguments)
+        except ToolArgumentError as exc:
+            return f"Error: {exc}"
+        if isinstance(args, HandoffToHuman):
+            run.outcome.handoff_reason = args.reason
+            return "A human support agent has been notified and will follow up with the user."
+        assert isinstance(args, SearchDocuments)
+        vector = (await asyncio.to_thread(self._embedder.embed, [args.query]))[0]
+        found = await asyncio.to_thread(
+            self._repo.search, run.project_id, run.exchange.thread_id, vector, args.top_k, args.document_title
+        )
+        # A passage found again keeps its number, so citations stay consistent across the answer.
+        numbers = {p.chunk_id: i for i, p in enumerate(run.passages, start=1)}
+        numbered: list[tuple[int, Passage]] = []
+        for passage in found:
+            if passage.chunk_id not in numbers:
+                run.passages.append(passage)
+                numbers[passage.chunk_id] = len(run.passages)
+            numbered.append((numbers[passage.chunk_id], passage))
+        return format_numbered(numbered)
+
+
+def _assistant_tool_message(text: str, calls: Sequence[ToolCallRequest]) -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": text or None,
+        "tool_calls": [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}} for c in calls
+        ],
+    }
