@@ -7,6 +7,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
@@ -15,6 +16,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from threadline.adapters.postgres.migrate import migrate
 from threadline.bootstrap import Container
 from threadline.settings import Settings
+
+if TYPE_CHECKING:
+    from threadline.local.cloud import LocalCloud
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "threadline_template"
@@ -114,3 +118,27 @@ def aws_endpoint() -> Iterator[str]:
     server, url = start_moto()
     yield url
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_cloud(aws_endpoint: str, template_db_url: str) -> Iterator[LocalCloud]:
+    """template.yaml deployed into the session's AWS endpoint, with Lambda invocations running our handlers.
+
+    Gives the Deployment (`local_cloud.deployment`: logical id -> queue URLs, ARNs, functions' env) and
+    `drain()`, `fire()`, `invoke()`, `settings()`. Tests that drive handlers should use `cloud` (below).
+    """
+    from threadline.local import invoke
+    from threadline.local.cloud import LocalCloud
+
+    cloud = LocalCloud.start(aws_endpoint, parameters={"DatabaseUrl": template_db_url})
+    yield cloud
+    invoke.uninstall()
+
+
+@pytest.fixture
+def cloud(local_cloud: LocalCloud, settings: Settings) -> Iterator[LocalCloud]:
+    """The session's local cloud for one test: empty queues, and handlers on this test's database."""
+    with local_cloud.session(
+        DATABASE_URL=settings.database_url, EMBEDDING_TOKENIZER_PATH=str(settings.embedding_tokenizer_path)
+    ):
+        yield local_cloud

@@ -28,6 +28,9 @@ def start_moto(port: int | None = None) -> tuple[Any, str]:
     """Start moto in this process (so its Lambda invoke can be routed to our handlers); returns (server, URL)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+    from threadline.local import moto_fixes
+
+    moto_fixes.install()
     chosen = port or free_port()
     for key, value in _FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)

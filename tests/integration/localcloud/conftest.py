@@ -1,0 +1,30 @@
+"""A small template (tests/fixtures/localcloud) deployed next to the real one, to test the local cloud itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fixtures.localcloud import TEMPLATE as FIXTURE_TEMPLATE
+from tests.fixtures.localcloud import handlers
+from threadline.local.cloud import LocalCloud
+
+
+@pytest.fixture(scope="session")
+def fixture_cloud(local_cloud: LocalCloud) -> LocalCloud:
+    """The fixture template deployed under its own stack name into the session's endpoint."""
+    return LocalCloud.start(
+        local_cloud.deployment.endpoint,
+        template=FIXTURE_TEMPLATE,
+        parameters={"DatabaseUrl": "postgresql://fixture-db/unused"},
+        stack_name="lct",
+    )
+
+
+@pytest.fixture
+def lcloud(fixture_cloud: LocalCloud) -> Iterator[LocalCloud]:
+    """The fixture cloud with empty queues and no recorded handler calls."""
+    handlers.CALLS.clear()
+    with fixture_cloud.session():
+        yield fixture_cloud
