@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     import_queue_url: str = ""
     import_bucket: str = ""
     import_chunk_rows: int = Field(default=1000, ge=1, le=100_000)
-    import_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    import_max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
     backfill_state_machine_arn: str = ""
     backfill_bucket: str = ""
     # Ranges classified at once by the backfill's distributed Map (each one a Lambda invocation).

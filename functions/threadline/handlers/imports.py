@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -38,6 +39,7 @@ def import_record(record: SQSRecord) -> None:
         request.job_id,
         request.chunk_no,
     )
+    metrics.add_metric(name="ImportChunksStored", unit=MetricUnit.Count, value=int(stored))
     logger.info("import chunk", extra={"job_id": str(request.job_id), "chunk_no": request.chunk_no, "stored": stored})
 
 

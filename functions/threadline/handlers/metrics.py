@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from uuid import UUID
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -30,6 +31,8 @@ def measure_record(record: SQSRecord) -> None:
     """Measure one interaction; a redelivery stores and alerts nothing twice."""
     request = MeasureRequest.model_validate_json(record.body)
     alerts = measure_message(get_container().alerts, request.project_id, request.message_id)
+    metrics.add_metric(name="InteractionsMeasured", unit=MetricUnit.Count, value=1 if alerts is not None else 0)
+    metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=len(alerts or []))
     logger.info("measured", extra={"message_id": str(request.message_id), "alerts": len(alerts or [])})
 
 
