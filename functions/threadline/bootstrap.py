@@ -8,6 +8,7 @@ from threadline.adapters.aws.backfill import S3Manifests, StepFunctionsRunner
 from threadline.adapters.aws.chat_events import SqsChatEvents
 from threadline.adapters.aws.classify_queue import SqsClassifyQueue
 from threadline.adapters.aws.clients import s3_for, sqs_for, stepfunctions_for
+from threadline.adapters.aws.documents_bucket import S3Objects
 from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
 from threadline.adapters.embeddings import OnnxMiniLM
 from threadline.adapters.llm.openai_chat import OpenAIChat
@@ -143,6 +144,12 @@ class Container:
         """Where Plan writes the Map's items."""
         settings = self.settings
         return S3Manifests(settings.backfill_bucket, lambda: s3_for(settings.aws_endpoint_url, settings.aws_region))
+
+    @cached_property
+    def documents_bucket(self) -> S3Objects:
+        """Objects uploaded to the DocumentsBucket."""
+        settings = self.settings
+        return S3Objects(lambda: s3_for(settings.aws_endpoint_url, settings.aws_region))
 
     @cached_property
     def llm(self) -> OpenAIChat | None:

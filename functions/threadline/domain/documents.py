@@ -10,7 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from threadline.domain.chunking import ChunkDraft, chunk_sections
-from threadline.domain.errors import InvalidInput
+from threadline.domain.errors import InvalidInput, UnsupportedMediaType
 from threadline.domain.parsing import DocumentFormat, ParseError, detect_format, parse
 from threadline.domain.ports import Embedder, Vectors
 
@@ -77,6 +77,14 @@ class DocumentRepository(Protocol):
     def delete(self, project_id: UUID, document_id: UUID) -> None: ...
 
 
+class ObjectStore(Protocol):
+    """Where uploaded objects live (the DocumentsBucket)."""
+
+    def read(self, bucket: str, key: str) -> tuple[bytes, str | None]:
+        """The object's bytes and its declared content type."""
+        ...
+
+
 def content_hash(data: bytes) -> str:
     """SHA-256 of the raw bytes: the identity of content within a project."""
     return hashlib.sha256(data).hexdigest()
@@ -127,3 +135,37 @@ def embed_batched(embedder: Embedder, texts: Sequence[str], batch: int = EMBED_B
 def _title(upload: Upload) -> str:
     title = (upload.title or "").strip() or upload.filename.rsplit("/", 1)[-1].strip() or "Untitled"
     return title[:MAX_TITLE]
+
+
+def project_of_key(key: str) -> UUID:
+    """Objects are put under `{project_id}/...`; anything else is refused."""
+    head, _, rest = key.partition("/")
+    try:
+        project_id = UUID(head)
+    except ValueError as exc:
+        raise InvalidInput("object key must start with a project id: {project_id}/name", key=key) from exc
+    if not rest:
+        raise InvalidInput("object key needs a name after the project id", key=key)
+    return project_id
+
+
+def ingest_object(repo: DocumentRepository, embedder: Embedder, store: ObjectStore, bucket: str, key: str) -> Document:
+    """Ingest an object of the DocumentsBucket. Redelivery is a no-op (content hash); an unsupported
+    format is recorded as a failed document, since no client is there to receive a 4xx."""
+    project_id = project_of_key(key)
+    data, declared_type = store.read(bucket, key)
+    upload = Upload(
+        data=data, filename=key.rsplit("/", 1)[-1], declared_type=declared_type, source=f"s3://{bucket}/{key}"
+    )
+    try:
+        return ingest(repo, embedder, project_id, upload)[0]
+    except UnsupportedMediaType as exc:
+        claim = repo.claim(
+            project_id,
+            _title(upload),
+            upload.source,
+            declared_type or "application/octet-stream",
+            content_hash(data),
+            len(data),
+        )
+        return repo.mark_failed(claim.document.id, exc.message) if claim.must_ingest else claim.document
