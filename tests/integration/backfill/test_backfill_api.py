@@ -1,0 +1,66 @@
+"""The backfill routes' error contract, on a real database (the happy path runs in the state machine tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+
+from threadline.bootstrap import Container
+from threadline.domain import tenancy
+from threadline.domain.backfill import Scope
+
+from .conftest import Seeded
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(container: Container) -> Iterator[TestClient]:
+    from threadline.api.app import create_app
+
+    with TestClient(create_app(container)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def headers(container: Container, seeded: Seeded) -> dict[str, str]:
+    return {"X-API-KEY": tenancy.issue_api_key(container.tenancy, seeded.project_id).key}
+
+
+def test_unknown_scope_is_422_json(client: TestClient, seeded: Seeded, headers: dict[str, str]) -> None:
+    # Given / When
+    response = client.post(
+        f"/query/v1/projects/{seeded.project_id}/backfills/", json={"scope": "everything"}, headers=headers
+    )
+    # Then
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_another_projects_backfill_looks_absent(
+    client: TestClient, container: Container, seeded: Seeded, headers: dict[str, str]
+) -> None:
+    # Given a backfill of another project
+    other = container.backfills.begin(seeded.other_project_id, Scope.UNLABELLED).backfill
+    base = f"/query/v1/projects/{seeded.project_id}/backfills"
+    # When the key asks for it through its own project, through the other project, and for a random id
+    through_own = client.get(f"{base}/{other.id}/", headers=headers)
+    through_other = client.get(f"/query/v1/projects/{seeded.other_project_id}/backfills/{other.id}/", headers=headers)
+    missing = client.get(f"{base}/{uuid4()}/", headers=headers)
+    # Then all three are the same 404
+    assert through_own.status_code == through_other.status_code == missing.status_code == 404
+    assert through_own.json()["error"]["code"] == missing.json()["error"]["code"] == "not_found"
+
+
+def test_without_a_state_machine_the_start_is_503_and_blocks_nothing(
+    client: TestClient, container: Container, seeded: Seeded, headers: dict[str, str]
+) -> None:
+    # Given no BACKFILL_STATE_MACHINE_ARN
+    assert not container.settings.backfill_state_machine_arn
+    # When a backfill is asked for
+    response = client.post(f"/query/v1/projects/{seeded.project_id}/backfills/", json={}, headers=headers)
+    # Then it is unavailable, and nothing is left running to block a later start
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+    assert container.backfills.begin(seeded.project_id, Scope.UNLABELLED).resumed is False
