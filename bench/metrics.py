@@ -1,13 +1,15 @@
-"""Bulk import throughput and the cost of measuring interactions, on the real local stack.
+"""Bulk import throughput, the cost of measuring interactions, and the chat's TTFT with metrics on and off.
 
     python -m bench.metrics --rows 100000            # the issue's scale
-    python -m bench.metrics --rows 20000 --measure 500
+    python -m bench.metrics --rows 20000 --measure 500 --ttft 100
 
 Starts an embedded Postgres and moto (S3 + SQS), uploads a generated CSV through the same domain
 call the API makes, then drains the ImportQueue through the real ImportFunction handler in batches
 as Lambda's poller would, and prints rows/s. Then stores `--measure` answered interactions and
 drains the MetricsQueue through MetricsFunction, printing interactions/s: the work the chat hands
-off (the chat itself only enqueues after the last token, so its time to first token cannot change).
+off. Finally it streams `--ttft` questions per side through two live apps on uvicorn, one with
+the MetricsQueue configured and one without, against a real HTTP server speaking the OpenAI
+streaming protocol, interleaved in random order, and prints the TTFT ratio (target <= 1.02).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import logging
 import os
 import random
+import statistics
 import tempfile
 import time
 import uuid
@@ -29,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 import psycopg
 
 from threadline import bootstrap
 from threadline import settings as settings_module
 from threadline.adapters.postgres.migrate import migrate
+from threadline.bootstrap import Container
 from threadline.domain import imports, tenancy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -217,12 +222,89 @@ def bench_measure(count: int) -> None:
     print(f"answer_length over {stats['answer_length'].n} interactions: mean {stats['answer_length'].mean:.1f}")
 
 
+def _first_token_s(client: httpx.Client, url: str, headers: dict[str, str], question: str) -> float:
+    """Seconds from sending a streamed question to its first `token` event; the stream is read to the end."""
+    started = time.perf_counter()
+    first: float | None = None
+    with client.stream("POST", url, json={"query": question}, headers=headers) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if first is None and line == "event: token":
+                first = time.perf_counter() - started
+    if first is None:
+        raise RuntimeError("the stream had no token event")
+    return first
+
+
+def bench_ttft(questions: int) -> None:
+    """Time to first token of the streamed chat with the metrics step on (MetricsQueue set) and off, interleaved."""
+    from threadline.adapters.embeddings import OnnxMiniLM
+    from threadline.api.app import create_app
+    from threadline.handlers.metrics import lambda_handler
+    from threadline.local.openai_stub import OpenAIStub, Reply
+    from threadline.local.serving import BackgroundServer
+    from threadline.settings import Settings
+
+    base = Settings()
+    embedder = OnnxMiniLM(base.embedding_tokenizer_path, base.embedding_model_path)
+    stub = OpenAIStub(default=Reply(text="Open Settings, then Export, and pick CSV [1]. " * 4, delay_s=0.002))
+    with BackgroundServer(stub.app) as llm:
+        stub.base_url = f"{llm.url}/v1"
+        llm_settings = {"openai_base_url": stub.base_url, "openai_api_key": "sk-bench", "llm_model": "stub"}
+        containers = {
+            "on": Container(base.model_copy(update=llm_settings)),
+            "off": Container(base.model_copy(update={**llm_settings, "metrics_queue_url": ""})),
+        }
+        for container in containers.values():
+            container.__dict__["embedder"] = embedder
+        team = tenancy.create_team(containers["on"].tenancy, "bench ttft")
+        project = tenancy.create_project(containers["on"].tenancy, team.id, "bench ttft")
+        headers = {"X-API-KEY": tenancy.issue_api_key(containers["on"].tenancy, project.id).key}
+        servers = {name: BackgroundServer(create_app(c)).start() for name, c in containers.items()}
+        try:
+            with httpx.Client(base_url=servers["on"].url, timeout=60) as setup:
+                for i, topic in enumerate(WORDS):
+                    text = f"# {topic}\n\n" + f"How to manage your {topic}: open settings and choose {topic}. " * 20
+                    setup.post(
+                        f"/query/v1/projects/{project.id}/documents/",
+                        json={"title": f"doc {i}", "text": text},
+                        headers=headers,
+                    )
+            timings: dict[str, list[float]] = {"on": [], "off": []}
+            rng = random.Random(4)
+            clients = {name: httpx.Client(base_url=server.url, timeout=60) for name, server in servers.items()}
+            url = f"/query/v1/projects/{project.id}/chat/stream/"
+            for i in range(questions + 5):
+                # Interleaved in random order, so drift on a shared machine hits both sides alike.
+                for name in rng.sample(["on", "off"], 2):
+                    ttft = _first_token_s(clients[name], url, headers, f"How do I change my {rng.choice(WORDS)}?")
+                    if i >= 5:
+                        timings[name].append(ttft)
+            for c in clients.values():
+                c.close()
+            containers["on"].chat_events.flush()
+        finally:
+            for server in servers.values():
+                server.stop()
+    sqs = boto3.client("sqs", endpoint_url=base.aws_endpoint_url, region_name="us-east-1")
+    measured, _ = _drain(base.metrics_queue_url, lambda_handler, sqs, batch=10)
+    on, off = (statistics.median(timings[k]) * 1000 for k in ("on", "off"))
+    mean_on, mean_off = (statistics.fmean(timings[k]) * 1000 for k in ("on", "off"))
+    print(f"TTFT over {questions} streamed questions each (after 5 warm-up), metrics on vs off, interleaved:")
+    print(f"  median {on:.2f} ms vs {off:.2f} ms -> ratio {on / off:.3f} (target <= 1.02)")
+    print(f"  mean   {mean_on:.2f} ms vs {mean_off:.2f} ms -> ratio {mean_on / mean_off:.3f}")
+    print(f"  MetricsFunction then measured {measured} interactions from the queue (the 'on' side's answers)")
+    for container in containers.values():
+        container.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the import and measuring benchmarks at the sizes given."""
     parser = argparse.ArgumentParser(prog="python -m bench.metrics", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000, help="rows in the imported CSV (the issue: 100000)")
     parser.add_argument("--chunk-rows", type=int, default=1000, help="rows per ImportQueue message")
     parser.add_argument("--measure", type=int, default=500, help="interactions measured through MetricsFunction")
+    parser.add_argument("--ttft", type=int, default=100, help="streamed questions per side for the TTFT comparison")
     args = parser.parse_args(argv)
 
     from threadline.local.moto_server import start_moto
@@ -242,6 +324,8 @@ def main(argv: list[str] | None = None) -> None:
             bench_import(args.rows)
             if args.measure:
                 bench_measure(args.measure)
+            if args.ttft:
+                bench_ttft(args.ttft)
         finally:
             bootstrap.get_container().close()
             moto_server.stop()

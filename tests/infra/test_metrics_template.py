@@ -74,3 +74,10 @@ def test_imports_have_their_own_private_bucket(resources: dict[str, Any]) -> Non
     assert {"S3WritePolicy": {"BucketName": "ImportBucket"}} in api["Policies"]
     assert {"S3ReadPolicy": {"BucketName": "ImportBucket"}} in worker["Policies"]
     assert worker["Environment"]["Variables"]["IMPORT_BUCKET"] == "ImportBucket"
+
+
+@pytest.mark.infra
+def test_api_announces_answers_on_the_metrics_queue(resources: dict[str, Any]) -> None:
+    api = resources["ApiFunction"]["Properties"]
+    assert api["Environment"]["Variables"]["METRICS_QUEUE_URL"] == "MetricsQueue"
+    assert {"SQSSendMessagePolicy": {"QueueName": "MetricsQueue.QueueName"}} in api["Policies"]
