@@ -216,3 +216,23 @@ def test_metric_statistics_endpoint(
         "mean": 20.0,
         "stddev": 10.0,
     }
+
+
+@pytest.mark.integration
+def test_concurrent_workers_keep_statistics_exact(
+    app_container: Container, make_project: Callable[[str], ProjectKey], add_message: AddMessage
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Given 40 interactions of one project, each delivered twice (a redelivery racing the first)
+    project = make_project("race")
+    lengths = [50 + 7 * i for i in range(40)]
+    ids = [add_message(project.id, answer="r" * n)[1] for n in lengths]
+    # When four workers measure them at once
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda m: measure_message(app_container.alerts, project.id, m), ids + ids))
+    # Then each value counted exactly once: the statistics are numpy's over the 40 values
+    stats = app_container.alerts.stats(project.id)["answer_length"]
+    assert stats.n == 40
+    assert stats.mean == pytest.approx(np.mean(lengths), rel=1e-9)
+    assert stats.stddev == pytest.approx(np.std(lengths), rel=1e-9)

@@ -47,12 +47,15 @@ ON CONFLICT (message_id, metric) DO NOTHING
 RETURNING message_id, metric
 """
 
+_CREATE_STATS = """
+INSERT INTO metric_stats (project_id, metric)
+SELECT %(project_id)s, m FROM unnest(%(metrics)s::text[]) AS m ORDER BY m
+ON CONFLICT (project_id, metric) DO NOTHING
+"""
+
+# A statement of its own after _CREATE_STATS, so its snapshot sees rows another worker just created;
+# locking in metric order keeps two workers of one project from deadlocking.
 _LOCK_STATS = """
-WITH created AS (
-    INSERT INTO metric_stats (project_id, metric)
-    SELECT %(project_id)s, m FROM unnest(%(metrics)s::text[]) AS m ORDER BY m
-    ON CONFLICT (project_id, metric) DO NOTHING
-)
 SELECT metric, n, mean, m2 FROM metric_stats
 WHERE project_id = %(project_id)s AND metric = ANY(%(metrics)s::text[])
 ORDER BY metric FOR UPDATE
@@ -144,6 +147,7 @@ def record_measurements(
     if not fresh:
         return []
     metrics = sorted({m.metric for m in fresh})
+    conn.execute(_CREATE_STATS, {"project_id": project_id, "metrics": metrics})
     rows = conn.execute(_LOCK_STATS, {"project_id": project_id, "metrics": metrics}).fetchall()
     prior = {r["metric"]: RunningStats(int(r["n"]), float(r["mean"]), float(r["m2"])) for r in rows}
     drafts = judge(fresh, prior)
