@@ -7,9 +7,9 @@ Starts an embedded Postgres and moto (S3 + SQS), uploads a generated CSV through
 call the API makes, then drains the ImportQueue through the real ImportFunction handler in batches
 as Lambda's poller would, and prints rows/s. Then stores `--measure` answered interactions and
 drains the MetricsQueue through MetricsFunction, printing interactions/s: the work the chat hands
-off. Finally it streams `--ttft` questions per side through two live apps on uvicorn, one with
-the MetricsQueue configured and one without, against a real HTTP server speaking the OpenAI
-streaming protocol, interleaved in random order, and prints the TTFT ratio (target <= 1.02).
+off. Finally it streams `--ttft` questions per side through the live app on uvicorn (against a real
+HTTP server speaking the OpenAI streaming protocol), switching the chat's metrics message on and
+off in random order within each pair, and prints the TTFT ratio (target <= 1.02).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import logging
 import os
 import random
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -236,66 +238,94 @@ def _first_token_s(client: httpx.Client, url: str, headers: dict[str, str], ques
     return first
 
 
+class _SwitchableEvents:
+    """The chat's real SQS producer, with the metrics message switchable per request (the A/B knob)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.metrics_on = True
+
+    def thread_started(self, project_id: uuid.UUID, thread_id: uuid.UUID, first_question: str) -> None:
+        self.inner.thread_started(project_id, thread_id, first_question)
+
+    def answer_completed(self, project_id: uuid.UUID, thread_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        if self.metrics_on:
+            self.inner.answer_completed(project_id, thread_id, message_id)
+
+
+def _seed_documents(url: str, project_id: uuid.UUID, headers: dict[str, str]) -> None:
+    with httpx.Client(base_url=url, timeout=60) as setup:
+        for i, topic in enumerate(WORDS):
+            text = f"# {topic}\n\n" + f"How to manage your {topic}: open settings and choose {topic}. " * 20
+            body = {"title": f"doc {i}", "text": text}
+            setup.post(f"/query/v1/projects/{project_id}/documents/", json=body, headers=headers).raise_for_status()
+
+
 def bench_ttft(questions: int) -> None:
-    """Time to first token of the streamed chat with the metrics step on (MetricsQueue set) and off, interleaved."""
-    from threadline.adapters.embeddings import OnnxMiniLM
+    """Time to first token of the streamed chat with the metrics message on and off, on one live server."""
     from threadline.api.app import create_app
     from threadline.handlers.metrics import lambda_handler
     from threadline.local.openai_stub import OpenAIStub, Reply
     from threadline.local.serving import BackgroundServer
     from threadline.settings import Settings
 
-    base = Settings()
-    embedder = OnnxMiniLM(base.embedding_tokenizer_path, base.embedding_model_path)
     stub = OpenAIStub(default=Reply(text="Open Settings, then Export, and pick CSV [1]. " * 4, delay_s=0.002))
     with BackgroundServer(stub.app) as llm:
         stub.base_url = f"{llm.url}/v1"
-        llm_settings = {"openai_base_url": stub.base_url, "openai_api_key": "sk-bench", "llm_model": "stub"}
-        containers = {
-            "on": Container(base.model_copy(update=llm_settings)),
-            "off": Container(base.model_copy(update={**llm_settings, "metrics_queue_url": ""})),
-        }
-        for container in containers.values():
-            container.__dict__["embedder"] = embedder
-        team = tenancy.create_team(containers["on"].tenancy, "bench ttft")
-        project = tenancy.create_project(containers["on"].tenancy, team.id, "bench ttft")
-        headers = {"X-API-KEY": tenancy.issue_api_key(containers["on"].tenancy, project.id).key}
-        servers = {name: BackgroundServer(create_app(c)).start() for name, c in containers.items()}
-        try:
-            with httpx.Client(base_url=servers["on"].url, timeout=60) as setup:
-                for i, topic in enumerate(WORDS):
-                    text = f"# {topic}\n\n" + f"How to manage your {topic}: open settings and choose {topic}. " * 20
-                    setup.post(
-                        f"/query/v1/projects/{project.id}/documents/",
-                        json={"title": f"doc {i}", "text": text},
-                        headers=headers,
-                    )
-            timings: dict[str, list[float]] = {"on": [], "off": []}
-            rng = random.Random(4)
-            clients = {name: httpx.Client(base_url=server.url, timeout=60) for name, server in servers.items()}
+        base = Settings().model_copy(
+            update={"openai_base_url": stub.base_url, "openai_api_key": "sk-bench", "llm_model": "stub"}
+        )
+        container = Container(base)
+        events = _SwitchableEvents(container.chat_events)
+        # Before the chat service is first built, so it holds the switchable producer.
+        container.__dict__["chat_events"] = events
+        team = tenancy.create_team(container.tenancy, "bench ttft")
+        project = tenancy.create_project(container.tenancy, team.id, "bench ttft")
+        headers = {"X-API-KEY": tenancy.issue_api_key(container.tenancy, project.id).key}
+        timings: dict[bool, list[float]] = {True: [], False: []}
+        rng = random.Random(4)
+        with BackgroundServer(create_app(container)) as api, httpx.Client(base_url=api.url, timeout=60) as client:
+            _seed_documents(api.url, project.id, headers)
             url = f"/query/v1/projects/{project.id}/chat/stream/"
             for i in range(questions + 5):
-                # Interleaved in random order, so drift on a shared machine hits both sides alike.
-                for name in rng.sample(["on", "off"], 2):
-                    ttft = _first_token_s(clients[name], url, headers, f"How do I change my {rng.choice(WORDS)}?")
+                # Same server, same pools: each pair runs on and off in random order, so drift hits both alike.
+                for metrics_on in rng.sample([True, False], 2):
+                    events.metrics_on = metrics_on
+                    ttft = _first_token_s(client, url, headers, f"How do I change my {rng.choice(WORDS)}?")
                     if i >= 5:
-                        timings[name].append(ttft)
-            for c in clients.values():
-                c.close()
-            containers["on"].chat_events.flush()
-        finally:
-            for server in servers.values():
-                server.stop()
+                        timings[metrics_on].append(ttft)
+            events.inner.flush()
+        container.close()
     sqs = boto3.client("sqs", endpoint_url=base.aws_endpoint_url, region_name="us-east-1")
     measured, _ = _drain(base.metrics_queue_url, lambda_handler, sqs, batch=10)
-    on, off = (statistics.median(timings[k]) * 1000 for k in ("on", "off"))
-    mean_on, mean_off = (statistics.fmean(timings[k]) * 1000 for k in ("on", "off"))
-    print(f"TTFT over {questions} streamed questions each (after 5 warm-up), metrics on vs off, interleaved:")
+    on, off = (statistics.median(timings[k]) * 1000 for k in (True, False))
+    mean_on, mean_off = (statistics.fmean(timings[k]) * 1000 for k in (True, False))
+    print(f"TTFT over {questions} streamed questions each (after 5 warm-up pairs), metrics message on vs off:")
     print(f"  median {on:.2f} ms vs {off:.2f} ms -> ratio {on / off:.3f} (target <= 1.02)")
     print(f"  mean   {mean_on:.2f} ms vs {mean_off:.2f} ms -> ratio {mean_on / mean_off:.3f}")
-    print(f"  MetricsFunction then measured {measured} interactions from the queue (the 'on' side's answers)")
-    for container in containers.values():
-        container.close()
+    print(f"  MetricsFunction then measured {measured} interactions from the queue (the 'on' answers)")
+
+
+def _start_moto_process() -> tuple[subprocess.Popen[bytes], str]:
+    """moto in a process of its own: like real AWS, its work does not compete with the app for the GIL."""
+    from threadline.local.moto_server import free_port
+
+    port = free_port()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        with contextlib.suppress(httpx.TransportError):
+            httpx.get(f"{url}/moto-api/", timeout=1)
+            return process, url
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("moto did not start")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -307,7 +337,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ttft", type=int, default=100, help="streamed questions per side for the TTFT comparison")
     args = parser.parse_args(argv)
 
-    from threadline.local.moto_server import start_moto
     from threadline.local.postgres import start_embedded
     from threadline.observability import logger
 
@@ -317,7 +346,7 @@ def main(argv: list[str] | None = None) -> None:
 
     with tempfile.TemporaryDirectory(prefix="tlbm") as tmp:
         pg_url, pg_server = start_embedded(Path(tmp) / "pg")
-        moto_server, endpoint = start_moto()
+        moto_server, endpoint = _start_moto_process()
         try:
             migrate(pg_url, REPO / "infra" / "db" / "migrations")
             _environment(pg_url, endpoint, args.chunk_rows)
@@ -328,7 +357,8 @@ def main(argv: list[str] | None = None) -> None:
                 bench_ttft(args.ttft)
         finally:
             bootstrap.get_container().close()
-            moto_server.stop()
+            moto_server.terminate()
+            moto_server.wait(timeout=10)
             pg_server.cleanup()
 
 
