@@ -77,7 +77,8 @@ def test_imports_have_their_own_private_bucket(resources: dict[str, Any]) -> Non
 
 
 @pytest.mark.infra
-def test_api_announces_answers_on_the_metrics_queue(resources: dict[str, Any]) -> None:
-    api = resources["ApiFunction"]["Properties"]
-    assert api["Environment"]["Variables"]["METRICS_QUEUE_URL"] == "MetricsQueue"
-    assert {"SQSSendMessagePolicy": {"QueueName": "MetricsQueue.QueueName"}} in api["Policies"]
+@pytest.mark.parametrize("function", ["ApiFunction", "ChatFunction"])
+def test_chat_paths_announce_answers_on_the_metrics_queue(resources: dict[str, Any], function: str) -> None:
+    props = resources[function]["Properties"]
+    assert props["Environment"]["Variables"]["METRICS_QUEUE_URL"] == "MetricsQueue"
+    assert {"SQSSendMessagePolicy": {"QueueName": "MetricsQueue.QueueName"}} in props["Policies"]
