@@ -1,4 +1,4 @@
-"""The whole path on the deployed template (moto): chat -> MetricsQueue -> MetricsFunction, and API -> ImportQueue -> ImportFunction."""
+"""The deployed template in moto: chat -> MetricsQueue -> MetricsFunction; API -> ImportQueue -> ImportFunction."""
 
 from __future__ import annotations
 
