@@ -99,6 +99,7 @@ def container(settings: Settings, embedder: object) -> Iterator[Container]:
     """A container on the test's database, sharing the session's embedding model."""
     built = Container(settings)
     built.__dict__["embedder"] = embedder
+    built.__dict__["query_embedder"] = embedder
     yield built
     built.close()
 

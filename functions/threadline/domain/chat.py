@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from threadline.domain.prompting import Passage, Turn, build_messages, extractiv
 
 MAX_QUESTION_CHARS = 4000
 MAX_TOOL_ROUNDS = 2
+RECORD_TIMEOUT_S = 30.0
 EXCERPT_CHARS = 300
 OFFLINE_MODEL = "extractive"
 
@@ -74,16 +76,28 @@ class ThreadHistory:
 
 
 @dataclass(frozen=True, slots=True)
+class Context:
+    """What answering needs, read in one database round trip: the thread's prompt, its history, the passages."""
+
+    system_prompt: str | None
+    history: list[Turn]  # newest first
+    passages: list[Passage]
+
+
+@dataclass(frozen=True, slots=True)
 class NewExchange:
-    """What the chat path needs to answer, fetched in one database round trip."""
+    """An exchange about to be answered."""
 
     thread_id: UUID
     message_id: UUID
     question: str
-    is_first_question: bool
-    system_prompt: str | None
-    history: list[Turn]  # newest first
-    passages: list[Passage]
+    new_thread: bool
+    context: Context
+
+    @property
+    def passages(self) -> list[Passage]:
+        """The passages retrieved for the question."""
+        return self.context.passages
 
 
 @dataclass(slots=True)
@@ -192,17 +206,14 @@ class ChatRepository(Protocol):
 
     def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory: ...
 
-    def begin_exchange(
-        self,
-        project_id: UUID,
-        thread_id: UUID,
-        message_id: UUID,
-        question: str,
-        query_vector: Vectors,
-        top_k: int,
-        new_thread: bool,
-    ) -> NewExchange:
-        """Create the thread if new, count the question, save it pending, and fetch history and passages."""
+    def read_context(self, project_id: UUID, thread_id: UUID | None, query_vector: Vectors, top_k: int) -> Context:
+        """Prompt, history and passages for a question (a follow-up's thread must belong to the project)."""
+        ...
+
+    def record_question(
+        self, project_id: UUID, thread_id: UUID, message_id: UUID, question: str, new_thread: bool
+    ) -> bool:
+        """Create the thread if new, count the question and save it pending; True if it is the thread's first."""
         ...
 
     def finish_exchange(self, message_id: UUID, outcome: Outcome) -> None: ...
@@ -224,6 +235,7 @@ class _Run:
     exchange: NewExchange
     started: float
     passages: list[Passage]
+    recorded: Future[bool]
     outcome: Outcome = field(default_factory=Outcome)
 
     def token(self, text: str) -> Token:
@@ -273,6 +285,7 @@ class ChatService:
         self._events = events
         self._top_k = top_k
         self._history_budget = history_budget
+        self._writer = ThreadPoolExecutor(max_workers=4, thread_name_prefix="chat-writer")
 
     def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread:
         """A new, empty thread; `document_ids` must be documents of the project."""
@@ -289,14 +302,22 @@ class ChatService:
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise InvalidInput(f"query must be 1-{MAX_QUESTION_CHARS} characters")
         vector = self._embedder.embed([question])[0]
-        new_thread = thread_id is None
-        return self._repo.begin_exchange(
-            project_id, thread_id or uuid4(), uuid4(), question, vector, self._top_k, new_thread
-        )
+        context = self._repo.read_context(project_id, thread_id, vector, self._top_k)
+        return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context)
 
     async def stream(self, project_id: UUID, exchange: NewExchange, started: float) -> AsyncIterator[ChatEvent]:
         """Stream the answer. Whatever happens (model error, client gone), the exchange is saved."""
-        run = _Run(project_id, exchange.question, exchange, started, list(exchange.passages))
+        # The question is saved on a worker thread while the model thinks: its durable commit (an fsync)
+        # overlaps the wait for the first token instead of preceding it.
+        recorded = self._writer.submit(
+            self._repo.record_question,
+            project_id,
+            exchange.thread_id,
+            exchange.message_id,
+            exchange.question,
+            exchange.new_thread,
+        )
+        run = _Run(project_id, exchange.question, exchange, started, list(exchange.passages), recorded)
         run.outcome.retrieval_score = exchange.passages[0].score if exchange.passages else None
         try:
             yield Meta(exchange.thread_id, exchange.message_id)
@@ -313,20 +334,27 @@ class ChatService:
         run.outcome.sources = source_list(run.passages, run.outcome.answer)
         if run.outcome.status == "complete":
             yield Sources(run.outcome.sources)
-        await asyncio.to_thread(self._finish, run)
-        if run.outcome.status == "complete":
+        if not await asyncio.to_thread(self._finish, run):
+            yield Failed("not_found", "the thread was deleted while answering")
+        elif run.outcome.status == "complete":
             yield Done(run.outcome)
 
-    def _finish(self, run: _Run) -> None:
+    def _finish(self, run: _Run) -> bool:
+        """Save the answer once the question is saved; False if the question could not be (thread gone)."""
+        try:
+            first_question = run.recorded.result(timeout=RECORD_TIMEOUT_S)
+        except DomainError:
+            return False
         outcome = run.outcome
         outcome.latency_ms = _ms_since(run.started)
         if not outcome.sources:
             outcome.sources = source_list(run.passages, outcome.answer)
         self._repo.finish_exchange(run.exchange.message_id, outcome)
         # Both only enqueue: classification and metrics run elsewhere, never on this path.
-        if run.exchange.is_first_question:
+        if first_question:
             self._events.thread_started(run.project_id, run.exchange.thread_id, run.question)
         self._events.answer_completed(run.project_id, run.exchange.thread_id, run.exchange.message_id)
+        return True
 
     async def _generate(self, run: _Run) -> AsyncIterator[Token]:
         if self._llm is None:
@@ -335,8 +363,9 @@ class ChatService:
                 yield run.token(piece)
             return
         run.outcome.model = self._llm.model_name
+        context = run.exchange.context
         messages = build_messages(
-            run.question, run.passages, run.exchange.history, run.exchange.system_prompt, self._history_budget
+            run.question, run.passages, context.history, context.system_prompt, self._history_budget
         )
         for round_number in range(MAX_TOOL_ROUNDS + 1):
             tools = tool_schemas() if round_number < MAX_TOOL_ROUNDS else None

@@ -75,6 +75,7 @@ def llm_container(settings: Settings, embedder: object, llm_stub: OpenAIStub) ->
     )
     built = Container(configured)
     built.__dict__["embedder"] = embedder
+    built.__dict__["query_embedder"] = embedder
     yield built
     built.close()
 

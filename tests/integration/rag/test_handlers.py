@@ -67,6 +67,7 @@ def lambda_env(
         cache.cache_clear()
     built = get_container()
     built.__dict__["embedder"] = embedder
+    built.__dict__["query_embedder"] = embedder
     yield built
     built.close()
     for cache in caches:

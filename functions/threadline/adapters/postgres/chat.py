@@ -8,8 +8,8 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from threadline.adapters.postgres.db import Database, Row
+from threadline.domain.chat import Context, Outcome, Thread, ThreadHistory
 from threadline.domain.chat import Exchange as ExchangeEntity
-from threadline.domain.chat import NewExchange, Outcome, Thread, ThreadHistory
 from threadline.domain.errors import NotFound
 from threadline.domain.ports import Vectors
 from threadline.domain.prompting import Passage, Turn
@@ -56,22 +56,23 @@ _SET_EF_SEARCH: LiteralString = "SELECT set_config('hnsw.ef_search', %(ef_search
 _NEW_THREAD: LiteralString = (
     "INSERT INTO threads (id, project_id, first_question, message_count)"
     " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1)"
-    " RETURNING system_prompt, message_count"
+    " RETURNING message_count"
 )
 _COUNT_QUESTION: LiteralString = (
     "UPDATE threads SET message_count = message_count + 1, updated_at = now(),"
     " first_question = coalesce(first_question, %(question)s)"
     " WHERE id = %(thread_id)s AND project_id = %(project_id)s"
-    " RETURNING system_prompt, message_count"
+    " RETURNING message_count"
 )
 _SAVE_QUESTION: LiteralString = (
     "INSERT INTO messages (id, thread_id, project_id, question)"
     " SELECT %(message_id)s, %(thread_id)s, %(project_id)s, %(question)s"
     " WHERE EXISTS (SELECT 1 FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s)"
 )
+_THREAD: LiteralString = "SELECT system_prompt FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s"
 _HISTORY: LiteralString = (
     "SELECT question, answer FROM messages"
-    " WHERE thread_id = %(thread_id)s AND project_id = %(project_id)s AND id <> %(message_id)s AND answer <> ''"
+    " WHERE thread_id = %(thread_id)s AND project_id = %(project_id)s AND answer <> ''"
     " ORDER BY created_at DESC, id DESC LIMIT %(turns)s"
 )
 _FINISH: LiteralString = (
@@ -134,22 +135,11 @@ class PostgresChat:
             ).fetchall()
         return ThreadHistory(Thread(**row), [ExchangeEntity(**r) for r in rows])
 
-    def begin_exchange(
-        self,
-        project_id: UUID,
-        thread_id: UUID,
-        message_id: UUID,
-        question: str,
-        query_vector: Vectors,
-        top_k: int,
-        new_thread: bool,
-    ) -> NewExchange:
-        """Thread upsert, question insert, history and retrieval, pipelined: one network round trip."""
+    def read_context(self, project_id: UUID, thread_id: UUID | None, query_vector: Vectors, top_k: int) -> Context:
+        """Thread, history and retrieval pipelined in one read-only round trip (no commit to wait for)."""
         params = {
             "project_id": project_id,
             "thread_id": thread_id,
-            "message_id": message_id,
-            "question": question,
             "vector": query_vector,
             "top_k": top_k,
             "turns": HISTORY_TURNS,
@@ -157,22 +147,31 @@ class PostgresChat:
         }
         with self._db.pipeline() as conn:
             conn.execute(_SET_EF_SEARCH, params)
-            thread = conn.execute(_NEW_THREAD if new_thread else _COUNT_QUESTION, params)
-            conn.execute(_SAVE_QUESTION, params)
-            history = None if new_thread else conn.execute(_HISTORY, params)
-            passages = conn.execute(_RETRIEVE_NEW if new_thread else _RETRIEVE_IN_THREAD, params)
-        thread_row = thread.fetchone()
+            thread = None if thread_id is None else conn.execute(_THREAD, params)
+            history = None if thread_id is None else conn.execute(_HISTORY, params)
+            passages = conn.execute(_RETRIEVE_NEW if thread_id is None else _RETRIEVE_IN_THREAD, params)
+        thread_row = thread.fetchone() if thread is not None else {"system_prompt": None}
         if thread_row is None:
             raise NotFound("thread not found")
-        return NewExchange(
-            thread_id=thread_id,
-            message_id=message_id,
-            question=question,
-            is_first_question=thread_row["message_count"] == 1,
+        return Context(
             system_prompt=thread_row["system_prompt"],
             history=[Turn(r["question"], r["answer"]) for r in history.fetchall()] if history else [],
             passages=[_passage(r) for r in passages.fetchall()],
         )
+
+    def record_question(
+        self, project_id: UUID, thread_id: UUID, message_id: UUID, question: str, new_thread: bool
+    ) -> bool:
+        """Create or count into the thread and save the question pending, in one round trip."""
+        params = {"project_id": project_id, "thread_id": thread_id, "message_id": message_id, "question": question}
+        with self._db.pipeline() as conn:
+            thread = conn.execute(_NEW_THREAD if new_thread else _COUNT_QUESTION, params)
+            conn.execute(_SAVE_QUESTION, params)
+        row = thread.fetchone()
+        if row is None:
+            raise NotFound("thread not found")
+        first: bool = row["message_count"] == 1
+        return first
 
     def finish_exchange(self, message_id: UUID, outcome: Outcome) -> None:
         """Record the answer once (a pending exchange only, so a late duplicate save changes nothing)."""
