@@ -26,7 +26,6 @@ def test_repository_docs_are_ingested_once_and_answer_a_newcomer(
     assert all(d.status == "ready" and d.chunk_count > 0 for d in first)
     assert [d.id for d in again] == [d.id for d in first]
     # And a newcomer's first question is answered from the README
-    answer = client.post(
-        f"/query/v1/projects/{tenant.project_id}/chat/", json={"query": "How do I run the tests?"}, headers=tenant.headers
-    ).json()
+    path = f"/query/v1/projects/{tenant.project_id}/chat/"
+    answer = client.post(path, json={"query": "How do I run the tests?"}, headers=tenant.headers).json()
     assert any(s["title"] == "README.md" for s in answer["sources"][:3])
