@@ -61,3 +61,10 @@ def test_ingest_function_polls_with_partial_failures_dlq_and_visibility(cfn: dic
     assert queue["VisibilityTimeout"] >= 6 * cfn["IngestFunction"]["Properties"]["Timeout"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}
     assert cfn["IngestFunction"]["Properties"]["Handler"] == "threadline.handlers.ingest.lambda_handler"
+
+
+@pytest.mark.parametrize("function", ["ChatFunction", "ApiFunction"])
+def test_both_chat_paths_may_send_classify_and_metrics_messages(cfn: dict[str, Any], function: str) -> None:
+    env = cfn[function]["Properties"]["Environment"]["Variables"]
+    assert env["CLASSIFY_QUEUE_URL"] == {"Ref": "ClassifyQueue"}
+    assert env["METRICS_QUEUE_URL"] == {"Ref": "MetricsQueue"}

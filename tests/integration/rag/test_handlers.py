@@ -156,3 +156,31 @@ def test_object_put_in_the_documents_bucket_is_ingested_through_the_queue(
     # Then the document is ready with its chunks
     [(title, status, _, chunks, _)] = _documents(container.settings.database_url, tenant)
     assert (title, status, chunks) == ("faq.md", "ready", 1)
+
+
+def test_chat_on_the_local_cloud_queues_classification_and_metrics(
+    cloud: LocalCloud, settings: Settings, embedder: object
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from threadline.api.app import create_app
+
+    # Given the app configured as the template configures ApiFunction (queue URLs from the deployment)
+    deployed = Container(cloud.settings(settings))
+    deployed.__dict__["embedder"] = embedder
+    deployed.__dict__["query_embedder"] = embedder
+    tenant = make_tenant(deployed, "queues")
+    # When a new thread gets its first question
+    with TestClient(create_app(deployed)) as client:
+        answer = client.post(
+            f"/query/v1/projects/{tenant.project_id}/chat/", json={"query": "Hello?"}, headers=tenant.headers
+        ).json()
+    deployed.chat_events.flush()
+    deployed.close()
+    # Then ClassifyQueue and MetricsQueue each hold the contract's message
+    classify = [json.loads(m["Body"]) for m in cloud.queue_messages("ClassifyQueue")]
+    metrics = [json.loads(m["Body"]) for m in cloud.queue_messages("MetricsQueue")]
+    assert classify == [
+        {"kind": "classify_thread", "project_id": str(tenant.project_id), "thread_id": answer["thread_id"]}
+    ]
+    assert [m["message_id"] for m in metrics] == [answer["question_answer_id"]]
