@@ -4,9 +4,10 @@
     python -m bench.chat --chunks 20000 --requests 100 --unique 1000   # a quick run
 
 The corpus is synthetic support documentation written from templates (products, features, actions,
-problems). `--unique` passages are embedded for real with the production model; the remaining chunks
-reuse those texts with a variant marker and a small random perturbation of the vector (cosine ~0.97 to
-the original), because embedding 100,000 passages costs many minutes on two busy cores. Chunks and
+problems). `--unique` passages are embedded for real with the production model (and cached under
+.local/bench); the remaining chunks are blends: a passage plus the first sentence of another, with the
+vector the normalised blend of the two real embeddings plus a little noise, because embedding 100,000
+passages costs many minutes on two busy cores. Chunks and
 documents are bulk-loaded with COPY, then the HNSW index is built. The app runs on a real uvicorn in its
 own process, with a real OpenAI-compatible server (the stub, in another process) that answers instantly;
 the client measures from sending the request to receiving the first `token` event, one request at a time.
@@ -15,6 +16,7 @@ the client measures from sending the request to receiving the first `token` even
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing
 import os
 import random
@@ -192,24 +194,41 @@ def _dbname(url: str, name: str) -> str:
     return make_conninfo(**params)  # type: ignore[arg-type]
 
 
-def _embed_corpus(texts: Sequence[str], tokenizer: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+def _embed_corpus(texts: Sequence[str], tokenizer: Path, cache_dir: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Real embeddings of the unique passages, cached by content (re-runs skip minutes of embedding)."""
     from threadline.adapters.embeddings import OnnxMiniLM
     from threadline.domain.documents import embed_batched
 
+    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    cache = cache_dir / f"chat-embeddings-{len(texts)}-{digest}.npy"
+    if cache.is_file():
+        cached: np.ndarray[Any, np.dtype[np.float32]] = np.load(cache)
+        print(f"loaded {len(texts):,} real passage embeddings from {cache}", flush=True)
+        return cached
     model = OnnxMiniLM(tokenizer)
     started = time.perf_counter()
     vectors = embed_batched(model, texts, batch=64)
     took = time.perf_counter() - started
     print(f"embedded {len(texts):,} unique passages for real in {took:.1f} s ({len(texts) / took:.0f}/s)", flush=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    np.save(cache, vectors)
     return vectors
 
 
-def _perturb(
-    base: np.ndarray[Any, np.dtype[np.float32]], rng: np.random.Generator
+def _derive(
+    vectors: np.ndarray[Any, np.dtype[np.float32]],
+    first: np.ndarray[Any, Any],
+    second: np.ndarray[Any, Any],
+    rng: np.random.Generator,
 ) -> np.ndarray[Any, np.dtype[np.float32]]:
-    noise = rng.normal(size=base.shape).astype(np.float32)
-    noise *= 0.25 / np.linalg.norm(noise, axis=1, keepdims=True)
-    mixed = base + noise
+    """Vectors of derived chunks: a passage blended with part of another, plus a little noise, normalised.
+
+    Blends stay spread over the space the way distinct passages are; plain small perturbations would
+    make clusters of near-identical vectors whose ranking is noise.
+    """
+    mixed = vectors[first] + 0.5 * vectors[second]
+    noise = rng.normal(size=mixed.shape).astype(np.float32)
+    mixed += 0.15 * noise / np.linalg.norm(noise, axis=1, keepdims=True)
     result: np.ndarray[Any, np.dtype[np.float32]] = mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
     return result
 
@@ -266,17 +285,17 @@ def _load(
             copy.set_types(["uuid", "uuid", "int4", "text", "text", "vector"])
             for start in range(0, chunks, 10_000):
                 size = min(10_000, chunks - start)
-                picks = [(start + i) % len(texts) for i in range(size)]
-                originals = vectors[picks]
-                perturbed = _perturb(originals, rng)
+                first = np.array([(start + i) % len(texts) for i in range(size)])
+                second = rng.integers(0, len(texts), size=size)
+                derived = _derive(vectors, first, second, rng)
                 for i in range(size):
                     n = start + i
                     doc_id, pid, _ = documents[n % len(documents)]
                     if n < len(texts):
-                        copy.write_row((doc_id, pid, n, "Guide", texts[picks[i]], originals[i]))
+                        copy.write_row((doc_id, pid, n, "Guide", texts[first[i]], vectors[first[i]]))
                     else:
-                        text = f"{texts[picks[i]]} (variant {n // len(texts)})"
-                        copy.write_row((doc_id, pid, n, "Guide", text, perturbed[i]))
+                        text = f"{texts[first[i]]} {texts[second[i]].split('. ')[0]}."
+                        copy.write_row((doc_id, pid, n, "Guide", text, derived[i]))
         conn.commit()
         took = time.perf_counter() - started
         print(f"loaded {chunks:,} chunks in {len(documents):,} documents with COPY in {took:.1f} s", flush=True)
@@ -446,6 +465,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--recall-queries", type=int, default=30, help="per project")
     parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 80, 160])
+    parser.add_argument("--cache-dir", default=str(ROOT / ".local" / "bench"), help="where real embeddings are cached")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
     args = parser.parse_args(argv)
     tokenizer = Settings().embedding_tokenizer_path
@@ -454,7 +474,7 @@ def main(argv: list[str] | None = None) -> None:
     topics = _topics(args.unique, rng)
     texts = [t.passage(rng) for t in topics]
     questions = [t.question(rng) for t in topics[: max(50, args.unique // 4)]]
-    vectors = _embed_corpus(texts, tokenizer)
+    vectors = _embed_corpus(texts, tokenizer, Path(args.cache_dir))
     with _database(args.database_url or None) as url:
         migrate(url, ROOT / "infra" / "db" / "migrations")
         tenants = _tenants(url, args.projects)
