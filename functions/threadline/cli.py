@@ -91,7 +91,8 @@ _BUILDERS: list[Callable[[Any], None]] = [_admin_parser]
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     # Operator modules register their subcommands on import.
-    import threadline.backfill_cli  # noqa: F401
+    import threadline.backfill_cli
+    import threadline.local.commands  # noqa: F401
 
     parser = argparse.ArgumentParser(prog="threadline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

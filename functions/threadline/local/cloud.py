@@ -5,7 +5,6 @@ Tests get it from the `local_cloud` fixture; `threadline dev` builds one around 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,9 @@ from threadline.local import invoke
 from threadline.local.deploy import aws_client, deploy
 from threadline.local.deployment import Deployment
 from threadline.local.invoke import Invocation, invoke_function
+from threadline.local.mail import SentMail, sent_mail
 from threadline.local.pollers import DrainReport, drain
+from threadline.local.schedules import fire
 from threadline.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -95,10 +96,12 @@ class LocalCloud:
         return invoke_function(self.deployment.function(function), event)
 
     def fire(self, schedule: str) -> Invocation:
-        """Fire a schedule now: its target function gets the schedule's Input, as Scheduler sends it."""
-        info = self.deployment.schedule(schedule)
-        event = json.loads(info.input) if info.input else {}
-        return self.invoke(info.target, event)
+        """Fire a schedule (SAM event name, logical id or name) now: its target gets the schedule's Input."""
+        return fire(self.deployment, self.deployment.schedule(schedule))
+
+    def mail(self) -> list[SentMail]:
+        """Every message sent through SES so far, oldest first."""
+        return sent_mail(self.deployment.endpoint)
 
     def queue_messages(self, queue: str, max_messages: int = 10) -> list[dict[str, Any]]:
         """Peek at up to `max_messages` messages of a queue (e.g. a DLQ); they become visible again at once."""

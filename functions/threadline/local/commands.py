@@ -1,0 +1,76 @@
+"""The local-cloud subcommands of `threadline`: dev, fire, mail."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from threadline import cli
+from threadline.bootstrap import Container
+
+
+def _dev_parser(sub: Any) -> None:
+    dev = sub.add_parser("dev", help="run the whole stack locally (Postgres, moto, API, pollers, schedules)")
+    dev.add_argument("--host", default=os.environ.get("THREADLINE_HOST", "127.0.0.1"))
+    dev.add_argument("--port", type=int, default=int(os.environ.get("THREADLINE_PORT", "8000")))
+    dev.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
+    dev.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+
+
+def _dev(args: argparse.Namespace, container: Container) -> object:
+    from threadline.local import dev
+    from threadline.local.cloud import TEMPLATE
+
+    options = dev.DevOptions(
+        host=args.host,
+        port=args.port,
+        moto_port=args.moto_port,
+        local_dir=container.settings.local_dir,
+        template=args.template or TEMPLATE,
+    )
+    code = dev.run(options)
+    if code:
+        raise SystemExit(code)
+    return None
+
+
+def _endpoint(container: Container) -> str:
+    """The AWS endpoint of the running `threadline dev` (or AWS_ENDPOINT_URL)."""
+    if container.settings.aws_endpoint_url:
+        return container.settings.aws_endpoint_url
+    state = Path(container.settings.local_dir) / "dev.json"
+    if not state.is_file():
+        raise SystemExit("no running `threadline dev` found (start `make dev`, or set AWS_ENDPOINT_URL)")
+    endpoint: str = json.loads(state.read_text())["endpoint"]
+    return endpoint
+
+
+def _fire_parser(sub: Any) -> None:
+    fire = sub.add_parser("fire", help="fire an EventBridge Scheduler schedule now (in the running dev stack)")
+    fire.add_argument("schedule", help="the schedule's name, logical id or SAM event name (e.g. ReportSchedule)")
+
+
+def _fire(args: argparse.Namespace, container: Container) -> object:
+    from threadline.local.remote import fire_schedule
+
+    return fire_schedule(_endpoint(container), container.settings.aws_region, args.schedule)
+
+
+def _mail_parser(sub: Any) -> None:
+    sub.add_parser("mail", help="list the mail sent through SES in the running dev stack")
+
+
+def _mail(_: argparse.Namespace, container: Container) -> object:
+    from dataclasses import asdict
+
+    from threadline.local.mail import sent_mail
+
+    return [{k: v for k, v in asdict(m).items() if k != "raw"} for m in sent_mail(_endpoint(container))]
+
+
+cli.register("dev", _dev_parser, _dev)
+cli.register("fire", _fire_parser, _fire)
+cli.register("mail", _mail_parser, _mail)

@@ -1,0 +1,195 @@
+"""`threadline dev`: the whole stack on this machine, stopped as a whole by Ctrl-C.
+
+Postgres (embedded unless DATABASE_URL is set) and its migrations, moto in server mode with the
+template deployed, the FastAPI app on uvicorn, the SQS pollers, the schedule ticker, a mail folder
+writer, and a demo team, project and API key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from threadline.bootstrap import Container, get_container
+from threadline.local import invoke
+from threadline.local.cloud import REPO_ROOT, TEMPLATE, LocalCloud
+from threadline.local.demo import Demo, DemoContext, ensure_demo, run_setup_hooks, write_env_file
+from threadline.local.mail import write_new
+from threadline.local.pollers import PollerThreads
+from threadline.local.schedules import Ticker
+
+_LOG = logging.getLogger("threadline.local.dev")
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    """Where the stack listens and keeps its data."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    moto_port: int = 4566
+    local_dir: Path = REPO_ROOT / ".local"
+    template: Path = TEMPLATE
+
+
+def _start_database(stack: ExitStack, container: Container, local_dir: Path) -> str:
+    from threadline.adapters.postgres.migrate import migrate
+
+    if os.environ.get("DATABASE_URL"):
+        url = os.environ["DATABASE_URL"]
+    else:
+        from threadline.local.postgres import start_embedded
+
+        url, server = start_embedded(local_dir / "pg")
+        # The CLI starts the embedded server with cleanup off (other commands reuse it); dev owns it, so
+        # it is stopped when dev stops.
+        server.cleanup_mode = "stop"
+        stack.callback(server.cleanup)
+    migrate(url, container.settings.migrations_dir)
+    return url
+
+
+def _start_moto(stack: ExitStack, port: int) -> str:
+    from threadline.local.moto_server import start_moto
+
+    server, endpoint = start_moto(port)
+    stack.callback(server.stop)
+    return endpoint
+
+
+class _Background(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class _Repeating:
+    """Calls `work` every `interval_s` on a daemon thread until stopped."""
+
+    def __init__(self, name: str, work: Callable[[], object], interval_s: float) -> None:
+        self._stop = threading.Event()
+        self._work = work
+        self._interval_s = interval_s
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                self._work()
+            except Exception:
+                _LOG.exception("%s failed", self._thread.name)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+
+def _banner(demo: Demo, app_url: str, endpoint: str, local_dir: Path) -> str:
+    return "\n".join(
+        [
+            "",
+            "Threadline is running.",
+            f"  API            {app_url}  (docs: {app_url}/docs)",
+            f"  AWS (moto)     {endpoint}",
+            f"  demo project   {demo.project_id}",
+            f"  demo API key   {demo.api_key}",
+            f"  env file       {local_dir / 'demo.env'}",
+            f"  mail           {local_dir / 'mail'}  (or `threadline mail`)",
+            "",
+            "Try:",
+            f'  curl -s -H "X-API-KEY: {demo.api_key}" {app_url}/query/v1/me/',
+            "",
+            "Ctrl-C stops everything.",
+            "",
+        ]
+    )
+
+
+def _serve(app: Any, options: DevOptions) -> None:
+    import uvicorn
+
+    # While serving, uvicorn handles SIGINT and SIGTERM itself: it shuts down, restores the previous
+    # handlers and raises the signal again. `_stop_on_signal` is that previous handler.
+    uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="info")).run()
+
+
+class _StopRequested(Exception):
+    """SIGINT or SIGTERM arrived while the stack was starting."""
+
+
+def _stop_on_signal(serving: threading.Event) -> None:
+    def handler(_signum: int, _frame: object) -> None:
+        # Before serving: abort the start (everything started so far is stopped by the ExitStack).
+        # Once serving: this is uvicorn re-raising the signal it already acted on; the stop is under way.
+        if not serving.is_set():
+            raise _StopRequested
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
+def run(options: DevOptions) -> int:
+    """Start everything, serve until SIGINT/SIGTERM, then stop everything that was started."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log drowns everything else
+    app_url = f"http://{options.host}:{options.port}"
+    options.local_dir.mkdir(parents=True, exist_ok=True)
+    serving = threading.Event()
+    _stop_on_signal(serving)
+    try:
+        _run(options, app_url, serving)
+    except _StopRequested:
+        return 130
+    return 0
+
+
+def _run(options: DevOptions, app_url: str, serving: threading.Event) -> None:
+    from threadline.api.app import create_app
+    from threadline.local.demo_setup import DEMO_SETUP
+
+    with ExitStack() as stack:
+        database_url = _start_database(stack, get_container(), options.local_dir)
+        endpoint = _start_moto(stack, options.moto_port)
+        cloud = LocalCloud.start(
+            endpoint, template=options.template, parameters={"DatabaseUrl": database_url}, app_url=f"{app_url}/"
+        )
+        stack.callback(invoke.uninstall)
+        # This process is every function at once: the app and the handlers see the deployment's environment.
+        os.environ.update({**cloud.environment(), "DATABASE_URL": database_url})
+        invoke.set_overrides({**cloud.base_overrides(), "DATABASE_URL": database_url})
+        invoke.reset_caches()
+        container = get_container()
+        stack.callback(container.close)
+
+        state_file = options.local_dir / "demo.json"
+        demo, _ = ensure_demo(container, state_file)
+        context = DemoContext(container, cloud, demo, app_url, REPO_ROOT)
+        run_setup_hooks(DEMO_SETUP, context, state_file)
+        write_env_file(options.local_dir / "demo.env", demo, app_url)
+        (options.local_dir / "dev.json").write_text(json.dumps({"endpoint": endpoint, "app_url": app_url}))
+
+        background: list[_Background] = [
+            PollerThreads(cloud.deployment),
+            Ticker(cloud.deployment),
+            _Repeating("mail-writer", lambda: write_new(endpoint, options.local_dir / "mail"), 2.0),
+        ]
+        for worker in background:
+            worker.start()
+            stack.callback(worker.stop)
+
+        sys.stdout.write(_banner(demo, app_url, endpoint, options.local_dir))
+        sys.stdout.flush()
+        app = create_app(container)
+        serving.set()
+        _serve(app, options)
+        _LOG.info("stopping the local stack")
