@@ -1,0 +1,101 @@
+"""The LLM classifier (openai SDK, structured output) against a real local chat-completions server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from uuid import uuid4
+
+import pytest
+
+from tests.integration.labelling.conftest import SeedThreads
+from tests.integration.labelling.openai_server import ChatServer, chat_server
+from tests.integration.labelling.support import ProjectKey, thread_label
+from threadline.bootstrap import Container
+from threadline.domain.classification import classify_messages, request_body
+from threadline.settings import Settings
+
+Make = Callable[[str], ProjectKey]
+
+
+@pytest.fixture
+def llm(settings: Settings) -> Iterator[ChatServer]:
+    """A chat-completions server, configured as the test's LLM."""
+    with chat_server() as server:
+        settings.openai_base_url = server.base_url
+        settings.openai_api_key = "test-key"
+        settings.llm_model = "classifier-model"
+        yield server
+
+
+def _answer(category_id: object, confidence: float = 0.8) -> tuple[int, str]:
+    return 200, json.dumps({"category_id": str(category_id), "confidence": confidence})
+
+
+@pytest.mark.integration
+def test_llm_as_primary_decides_with_a_schema_of_the_project_ids(
+    llm: ChatServer, settings: Settings, container: Container, make_project: Make, seed_threads: SeedThreads
+) -> None:
+    # Given the LLM as primary classifier, answering Troubleshooting
+    settings.classifier = "llm"
+    project = make_project("llm primary")
+    ids = {c.name: c.id for c in container.categories.list_categories(project.id)}
+    (thread,) = seed_threads(project.id, ["How do I get started?"])
+    llm.replies.append(_answer(ids["Troubleshooting"], 0.7))
+    # When the worker classifies the thread
+    classify_messages(container.labels, container.classifier, [("m", request_body(project.id, thread))])
+    # Then the LLM's verdict is stored under its model's name
+    assert thread_label(settings.database_url, thread) == (ids["Troubleshooting"], "auto")
+    assert container.labels.get_thread(project.id, thread).label_model == "llm:classifier-model"
+    # And it was asked with a strict JSON schema whose enum is exactly the project's category ids
+    (request,) = llm.requests
+    schema = request["response_format"]["json_schema"]["schema"]
+    assert request["model"] == "classifier-model" and request["response_format"]["type"] == "json_schema"
+    assert sorted(schema["properties"]["category_id"]["enum"]) == sorted(str(i) for i in ids.values())
+    assert "How do I get started?" in request["messages"][-1]["content"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("margin", "asked"),
+    [(0.0, 0), (1.0, 2)],
+)
+def test_llm_as_fallback_is_asked_only_below_the_margin(
+    llm: ChatServer, settings: Settings, container: Container, make_project: Make, margin: float, asked: int
+) -> None:
+    # Given the embedding classifier with the LLM as fallback, and a margin no question / every question is under
+    settings.classifier_margin = margin
+    project = make_project(f"fallback {margin}")
+    discovery = {c.name: c.id for c in container.categories.list_categories(project.id)}["Discovery"]
+    llm.default = _answer(discovery, 0.9)
+    # When two questions are classified
+    decisions = container.classifier.classify(project.id, [(uuid4(), "Crash on login"), (uuid4(), "Export?")])
+    # Then the LLM was asked for each question under the margin, and decided those
+    assert len(llm.requests) == asked
+    assert all(d.model.startswith("llm:" if asked else "embedding:") for d in decisions)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "reply",
+    [
+        _answer(uuid4()),  # a category of no project
+        (200, '{"category_id": "Troubleshooting", "confidence": 0.9}'),  # a name, not an id
+        (200, '{"category_id": "%s", "confidence": 7}'),  # confidence out of range
+        (200, "I think it is Troubleshooting"),  # not JSON
+        (500, ""),  # the server fails
+    ],
+)
+def test_invalid_llm_answers_leave_the_embedding_verdict(
+    llm: ChatServer, settings: Settings, container: Container, make_project: Make, reply: tuple[int, str]
+) -> None:
+    # Given the LLM as primary, answering something unusable
+    settings.classifier = "llm"
+    project = make_project("invalid llm")
+    ids = {c.name: c.id for c in container.categories.list_categories(project.id)}
+    llm.default = (reply[0], reply[1].replace("%s", str(ids["Discovery"])))
+    # When a clear troubleshooting question is classified
+    (decision,) = container.classifier.classify(project.id, [(uuid4(), "The upload fails with error 500")])
+    # Then the embedding classifier's verdict stands
+    assert decision.category_id == ids["Troubleshooting"] and decision.model.startswith("embedding:")
+    assert llm.requests
