@@ -13,6 +13,7 @@ from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
 from threadline.adapters.embeddings import OnnxMiniLM
 from threadline.adapters.llm.openai_chat import OpenAIChat
 from threadline.adapters.postgres.alerts import PostgresAlerts
+from threadline.adapters.postgres.analytics import PostgresAnalytics
 from threadline.adapters.postgres.backfill import PostgresBackfills
 from threadline.adapters.postgres.categories import PostgresCategories
 from threadline.adapters.postgres.chat import PostgresChat
@@ -20,10 +21,12 @@ from threadline.adapters.postgres.db import Database
 from threadline.adapters.postgres.documents import PostgresDocuments
 from threadline.adapters.postgres.imports import PostgresImports
 from threadline.adapters.postgres.labels import PostgresLabels
+from threadline.adapters.postgres.reports import PostgresReports
 from threadline.adapters.postgres.tenancy import PostgresTenancy
 from threadline.domain.chat import ChatService
 from threadline.domain.classification import Classifier
 from threadline.domain.errors import Unavailable
+from threadline.domain.reports import ReportServices
 from threadline.settings import Settings, get_settings
 
 
@@ -189,6 +192,25 @@ class Container:
             top_k=self.settings.retrieval_top_k,
             history_budget=self.settings.history_token_budget,
         )
+
+    @cached_property
+    def analytics(self) -> PostgresAnalytics:
+        """Project analytics aggregates."""
+        return PostgresAnalytics(self.db)
+
+    @cached_property
+    def reports(self) -> PostgresReports:
+        """Report settings, the report ledger and the report aggregates."""
+        return PostgresReports(self.db)
+
+    @cached_property
+    def report_services(self) -> ReportServices:
+        """What a report run needs, SES included."""
+        from threadline.adapters.aws.mailer import SesMailer, ses_client
+
+        reports = self.reports
+        mailer = SesMailer(ses_client(self.settings))
+        return ReportServices(reports, reports, reports, mailer, self.settings.report_sender)
 
     def close(self) -> None:
         """Release connections."""

@@ -45,6 +45,8 @@ def _admin_parser(sub: Any) -> None:
     listing.add_argument("what", choices=["teams", "projects", "keys"])
     listing.add_argument("--team", type=UUID)
     listing.add_argument("--project", type=UUID)
+    for build in _ADMIN_BUILDERS:
+        build(verbs)
 
 
 def _admin(args: argparse.Namespace, container: Container) -> object:
@@ -63,6 +65,8 @@ def _admin(args: argparse.Namespace, container: Container) -> object:
         return {"key": issued.key, **asdict(issued.info)}
     if verb == "revoke-key":
         return repo.revoke_api_key(args.project_id, args.prefix)
+    if verb in _ADMIN_VERBS:
+        return _ADMIN_VERBS[verb](args, container)
     return _admin_list(args, repo)
 
 
@@ -85,20 +89,35 @@ def register(name: str, build: Callable[[Any], None], run: Command) -> None:
     _COMMANDS[name] = run
 
 
+def register_admin(verb: str, build: Callable[[Any], None], run: Command) -> None:
+    """Add a verb under `threadline admin` (build receives the admin verbs' subparsers)."""
+    _ADMIN_BUILDERS.append(build)
+    _ADMIN_VERBS[verb] = run
+
+
 _BUILDERS: list[Callable[[Any], None]] = [_admin_parser]
+_ADMIN_BUILDERS: list[Callable[[Any], None]] = []
+_ADMIN_VERBS: dict[str, Command] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     # Operator modules register their subcommands on import.
     import threadline.backfill_cli
-    import threadline.local.commands  # noqa: F401
+    import threadline.cli_reports
+    import threadline.local.commands  # noqa: F401  (each registers its subcommands)
 
     parser = argparse.ArgumentParser(prog="threadline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for build in _BUILDERS:
         build(sub)
     return parser
+
+
+def run(argv: Sequence[str], container: Container) -> object:
+    """Parse and run one command on a given container (what `main` does, minus the process setup)."""
+    args = build_parser().parse_args(argv)
+    return _COMMANDS[args.command](args, container)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

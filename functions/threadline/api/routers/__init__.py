@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from threadline.api.routers import (
     alerts,
+    analytics,
     backfills,
     categories,
     chat,
@@ -13,6 +14,7 @@ from threadline.api.routers import (
     health,
     imports,
     keys,
+    report_settings,
     thread_labels,
 )
 
@@ -26,4 +28,6 @@ ROUTERS: list[APIRouter] = [
     imports.router,
     backfills.router,
     chat.router,
+    analytics.router,
+    report_settings.router,
 ]

@@ -1,0 +1,101 @@
+"""`threadline report` (send due reports now, list the ledger, read local mail) and `admin report-settings`."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from threadline import cli
+from threadline.bootstrap import Container
+from threadline.domain import reports
+from threadline.domain.report_render import render_mail
+
+
+def _report_parser(sub: Any) -> None:
+    report = sub.add_parser("report", help="send due team reports now, or list what was sent")
+    report.add_argument("--now", action="store_true", help="send every due report now (as the schedule would)")
+    report.add_argument("--team", type=UUID, help="only this team")
+    report.add_argument(
+        "--resend", action="store_true", help="send again even if this period's report was sent (or is uncertain)"
+    )
+    report.add_argument("--outbox", action="store_true", help="print the mail the local SES holds (local cloud)")
+
+
+def _report(args: argparse.Namespace, container: Container) -> object:
+    if args.outbox:
+        return _outbox(container)
+    if not args.now:
+        return container.reports.recent_reports(args.team)
+    _verify_local_sender(container)
+    summary = reports.run_reports(
+        container.report_services, datetime.now(UTC), render_mail, team_id=args.team, resend=args.resend
+    )
+    return summary.as_dict()
+
+
+def _verify_local_sender(container: Container) -> None:
+    # moto refuses mail from an unverified sender, as SES does; on real AWS the sender (or its domain)
+    # is verified once by the operator, so this only runs against a local endpoint.
+    endpoint = container.settings.aws_endpoint_url
+    if endpoint and ("127.0.0.1" in endpoint or "localhost" in endpoint):
+        from threadline.adapters.aws.mailer import ses_client
+
+        ses_client(container.settings).verify_email_identity(EmailAddress=container.settings.report_sender)
+
+
+def _outbox(container: Container) -> object:
+    from threadline.local.sent_mail import parse, sent_raw_messages
+
+    if not container.settings.aws_endpoint_url:
+        raise SystemExit("--outbox reads the local SES: set AWS_ENDPOINT_URL to the local cloud's endpoint")
+    out = []
+    for item in sent_raw_messages(container.settings.aws_endpoint_url):
+        message = parse(item["raw_data"])
+        body = message.get_body(("plain",))
+        out.append(
+            {
+                "message_id": item.get("id"),
+                "to": message["To"],
+                "subject": message["Subject"],
+                "text": body.get_content() if body is not None else "",
+            }
+        )
+    return out
+
+
+def _settings_parser(verbs: Any) -> None:
+    parser = verbs.add_parser("report-settings", help="show or change a team's report settings")
+    parser.add_argument("team_id", type=UUID)
+    parser.add_argument("--recipients", help="comma-separated addresses (replaces the list)")
+    parser.add_argument("--cadence", choices=reports.CADENCES)
+    parser.add_argument("--timezone", help="IANA name, e.g. Europe/Paris")
+    enabled = parser.add_mutually_exclusive_group()
+    enabled.add_argument("--enable", dest="enabled", action="store_true", default=None)
+    enabled.add_argument("--disable", dest="enabled", action="store_false")
+
+
+def _settings(args: argparse.Namespace, container: Container) -> object:
+    container.tenancy.get_team(args.team_id)
+    current = reports.current_settings(container.reports, args.team_id)
+    changes = (args.recipients, args.cadence, args.timezone, args.enabled)
+    if all(value is None for value in changes):
+        return current
+    recipients = (
+        [r for r in args.recipients.split(",") if r.strip()] if args.recipients is not None else current.recipients
+    )
+    # Setting recipients on a team that never had reports turns them on, unless told otherwise.
+    enabled = args.enabled if args.enabled is not None else (current.enabled or args.recipients is not None)
+    return reports.save_settings(
+        container.reports,
+        args.team_id,
+        recipients,
+        args.cadence or current.cadence,
+        args.timezone or current.timezone,
+        enabled,
+    )
+
+
+cli.register("report", _report_parser, _report)
+cli.register_admin("report-settings", _settings_parser, _settings)

@@ -1,0 +1,204 @@
+"""Reporting periods, analytics windows, settings validation, the PNG chart and the mail rendering."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from threadline.domain import analytics, reports
+from threadline.domain.analytics import empty_figures
+from threadline.domain.chart import BAR, PEAK, bar_chart
+from threadline.domain.errors import InvalidInput
+from threadline.domain.report_render import change, render_mail
+from threadline.domain.reports import CategoryLine, Period, ProjectRef, ProjectReport, TeamReport
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("cadence", "tz", "now", "start", "end", "previous"),
+    [
+        (
+            "weekly",
+            "UTC",
+            datetime(2026, 3, 16, 0, 0, tzinfo=UTC),
+            date(2026, 3, 9),
+            date(2026, 3, 16),
+            date(2026, 3, 2),
+        ),
+        (
+            "weekly",
+            "UTC",
+            datetime(2026, 3, 15, 23, 59, tzinfo=UTC),
+            date(2026, 3, 2),
+            date(2026, 3, 9),
+            date(2026, 2, 23),
+        ),
+        # Sunday 12:00 UTC is already Monday in Auckland: its week has ended there
+        (
+            "weekly",
+            "Pacific/Auckland",
+            datetime(2026, 3, 15, 12, 0, tzinfo=UTC),
+            date(2026, 3, 9),
+            date(2026, 3, 16),
+            date(2026, 3, 2),
+        ),
+        (
+            "monthly",
+            "UTC",
+            datetime(2026, 1, 1, 0, 0, tzinfo=UTC),
+            date(2025, 12, 1),
+            date(2026, 1, 1),
+            date(2025, 11, 1),
+        ),
+        (
+            "monthly",
+            "America/Los_Angeles",
+            datetime(2026, 3, 1, 5, 0, tzinfo=UTC),
+            date(2026, 1, 1),
+            date(2026, 2, 1),
+            date(2025, 12, 1),
+        ),
+    ],
+)
+def test_last_complete_period(
+    cadence: reports.Cadence, tz: str, now: datetime, start: date, end: date, previous: date
+) -> None:
+    period = reports.last_complete_period(cadence, tz, now)
+    assert (period.start_date, period.end_date, period.previous_start_date) == (start, end, previous)
+    assert period.ends_at <= now
+
+
+@pytest.mark.unit
+def test_period_across_a_dst_change_keeps_local_midnights() -> None:
+    # Europe/Paris moves to summer time on 29 March 2026
+    period = reports.last_complete_period("weekly", "Europe/Paris", datetime(2026, 3, 30, 12, 0, tzinfo=UTC))
+    assert period.starts_at == datetime(2026, 3, 22, 23, 0, tzinfo=UTC)
+    assert period.ends_at == datetime(2026, 3, 29, 22, 0, tzinfo=UTC)
+    assert len(period.days) == 7 and period.label == "week of 2026-03-23 to 2026-03-29"
+
+
+@pytest.mark.unit
+def test_window_defaults_and_buckets() -> None:
+    now = datetime(2026, 3, 16, 12, 0, tzinfo=UTC)
+    window = analytics.make_window(None, None, "day", "UTC", now)
+    assert (window.start, window.end) == (now - timedelta(days=30), now)
+    starts = analytics.bucket_starts(window)
+    # A window that starts mid-day has a first, partial bucket from that day's midnight
+    assert len(starts) == 31 and starts[0] == datetime(2026, 2, 14, tzinfo=UTC)
+
+
+@pytest.mark.unit
+def test_daily_buckets_follow_dst() -> None:
+    window = analytics.make_window(
+        datetime(2026, 3, 28, tzinfo=UTC), datetime(2026, 3, 31, tzinfo=UTC), "day", "Europe/Paris", datetime.now(UTC)
+    )
+    starts = analytics.bucket_starts(window)
+    assert [s.hour for s in starts] == [23, 23, 22, 22]  # local midnights, before and after the change
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("start", "end", "interval", "tz"),
+    [
+        (datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC), "day", "UTC"),
+        (datetime(2020, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC), "day", "UTC"),
+        (None, None, "hour", "UTC"),
+        (None, None, "day", "Not/AZone"),
+        (datetime(2026, 1, 1), None, "day", "UTC"),
+    ],
+)
+def test_invalid_windows(start: datetime | None, end: datetime | None, interval: str, tz: str) -> None:
+    with pytest.raises(InvalidInput):
+        analytics.make_window(start, end, interval, tz, datetime(2026, 3, 1, tzinfo=UTC))
+
+
+@pytest.mark.unit
+def test_a_year_of_days_is_allowed() -> None:
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    window = analytics.make_window(end - timedelta(days=366), end, "day", "UTC", end)
+    assert len(analytics.bucket_starts(window)) == 366
+
+
+@pytest.mark.unit
+def test_settings_validation() -> None:
+    team = uuid4()
+    ok = reports.make_settings(
+        team, [" a@Example.com ", "A@example.com", "b@example.org"], "weekly", "Asia/Tokyo", True
+    )
+    assert ok.recipients == ("a@example.com", "b@example.org")
+    with pytest.raises(InvalidInput) as bad:
+        reports.make_settings(team, ["a@example.com", "nope", "x@"], "weekly", "UTC", True)
+    assert [i["address"] for i in bad.value.details["invalid"]] == ["nope", "x@"]  # type: ignore[index, union-attr]
+    for args in (
+        (["a@example.com"], "daily", "UTC", True),
+        (["a@example.com"], "weekly", "localtime", True),
+        ([], "weekly", "UTC", True),
+        ([f"u{i}@example.com" for i in range(51)], "weekly", "UTC", True),
+    ):
+        with pytest.raises(InvalidInput):
+            reports.make_settings(team, *args)
+    assert reports.make_settings(team, [], "monthly", "UTC", False).enabled is False
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("current", "previous", "text"),
+    [(14, 10, "+4 (+40.0%)"), (5, 10, "-5 (-50.0%)"), (3, 0, "new"), (0, 0, "0 (0.0%)"), (7, 7, "+0 (+0.0%)")],
+)
+def test_change(current: int, previous: int, text: str) -> None:
+    assert change(current, previous) == text
+
+
+def _decode_png(png: bytes) -> tuple[int, int, list[bytes]]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    idat_len = struct.unpack(">I", png[33:37])[0]
+    raw = zlib.decompress(png[41 : 41 + idat_len])
+    stride = 1 + width * 3
+    return width, height, [raw[i * stride + 1 : (i + 1) * stride] for i in range(height)]
+
+
+@pytest.mark.unit
+def test_bar_chart_is_a_valid_png_with_scaled_bars() -> None:
+    # Given a week with a peak on the third day
+    png = bar_chart([1, 2, 4, 0, 2, 0, 1], width=140, height=60)
+    # When it is decoded
+    width, height, rows = _decode_png(png)
+    # Then it has the asked size, the tallest bar is drawn in the peak colour, and empty days have no bar
+    assert (width, height) == (140, 60) and all(len(r) == width * 3 for r in rows)
+    top_of_plot = rows[6]
+    assert bytes(PEAK) in top_of_plot and bytes(BAR) not in top_of_plot
+    assert bytes(BAR) in rows[height - 7]  # just above the axis, every non-empty day has a bar
+
+
+@pytest.mark.unit
+def test_bar_chart_of_nothing_is_still_an_image() -> None:
+    width, height, _ = _decode_png(bar_chart([]))
+    assert (width, height) == (560, 140)
+
+
+@pytest.mark.unit
+def test_mail_escapes_user_text_and_embeds_charts() -> None:
+    # Given a report whose top question carries markup
+    period = Period("weekly", "UTC", date(2026, 3, 9), date(2026, 3, 16), date(2026, 3, 2))
+    project = ProjectReport(
+        project=ProjectRef(uuid4(), "Docs <bot>"),
+        threads=3,
+        previous_threads=1,
+        categories=[CategoryLine("Discovery", 2, 1)],
+        unlabelled=CategoryLine("Unlabelled", 1, 0),
+        top_unlabelled=[("<script>alert(1)</script>", 1)],
+        figures=empty_figures(),
+        previous_figures=empty_figures(),
+        daily_threads=[1, 0, 0, 2, 0, 0, 0],
+    )
+    # When it is rendered
+    mail = render_mail(TeamReport(uuid4(), "Acme", period, [project]), "r@example.com", ("a@example.com",))
+    # Then the HTML escapes it, the text keeps it readable, and the chart is referenced by cid
+    assert "<script>" not in mail.html and "&lt;script&gt;" in mail.html and "<script>" in mail.text
+    assert 'src="cid:chart-0@threadline"' in mail.html and mail.images[0].content_id == "chart-0@threadline"
+    assert "Threads: 3 (previous 1, +2 (+200.0%))" in mail.text and "Unlabelled: 1, 0, new" in mail.text
