@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TOKENIZER := layers/model/tokenizer.json
 N ?= 1000000
 
-.PHONY: install model dev test test-fast lint typecheck validate bench bench-backfill backfill seed build deploy layer-requirements clean
+.PHONY: install model dev test test-fast lint typecheck validate bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -49,6 +49,9 @@ bench: install  ## benchmarks that print their figures
 
 bench-backfill: install  ## seed N threads and backfill them through the state machine on the local cloud
 	$(PY) -m bench.backfill --threads $(N)
+
+bench-reports: install  ## reports and analytics over N threads across 100 projects
+	$(PY) -m bench.reports --threads $(N) --projects 100
 
 SCOPE ?= unlabelled
 THREADS ?= 100000
