@@ -1,17 +1,18 @@
 -- Usage analytics and scheduled email reports (issue 6).
 
 -- Analytics read threads by (project, created_at) and need only the label columns: with them in the
--- index, a year of a large project is an index-only scan. The key is the listing index's key (same
--- order, same id tie-break), so this index replaces it: keyset pagination uses it exactly as before.
-CREATE INDEX threads_project_created_cover_idx ON threads (project_id, created_at DESC, id DESC)
-    INCLUDE (category_id, label_source);
+-- index, a year of a large project is an index-only scan. The key (and the name) stay the listing
+-- index's, so keyset pagination uses it exactly as before. (On a large live table, build the new
+-- index CONCURRENTLY under another name first and swap; a migration runs in one transaction.)
 DROP INDEX threads_project_created_idx;
+CREATE INDEX threads_project_created_idx ON threads (project_id, created_at DESC, id DESC)
+    INCLUDE (category_id, label_source);
 
 -- Per-exchange figures (volume, status, latency, tokens) by (project, created_at) without touching
--- the heap. It serves every query the plain (project_id, created_at) index served, so it replaces it.
-CREATE INDEX messages_project_created_cover_idx ON messages (project_id, created_at)
-    INCLUDE (status, latency_ms, first_token_ms, prompt_tokens, completion_tokens);
+-- the heap; same key and name as before, so every query the plain index served, it serves.
 DROP INDEX messages_project_created_idx;
+CREATE INDEX messages_project_created_idx ON messages (project_id, created_at)
+    INCLUDE (status, latency_ms, first_token_ms, prompt_tokens, completion_tokens);
 
 -- One row per team; absent means "never configured" (reports off).
 CREATE TABLE report_settings (

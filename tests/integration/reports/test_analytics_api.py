@@ -155,3 +155,44 @@ def test_another_projects_analytics_are_404(client: TestClient, data: Data) -> N
     for target in (other.project_id, uuid4()):
         response = client.get(f"/query/v1/projects/{target}/analytics/", headers={"X-API-KEY": p.key})
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def _listed(client: TestClient, key: str, project_id: object, **params: str) -> int:
+    count, cursor = 0, None
+    while True:
+        page = client.get(
+            f"/query/v1/projects/{project_id}/threads/",
+            params={**params, "limit": "100", **({"cursor": cursor} if cursor else {})},
+            headers={"X-API-KEY": key},
+        ).json()
+        count += len(page["results"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return count
+
+
+@pytest.mark.integration
+def test_counts_agree_with_the_thread_listing(client: TestClient, data: Data) -> None:
+    # Given labelled and unlabelled threads, some exactly on the window's edges
+    p = data.project()
+    discovery, trouble = p.categories["Discovery"], p.categories["Troubleshooting"]
+    for i in range(7):
+        at = T0 + timedelta(hours=13 * i)
+        data.thread(p.project_id, at, category_id=(discovery, trouble, None)[i % 3], source=("auto", "user")[i % 2])
+    data.thread(p.project_id, T0 + timedelta(days=7), category_id=discovery, source="auto")  # on `to`: outside
+    data.thread(p.project_id, T0 - timedelta(microseconds=1), category_id=trouble, source="user")  # before: outside
+    to = T0 + timedelta(days=7)
+    # When the analytics and the listing are asked about the same window. The listing's `created_after`
+    # is exclusive and timestamps have microsecond precision, so [from, to) is (from - 1 us, to) there.
+    body = client.get(
+        f"/query/v1/projects/{p.project_id}/analytics/",
+        params={"from": T0.isoformat(), "to": to.isoformat()},
+        headers={"X-API-KEY": p.key},
+    ).json()
+    window = {"created_after": (T0 - timedelta(microseconds=1)).isoformat(), "created_before": to.isoformat()}
+    # Then every category, the unlabelled and the user labels count the same threads in both
+    for category in body["categories"]:
+        assert _listed(client, p.key, p.project_id, category_id=category["id"], **window) == category["threads"]
+    assert _listed(client, p.key, p.project_id, unlabelled="true", **window) == body["unlabelled"] == 2
+    assert _listed(client, p.key, p.project_id, label_source="user", **window) == body["label_sources"]["user"]
+    assert _listed(client, p.key, p.project_id, **window) == body["threads"] == 7
