@@ -1,9 +1,11 @@
-"""`threadline report` (send due reports now, list the ledger, read local mail) and `admin report-settings`."""
+"""`threadline report` (send due reports now, or list the ledger) and `threadline admin report-settings`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -20,14 +22,21 @@ def _report_parser(sub: Any) -> None:
     report.add_argument(
         "--resend", action="store_true", help="send again even if this period's report was sent (or is uncertain)"
     )
-    report.add_argument("--outbox", action="store_true", help="print the mail the local SES holds (local cloud)")
+
+
+def _local_endpoint(container: Container) -> None:
+    # With `make dev` running and no AWS_ENDPOINT_URL, send through the local cloud's SES (as
+    # `threadline fire` and `threadline mail` do) rather than to real AWS.
+    state = Path(container.settings.local_dir) / "dev.json"
+    if not container.settings.aws_endpoint_url and state.is_file():
+        endpoint = str(json.loads(state.read_text())["endpoint"])
+        container.settings = container.settings.model_copy(update={"aws_endpoint_url": endpoint})
 
 
 def _report(args: argparse.Namespace, container: Container) -> object:
-    if args.outbox:
-        return _outbox(container)
     if not args.now:
         return container.reports.recent_reports(args.team)
+    _local_endpoint(container)
     _verify_local_sender(container)
     summary = reports.run_reports(
         container.report_services, datetime.now(UTC), render_mail, team_id=args.team, resend=args.resend
@@ -43,26 +52,6 @@ def _verify_local_sender(container: Container) -> None:
         from threadline.adapters.aws.mailer import ses_client
 
         ses_client(container.settings).verify_email_identity(EmailAddress=container.settings.report_sender)
-
-
-def _outbox(container: Container) -> object:
-    from threadline.local.sent_mail import parse, sent_raw_messages
-
-    if not container.settings.aws_endpoint_url:
-        raise SystemExit("--outbox reads the local SES: set AWS_ENDPOINT_URL to the local cloud's endpoint")
-    out = []
-    for item in sent_raw_messages(container.settings.aws_endpoint_url):
-        message = parse(item["raw_data"])
-        body = message.get_body(("plain",))
-        out.append(
-            {
-                "message_id": item.get("id"),
-                "to": message["To"],
-                "subject": message["Subject"],
-                "text": body.get_content() if body is not None else "",
-            }
-        )
-    return out
 
 
 def _settings_parser(verbs: Any) -> None:

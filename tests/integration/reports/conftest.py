@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import Parser
 from uuid import UUID
 
 import psycopg
@@ -13,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from threadline.bootstrap import Container
 from threadline.domain import tenancy
+from threadline.local.mail import sent_mail
 from threadline.settings import Settings
 
 
@@ -83,6 +87,20 @@ class Data:
             row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
         assert row is not None
         return row[0]
+
+
+def sent_message(endpoint: str, message_id: str) -> EmailMessage:
+    """The mail the local SES accepted under `message_id`, parsed (KeyError if there is none)."""
+    for mail in sent_mail(endpoint):
+        if mail.id == message_id and mail.raw is not None:
+            parsed: EmailMessage = Parser(policy=policy.default).parsestr(mail.raw)  # type: ignore[assignment]
+            return parsed
+    raise KeyError(message_id)
+
+
+def sent_raw(endpoint: str, containing: str) -> list[str]:
+    """The raw text of every mail the local SES holds that contains `containing`."""
+    return [m.raw for m in sent_mail(endpoint) if m.raw is not None and containing in m.raw]
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ from uuid import uuid4
 
 import pytest
 
-from tests.integration.reports.conftest import Data
+from tests.integration.reports.conftest import Data, sent_message
 from threadline.bootstrap import Container
 from threadline.domain import reports
 from threadline.local.cloud import LocalCloud
-from threadline.local.sent_mail import sent_message
 
 
 @pytest.mark.integration

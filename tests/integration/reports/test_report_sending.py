@@ -14,12 +14,11 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
-from tests.integration.reports.conftest import Data, Seeded
+from tests.integration.reports.conftest import Data, Seeded, sent_message, sent_raw
 from threadline.bootstrap import Container
 from threadline.domain import reports
 from threadline.domain.report_render import render_mail
 from threadline.domain.reports import RunSummary
-from threadline.local.sent_mail import sent_message, sent_raw_messages
 
 REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 3, 16, 1, 30, tzinfo=UTC)  # Monday: last week is 9-15 March, the one before 2-8 March
@@ -182,7 +181,7 @@ def test_a_period_is_reported_once_however_often_the_schedule_fires(
     later = _run(mail_container, NOW + timedelta(hours=1))
     # Then one mail was sent; the other runs skipped the team
     assert sorted(len(r.sent) for r in results) == [0, 1] and len(later.skipped) == 1
-    sent = [m for m in sent_raw_messages(aws_endpoint) if team in m["raw_data"]]
+    sent = sent_raw(aws_endpoint, team)
     assert len(sent) == 1
     # And the next week's report is a new period, sent once
     assert len(_run(mail_container, NOW + timedelta(days=7)).sent) == 1
@@ -209,7 +208,7 @@ def test_a_crash_after_handing_the_mail_to_ses_is_never_resent(
     # Then the report is flagged uncertain, not sent again
     assert not summary.sent and [u["team_id"] for u in summary.uncertain] == [str(a.team_id)]
     assert data.scalar("SELECT status FROM reports WHERE team_id = %s", a.team_id) == "uncertain"
-    assert not [m for m in sent_raw_messages(aws_endpoint) if team in m["raw_data"]]
+    assert not sent_raw(aws_endpoint, team)
     # And an operator's deliberate resend sends it once
     resent = _run(mail_container, team=a.team_id, resend=True)
     assert len(resent.sent) == 1
