@@ -7,4 +7,12 @@ Each module has `main(argv: list[str] | None = None) -> None` and can also be ru
 from __future__ import annotations
 
 # Module names under bench/, in the order `make bench` runs them.
-BENCHMARKS: list[str] = ["backfill", "metrics", "chat", "listing", "classify_throughput", "classify_accuracy", "reports"]
+BENCHMARKS: list[str] = [
+    "backfill",
+    "metrics",
+    "chat",
+    "listing",
+    "classify_throughput",
+    "classify_accuracy",
+    "reports",
+]
