@@ -57,7 +57,9 @@ SCOPE ?= unlabelled
 THREADS ?= 100000
 PROJECTS ?= 10
 
+# Without BACKFILL_STATE_MACHINE_ARN (real AWS), the target drives the local stack of `make dev` (moto on :4566).
 backfill: install  ## operators: backfill every project (SCOPE=unlabelled|relabel_auto) and follow it to the end
+	@if [ -z "$$BACKFILL_STATE_MACHINE_ARN" ]; then export AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}; fi; \
 	$(VENV)/bin/threadline backfill --all --scope $(SCOPE) --wait
 
 seed: install  ## demo data: THREADS threads over PROJECTS projects, written with COPY

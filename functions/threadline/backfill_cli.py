@@ -26,8 +26,22 @@ def _backfill_parser(sub: Any) -> None:
     parser.add_argument("--wait", action="store_true", help="follow the backfill until it ends")
 
 
+def _runner(container: Container) -> backfill.WorkflowRunner:
+    settings = container.settings
+    if settings.backfill_state_machine_arn or not settings.aws_endpoint_url:
+        return container.backfill_runner
+    from threadline.adapters.aws.backfill import StepFunctionsRunner, find_state_machine
+    from threadline.adapters.aws.clients import stepfunctions_for
+
+    # A local stack (`make dev`) in another process: its state machine is found by the template's name.
+    def sfn() -> Any:
+        return stepfunctions_for(settings.aws_endpoint_url, settings.aws_region)
+
+    return StepFunctionsRunner(find_state_machine(sfn()), sfn)
+
+
 def _backfill(args: argparse.Namespace, container: Container) -> object:
-    runner = container.backfill_runner
+    runner = _runner(container)
     if args.status is not None:
         job = backfill.status(container.backfills, runner, None, args.status)
     else:

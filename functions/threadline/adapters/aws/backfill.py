@@ -60,3 +60,16 @@ class StepFunctionsRunner:
                 return ExecutionStatus.MISSING
             raise Unavailable("could not read the backfill execution") from exc
         return ExecutionStatus(response["status"])
+
+
+def find_state_machine(sfn: SFNClient, suffix: str = "-backfill") -> str:
+    """The ARN of the one state machine whose name ends with `suffix` (a local stack seen from another process)."""
+    arns = [
+        machine["stateMachineArn"]
+        for page in sfn.get_paginator("list_state_machines").paginate()
+        for machine in page["stateMachines"]
+        if machine["name"].endswith(suffix)
+    ]
+    if len(arns) != 1:
+        raise Unavailable("cannot tell which state machine is the backfill's; set BACKFILL_STATE_MACHINE_ARN")
+    return arns[0]
