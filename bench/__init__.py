@@ -13,6 +13,7 @@ BENCHMARKS: list[str] = [
     "chat",
     "listing",
     "classify_throughput",
+    "classify_ttft",
     "classify_accuracy",
     "reports",
 ]

@@ -176,7 +176,8 @@ class Container:
         """Classify and metrics messages, sent off the chat path."""
         settings = self.settings
         return SqsChatEvents(
-            settings.classify_queue_url,
+            # CLASSIFICATION_ENABLED=false turns the classify messages off (an empty URL means "not configured").
+            settings.classify_queue_url if settings.classification_enabled else "",
             settings.metrics_queue_url,
             lambda: sqs_for(settings.aws_endpoint_url, settings.aws_region),
         )

@@ -1,21 +1,22 @@
-"""ClassifierFunction through its real handler: SQS-shaped batches, idempotency, poison messages, the DLQ."""
+"""ClassifierFunction through its real handler: SQS-shaped batches, idempotency, poison messages.
+
+The DLQ path runs on the local cloud's pollers in test_local_cloud.py.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import boto3
 import psycopg
 import pytest
 
 from tests.integration.labelling.conftest import SeedThreads
-from tests.integration.labelling.support import ProjectKey, make_queue, thread_label
+from tests.integration.labelling.support import ProjectKey, thread_label
 from threadline.bootstrap import Container
 from threadline.domain.classification import request_body
 from threadline.handlers.classify import lambda_handler
@@ -132,48 +133,3 @@ def test_poison_message_fails_alone(lambda_env: Container, make_project: Make, s
     # Then only the poison record is reported failed; the others are labelled
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     assert all(thread_label(lambda_env.settings.database_url, t)[1] == "auto" for t in threads)
-
-
-def _poll_once(endpoint: str, queue_url: str) -> int:
-    """What the local cloud's poller does: receive, invoke with the real event shape, delete successes."""
-    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
-    got = sqs.receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
-    )
-    messages = got.get("Messages", [])
-    if not messages:
-        return 0
-    event = _event([m["Body"] for m in messages])
-    for record, message in zip(event["Records"], messages, strict=True):
-        record["messageId"] = message["MessageId"]
-        record["receiptHandle"] = message["ReceiptHandle"]
-    failed = {f["itemIdentifier"] for f in lambda_handler(event, _Context())["batchItemFailures"]}  # type: ignore[arg-type]
-    for message in messages:
-        if message["MessageId"] not in failed:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-    return len(messages)
-
-
-@pytest.mark.integration
-def test_poison_message_ends_in_the_dead_letter_queue(
-    lambda_env: Container, aws_endpoint: str, make_project: Make, seed_threads: SeedThreads
-) -> None:
-    # Given a queue with a DLQ (maxReceiveCount 2, visibility 1 s) holding good messages and a poison one
-    url, dlq = make_queue(aws_endpoint, "classify-poison", max_receive=2, visibility=1)
-    sqs = boto3.client("sqs", endpoint_url=aws_endpoint, region_name="us-east-1")
-    project = make_project("dlq")
-    threads = seed_threads(project.id, ["How do I change my plan?", "The sync is stuck"])
-    for body in [request_body(project.id, threads[0]), "not json", request_body(project.id, threads[1])]:
-        sqs.send_message(QueueUrl=url, MessageBody=body)
-    # When the queue is polled until it is empty (the poison message is received twice, then redriven)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        _poll_once(aws_endpoint, url)
-        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        if attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0":
-            break
-        time.sleep(0.3)
-    # Then the good threads are labelled and the DLQ holds exactly the poison message
-    assert all(thread_label(lambda_env.settings.database_url, t)[1] == "auto" for t in threads)
-    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
-    assert [m["Body"] for m in dead] == ["not json"]

@@ -9,39 +9,41 @@ from uuid import uuid4
 import pytest
 
 from tests.integration.labelling.conftest import SeedThreads
-from tests.integration.labelling.openai_server import ChatServer, chat_server
 from tests.integration.labelling.support import ProjectKey, thread_label
 from threadline.bootstrap import Container
 from threadline.domain.classification import classify_messages, request_body
+from threadline.local.openai_stub import OpenAIStub, Reply
+from threadline.local.serving import BackgroundServer
 from threadline.settings import Settings
 
 Make = Callable[[str], ProjectKey]
 
 
 @pytest.fixture
-def llm(settings: Settings) -> Iterator[ChatServer]:
-    """A chat-completions server, configured as the test's LLM."""
-    with chat_server() as server:
-        settings.openai_base_url = server.base_url
+def llm(settings: Settings) -> Iterator[OpenAIStub]:
+    """The project's OpenAI-compatible stub on a real HTTP server, configured as the test's LLM."""
+    stub = OpenAIStub()
+    with BackgroundServer(stub.app) as server:
+        settings.openai_base_url = f"{server.url}/v1"
         settings.openai_api_key = "test-key"
         settings.llm_model = "classifier-model"
-        yield server
+        yield stub
 
 
-def _answer(category_id: object, confidence: float = 0.8) -> tuple[int, str]:
-    return 200, json.dumps({"category_id": str(category_id), "confidence": confidence})
+def _answer(category_id: object, confidence: float = 0.8) -> Reply:
+    return Reply(text=json.dumps({"category_id": str(category_id), "confidence": confidence}))
 
 
 @pytest.mark.integration
 def test_llm_as_primary_decides_with_a_schema_of_the_project_ids(
-    llm: ChatServer, settings: Settings, container: Container, make_project: Make, seed_threads: SeedThreads
+    llm: OpenAIStub, settings: Settings, container: Container, make_project: Make, seed_threads: SeedThreads
 ) -> None:
     # Given the LLM as primary classifier, answering Troubleshooting
     settings.classifier = "llm"
     project = make_project("llm primary")
     ids = {c.name: c.id for c in container.categories.list_categories(project.id)}
     (thread,) = seed_threads(project.id, ["How do I get started?"])
-    llm.replies.append(_answer(ids["Troubleshooting"], 0.7))
+    llm.script(_answer(ids["Troubleshooting"], 0.7))
     # When the worker classifies the thread
     classify_messages(container.labels, container.classifier, [("m", request_body(project.id, thread))])
     # Then the LLM's verdict is stored under its model's name
@@ -61,7 +63,7 @@ def test_llm_as_primary_decides_with_a_schema_of_the_project_ids(
     [(0.0, 0), (1.0, 2)],
 )
 def test_llm_as_fallback_is_asked_only_below_the_margin(
-    llm: ChatServer, settings: Settings, container: Container, make_project: Make, margin: float, asked: int
+    llm: OpenAIStub, settings: Settings, container: Container, make_project: Make, margin: float, asked: int
 ) -> None:
     # Given the embedding classifier with the LLM as fallback, and a margin no question / every question is under
     settings.classifier_margin = margin
@@ -80,20 +82,20 @@ def test_llm_as_fallback_is_asked_only_below_the_margin(
     "reply",
     [
         _answer(uuid4()),  # a category of no project
-        (200, '{"category_id": "Troubleshooting", "confidence": 0.9}'),  # a name, not an id
-        (200, '{"category_id": "%s", "confidence": 7}'),  # confidence out of range
-        (200, "I think it is Troubleshooting"),  # not JSON
-        (500, ""),  # the server fails
+        Reply(text='{"category_id": "Troubleshooting", "confidence": 0.9}'),  # a name, not an id
+        Reply(text='{"category_id": "%s", "confidence": 7}'),  # confidence out of range
+        Reply(text="I think it is Troubleshooting"),  # not JSON
+        Reply(status=500),  # the server fails
     ],
 )
 def test_invalid_llm_answers_leave_the_embedding_verdict(
-    llm: ChatServer, settings: Settings, container: Container, make_project: Make, reply: tuple[int, str]
+    llm: OpenAIStub, settings: Settings, container: Container, make_project: Make, reply: Reply
 ) -> None:
     # Given the LLM as primary, answering something unusable
     settings.classifier = "llm"
     project = make_project("invalid llm")
     ids = {c.name: c.id for c in container.categories.list_categories(project.id)}
-    llm.default = (reply[0], reply[1].replace("%s", str(ids["Discovery"])))
+    llm.default = Reply(text=reply.text.replace("%s", str(ids["Discovery"])), status=reply.status)
     # When a clear troubleshooting question is classified
     (decision,) = container.classifier.classify(project.id, [(uuid4(), "The upload fails with error 500")])
     # Then the embedding classifier's verdict stands
