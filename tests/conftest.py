@@ -126,7 +126,7 @@ def local_cloud(aws_endpoint: str, template_db_url: str) -> Iterator[LocalCloud]
     """template.yaml deployed into the session's AWS endpoint, with Lambda invocations running our handlers.
 
     Gives the Deployment (`local_cloud.deployment`: logical id -> queue URLs, ARNs, functions' env) and
-    `drain()`, `fire()`, `invoke()`, `settings()`. Tests that drive handlers should use `cloud` (below).
+    `drain()`, `fire()`, `invoke()`, `mail()`, `settings()`. Tests that drive handlers should use `cloud`.
     """
     from threadline.local import invoke
     from threadline.local.cloud import LocalCloud
@@ -143,3 +143,39 @@ def cloud(local_cloud: LocalCloud, settings: Settings) -> Iterator[LocalCloud]:
         DATABASE_URL=settings.database_url, EMBEDDING_TOKENIZER_PATH=str(settings.embedding_tokenizer_path)
     ):
         yield local_cloud
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(aws_endpoint: str) -> Iterator[str]:
+    """A moto server in this process, even when AWS_ENDPOINT_URL points elsewhere.
+
+    Only an in-process moto can run our handlers behind Step Functions tasks and give sent mail back;
+    without AWS_ENDPOINT_URL this is the session's endpoint itself.
+    """
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        yield aws_endpoint
+        return
+    from threadline.local.moto_server import start_moto
+
+    server, url = start_moto()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def local_moto_cloud(local_cloud: LocalCloud, moto_endpoint: str, template_db_url: str) -> LocalCloud:
+    """Like `local_cloud`, on the in-process moto (the same object unless AWS_ENDPOINT_URL is set)."""
+    from threadline.local.cloud import LocalCloud
+
+    if local_cloud.deployment.endpoint == moto_endpoint:
+        return local_cloud
+    return LocalCloud.start(moto_endpoint, parameters={"DatabaseUrl": template_db_url})
+
+
+@pytest.fixture
+def moto_cloud(local_moto_cloud: LocalCloud, settings: Settings) -> Iterator[LocalCloud]:
+    """Like `cloud`, on the in-process moto: for Step Functions flows and mail."""
+    with local_moto_cloud.session(
+        DATABASE_URL=settings.database_url, EMBEDDING_TOKENIZER_PATH=str(settings.embedding_tokenizer_path)
+    ):
+        yield local_moto_cloud

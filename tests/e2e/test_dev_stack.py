@@ -26,10 +26,10 @@ def _read_env(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
-def _wait_for_health(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + STARTUP_S
     while time.monotonic() < deadline:
-        assert process.poll() is None, "threadline dev exited during startup"
+        assert process.poll() is None, f"threadline dev exited during startup:\n{log.read_text()[-3000:]}"
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 return
@@ -69,7 +69,7 @@ def test_dev_serves_the_demo_and_ctrl_c_stops_every_process(
     process, local_dir, url = dev_stack
 
     # Given a fresh data folder, `threadline dev` starts
-    _wait_for_health(url, process)
+    _wait_for_health(url, process, tmp_path / "dev.log")
 
     # When the demo key it wrote is used, and Ctrl-C is sent
     demo = _read_env(local_dir / "demo.env")

@@ -46,7 +46,7 @@ def _wait(sfn: Any, execution_arn: str, timeout_s: float = 60.0) -> dict[str, An
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name if p else "no-state-machine-files")
-def test_the_state_machine_is_created_and_executed_in_moto(cloud: LocalCloud, path: Path | None) -> None:
+def test_the_state_machine_is_created_and_executed_in_moto(moto_cloud: LocalCloud, path: Path | None) -> None:
     declared = _declared_definitions()
     if path is None:
         # Given no state machine file / Then the template declares none either
@@ -54,8 +54,8 @@ def test_the_state_machine_is_created_and_executed_in_moto(cloud: LocalCloud, pa
         return
     # Given a definition file the template declares, deployed with its substitutions resolved to local ARNs
     assert path.resolve() in declared, f"{path.name} is not the DefinitionUri of any state machine in template.yaml"
-    machine = cloud.deployment.state_machines[declared[path.resolve()]]
-    sfn = aws_client("stepfunctions", cloud.deployment.endpoint, cloud.deployment.region)
+    machine = moto_cloud.deployment.state_machines[declared[path.resolve()]]
+    sfn = aws_client("stepfunctions", moto_cloud.deployment.endpoint, moto_cloud.deployment.region)
     definition = sfn.describe_state_machine(stateMachineArn=machine.arn)["definition"]
 
     # When it is executed on its sample input

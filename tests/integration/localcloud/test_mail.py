@@ -18,9 +18,9 @@ pytestmark = pytest.mark.integration
 SENDER = str(Settings.model_fields["report_sender"].default)
 
 
-def test_sent_mail_is_read_back_and_written_as_eml(local_cloud: LocalCloud, tmp_path: Path) -> None:
+def test_sent_mail_is_read_back_and_written_as_eml(local_moto_cloud: LocalCloud, tmp_path: Path) -> None:
     # Given the default report sender, verified by the deployment, sends a simple and a raw message
-    d = local_cloud.deployment
+    d = local_moto_cloud.deployment
     ses = aws_client("ses", d.endpoint, d.region)
     subject = f"Weekly report {uuid.uuid4().hex[:8]}"
     ses.send_email(
@@ -32,7 +32,7 @@ def test_sent_mail_is_read_back_and_written_as_eml(local_cloud: LocalCloud, tmp_
     ses.send_raw_email(Source=SENDER, Destinations=["cto@example.com"], RawMessage={"Data": raw.encode()})
 
     # When the sent mail is read back and written to a folder
-    mine = [m for m in local_cloud.mail() if subject in m.subject]
+    mine = [m for m in local_moto_cloud.mail() if subject in m.subject]
     written = write_new(d.endpoint, tmp_path / "mail")
 
     # Then both messages are there with their recipients and bodies, each as a parseable .eml file once

@@ -29,12 +29,12 @@ def _run(cloud: LocalCloud, payload: dict[str, Any], timeout_s: float = 30.0) ->
     raise TimeoutError("execution still running")
 
 
-def test_a_transient_error_is_retried_by_name_and_the_real_handler_succeeds(lcloud: LocalCloud) -> None:
+def test_a_transient_error_is_retried_by_name_and_the_real_handler_succeeds(lmoto: LocalCloud) -> None:
     # Given a task input whose first attempt raises TransientStepError
     key = uuid.uuid4().hex
 
     # When the state machine runs
-    result = _run(lcloud, {"mode": "transient", "key": key})
+    result = _run(lmoto, {"mode": "transient", "key": key})
 
     # Then the Retry on "TransientStepError" ran the handler again and the execution succeeded
     assert result["status"] == "SUCCEEDED"
@@ -45,12 +45,12 @@ def test_a_transient_error_is_retried_by_name_and_the_real_handler_succeeds(lclo
     assert [event["key"] for name, event, _ in handlers.CALLS if name == "step"] == [key, key]
 
 
-def test_a_permanent_error_is_caught_by_its_class_name(lcloud: LocalCloud) -> None:
+def test_a_permanent_error_is_caught_by_its_class_name(lmoto: LocalCloud) -> None:
     # Given a task input whose handler always raises PermanentStepError
     key = uuid.uuid4().hex
 
     # When the state machine runs
-    result = _run(lcloud, {"mode": "permanent", "key": key})
+    result = _run(lmoto, {"mode": "permanent", "key": key})
 
     # Then the Catch on "PermanentStepError" routed it to the recovery state with our error name and message
     assert result["status"] == "SUCCEEDED"
@@ -59,9 +59,9 @@ def test_a_permanent_error_is_caught_by_its_class_name(lcloud: LocalCloud) -> No
     assert json.loads(error["Cause"])["errorMessage"] == f"cannot process {key}"
 
 
-def test_the_invoke_api_runs_the_real_handler(lcloud: LocalCloud) -> None:
+def test_the_invoke_api_runs_the_real_handler(lmoto: LocalCloud) -> None:
     # Given the Lambda API of the endpoint
-    lam = aws_client("lambda", lcloud.deployment.endpoint, lcloud.deployment.region)
+    lam = aws_client("lambda", lmoto.deployment.endpoint, lmoto.deployment.region)
 
     # When a function is invoked through it, once successfully and once with an error
     ok = lam.invoke(FunctionName="lct-TickFunction", Payload=json.dumps({"n": 1}).encode())
