@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from threadline.local.deployment import Deployment, ScheduleInfo
-from threadline.local.schedules import Ticker, next_fire
+from threadline.local.schedules import Ticker, next_fire, render_input
 
 pytestmark = pytest.mark.unit
 
@@ -64,7 +65,9 @@ def test_the_ticker_fires_due_schedules_once_per_period() -> None:
     deployment = Deployment("http://unused", "us-east-1", "123", schedules={"S": schedule})
     now = [T0]
     fired: list[str] = []
-    ticker = Ticker(deployment, now=lambda: now[0], fire_one=lambda s: fired.append(s.logical_id))
+    ticker = Ticker(
+        deployment, now=lambda: now[0], fire_one=lambda s, when: fired.append(f"{s.logical_id}@{when:%M:%S}")
+    )
 
     # When the clock moves 30 s, then to 60 s, then to 61 s
     runs = []
@@ -74,4 +77,20 @@ def test_the_ticker_fires_due_schedules_once_per_period() -> None:
 
     # Then it fired exactly at the minute, and not again one second later
     assert runs == [[], ["S"], []]
-    assert fired == ["S"]
+    assert fired == ["S@18:30"]
+
+
+def test_the_input_gets_the_scheduler_context_attributes() -> None:
+    # Given an Input using Scheduler's placeholders
+    placeholders = {"at": "scheduled-time", "arn": "schedule-arn", "n": "attempt-number"}
+    text = json.dumps({key: f"<aws.scheduler.{name}>" for key, name in placeholders.items()})
+
+    # When it is rendered for a firing
+    rendered = json.loads(render_input(text, "arn:aws:scheduler:us-east-1:1:schedule/default/s", T0))
+
+    # Then each placeholder holds its value
+    assert rendered == {
+        "at": "2026-11-22T03:17:30Z",
+        "arn": "arn:aws:scheduler:us-east-1:1:schedule/default/s",
+        "n": "1",
+    }

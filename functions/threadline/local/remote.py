@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from threadline.local.deploy import aws_client
+from threadline.local.schedules import render_input
 
 
 def find_schedule(endpoint: str, region: str, name: str) -> dict[str, Any]:
@@ -23,9 +25,8 @@ def fire_schedule(endpoint: str, region: str, name: str) -> dict[str, Any]:
     """Invoke the schedule's target with its Input through the Lambda API (the dev process runs the handler)."""
     schedule = find_schedule(endpoint, region, name)
     target = schedule["Target"]
-    response = aws_client("lambda", endpoint, region).invoke(
-        FunctionName=target["Arn"], Payload=target.get("Input", "{}").encode()
-    )
+    payload = render_input(target.get("Input"), schedule["Arn"], datetime.now(UTC).replace(microsecond=0))
+    response = aws_client("lambda", endpoint, region).invoke(FunctionName=target["Arn"], Payload=payload.encode())
     return {
         "schedule": schedule["Name"],
         "target": target["Arn"],

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -134,9 +135,25 @@ def next_fire(
     raise ValueError(f"unsupported schedule expression {expression!r}")
 
 
-def fire(deployment: Deployment, schedule: ScheduleInfo) -> Invocation:
-    """Invoke the schedule's target with its Input, as Scheduler does."""
-    event = json.loads(schedule.input) if schedule.input else {}
+def render_input(text: str | None, schedule_arn: str, scheduled_time: datetime) -> str:
+    """The Input with Scheduler's context attributes (`<aws.scheduler.scheduled-time>`, ...) filled in."""
+    values = {
+        "<aws.scheduler.scheduled-time>": scheduled_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.schedule-arn>": schedule_arn,
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": "1",
+    }
+    rendered = text or "{}"
+    for placeholder, value in values.items():
+        rendered = rendered.replace(placeholder, value)
+    return rendered
+
+
+def fire(deployment: Deployment, schedule: ScheduleInfo, scheduled_time: datetime | None = None) -> Invocation:
+    """Invoke the schedule's target with its Input, as Scheduler does (now, unless a scheduled time is given)."""
+    arn = f"arn:aws:scheduler:{deployment.region}:{deployment.account_id}:schedule/default/{schedule.name}"
+    when = scheduled_time or datetime.now(UTC).replace(microsecond=0)
+    event = json.loads(render_input(schedule.input, arn, when))
     return invoke_function(deployment.functions[schedule.target], event)
 
 
@@ -148,11 +165,11 @@ class Ticker:
         deployment: Deployment,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
-        fire_one: Callable[[ScheduleInfo], object] | None = None,
+        fire_one: Callable[[ScheduleInfo, datetime], object] | None = None,
     ) -> None:
         self.deployment = deployment
         self.now = now
-        self.fire_one = fire_one or (lambda schedule: fire(deployment, schedule))
+        self.fire_one = fire_one or (lambda schedule, when: fire(deployment, schedule, when))
         started = now()
         self.next_at: dict[str, datetime | None] = {
             s.logical_id: next_fire(s.expression, started, s.timezone, started=started)
@@ -172,7 +189,7 @@ class Ticker:
                 continue
             schedule = self.deployment.schedules[logical_id]
             try:
-                self.fire_one(schedule)
+                self.fire_one(schedule, due)
             except Exception:
                 _LOG.exception("schedule %s failed", logical_id)
             fired.append(logical_id)
