@@ -31,11 +31,14 @@ def _runner(container: Container) -> backfill.WorkflowRunner:
     if settings.backfill_state_machine_arn or not settings.aws_endpoint_url:
         return container.backfill_runner
     from threadline.adapters.aws.backfill import StepFunctionsRunner, find_state_machine
-    from threadline.adapters.aws.clients import stepfunctions_for
+    from threadline.local.deploy import aws_client
 
-    # A local stack (`make dev`) in another process: its state machine is found by the template's name.
+    # A local stack (`make dev`) in another process: its state machine is found by the template's name,
+    # with the local cloud's client (fake credentials unless real ones are set).
+    client = aws_client("stepfunctions", settings.aws_endpoint_url, settings.aws_region)
+
     def sfn() -> Any:
-        return stepfunctions_for(settings.aws_endpoint_url, settings.aws_region)
+        return client
 
     return StepFunctionsRunner(find_state_machine(sfn()), sfn)
 
