@@ -189,3 +189,26 @@ def test_import_needs_configuration(app_container: Container, make_project: Call
             _url(project), files={"file": ("a.csv", _csv(GOOD_AND_BAD[:1]))}, headers=project.headers
         )
     assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("as_multipart", [True, False])
+def test_a_file_over_the_size_limit_is_refused(
+    app_container: Container, make_project: Callable[[str], ProjectKey], as_multipart: bool
+) -> None:
+    from threadline.api.app import create_app
+
+    # Given an API that takes files of at most 64 bytes
+    app_container.settings = app_container.settings.model_copy(update={"import_max_bytes": 64})
+    project = make_project("limits")
+    data = _csv(GOOD_AND_BAD)
+    with TestClient(create_app(app_container)) as client:
+        # When a bigger file is uploaded
+        if as_multipart:
+            response = client.post(_url(project), files={"file": ("big.csv", data)}, headers=project.headers)
+        else:
+            headers = {**project.headers, "Content-Type": "text/csv"}
+            response = client.post(_url(project), content=data, headers=headers)
+    # Then it is a 422 naming the limit, and no job exists
+    assert response.status_code == 422 and response.json()["error"]["details"] == {"max_bytes": 64}
+    assert _rows(app_container.settings.database_url, "SELECT count(*) FROM import_jobs") == [(0,)]
