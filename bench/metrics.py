@@ -262,7 +262,7 @@ def _seed_documents(url: str, project_id: uuid.UUID, headers: dict[str, str]) ->
             setup.post(f"/query/v1/projects/{project_id}/documents/", json=body, headers=headers).raise_for_status()
 
 
-def bench_ttft(questions: int) -> None:
+def bench_ttft(questions: int, settle: bool = False) -> None:
     """Time to first token of the streamed chat with the metrics message on and off, on one live server."""
     from threadline.api.app import create_app
     from threadline.handlers.metrics import lambda_handler
@@ -297,6 +297,9 @@ def bench_ttft(questions: int) -> None:
                 if i >= 10:
                     timings.setdefault((events.metrics_on, previous), []).append(ttft)
                 previous = events.metrics_on
+                if settle:
+                    # Let the previous answer's enqueue finish first: isolates its overlap with the next question.
+                    events.inner.flush()
             events.inner.flush()
         container.close()
     sqs = boto3.client("sqs", endpoint_url=base.aws_endpoint_url, region_name="us-east-1")
@@ -344,6 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-rows", type=int, default=1000, help="rows per ImportQueue message")
     parser.add_argument("--measure", type=int, default=500, help="interactions measured through MetricsFunction")
     parser.add_argument("--ttft", type=int, default=100, help="streamed questions per side for the TTFT comparison")
+    parser.add_argument("--settle", action="store_true", help="wait for each answer's enqueue before the next question")
     args = parser.parse_args(argv)
 
     from threadline.local.postgres import start_embedded
@@ -363,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
             if args.measure:
                 bench_measure(args.measure)
             if args.ttft:
-                bench_ttft(args.ttft)
+                bench_ttft(args.ttft, args.settle)
         finally:
             bootstrap.get_container().close()
             moto_server.terminate()
