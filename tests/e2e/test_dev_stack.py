@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -39,6 +40,15 @@ def _wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> N
     raise TimeoutError(f"{url}/health did not answer within {STARTUP_S}s")
 
 
+def _cli(local_dir: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AWS_ENDPOINT_URL")}
+    env["LOCAL_DIR"] = str(local_dir)
+    command = [str(Path(sys.executable).with_name("threadline")), *args]
+    return subprocess.run(
+        command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+
+
 @pytest.fixture
 def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, str]]:
     """`threadline dev` in a subprocess on free ports with its own data folder (embedded Postgres)."""
@@ -71,9 +81,12 @@ def test_dev_serves_the_demo_and_ctrl_c_stops_every_process(
     # Given a fresh data folder, `threadline dev` starts
     _wait_for_health(url, process, tmp_path / "dev.log")
 
-    # When the demo key it wrote is used, and Ctrl-C is sent
+    # When the demo key it wrote is used, a schedule is fired and the mail listed from another process,
+    # and Ctrl-C is sent
     demo = _read_env(local_dir / "demo.env")
     me = httpx.get(f"{url}/query/v1/me/", headers={"X-API-KEY": demo["API_KEY"]}, timeout=10)
+    fired = json.loads(_cli(local_dir, "fire", "ReportSchedule"))
+    mail = json.loads(_cli(local_dir, "mail"))
     started = psutil.Process(process.pid).children(recursive=True)
     # The embedded Postgres daemonizes, so it is not a child: find it through its pid file.
     postmaster = psutil.Process(int((local_dir / "pg" / "postmaster.pid").read_text().splitlines()[0]))
@@ -85,6 +98,8 @@ def test_dev_serves_the_demo_and_ctrl_c_stops_every_process(
     assert me.status_code == 200
     assert me.json()["id"] == demo["PROJECT_ID"]
     assert exit_code == 0
+    assert fired["schedule"].endswith("ReportSchedule") and fired["error"] is None
+    assert isinstance(mail, list)
     output = (tmp_path / "dev.log").read_text()
     assert f'curl -s -H "X-API-KEY: {demo["API_KEY"]}" {url}/query/v1/me/' in output
     _, alive = psutil.wait_procs([*started, postmaster], timeout=15)
