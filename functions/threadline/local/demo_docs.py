@@ -28,3 +28,4 @@ def ingest_repository_docs(container: Container, project_id: UUID, root: Path = 
         document, _ = documents.ingest(container.documents, container.embedder, project_id, upload)
         ingested.append(document)
     return ingested
+

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.rag.conftest import Tenant
 from threadline.bootstrap import Container
+from threadline.local.cloud import LocalCloud
+from threadline.local.demo import DemoContext, ensure_demo, run_setup_hooks
 from threadline.local.demo_docs import REPO_ROOT, ingest_repository_docs, repository_docs
+from threadline.local.demo_setup import DEMO_SETUP
+from threadline.local.demo_setup import ingest_repository_docs as docs_hook
 
 pytestmark = pytest.mark.integration
 
@@ -29,3 +35,20 @@ def test_repository_docs_are_ingested_once_and_answer_a_newcomer(
     path = f"/query/v1/projects/{tenant.project_id}/chat/"
     answer = client.post(path, json={"query": "How do I run the tests?"}, headers=tenant.headers).json()
     assert any(s["title"] == "README.md" for s in answer["sources"][:3])
+
+
+def test_make_dev_runs_the_docs_hook_once_for_the_demo_project(
+    container: Container, cloud: LocalCloud, tmp_path: Path
+) -> None:
+    # Given the demo project `threadline dev` creates, and its setup hooks
+    state = tmp_path / "demo.json"
+    demo, _ = ensure_demo(container, state)
+    context = DemoContext(container, cloud, demo, "http://127.0.0.1:0", REPO_ROOT)
+    assert docs_hook in DEMO_SETUP
+    # When the hooks run on two starts
+    first = run_setup_hooks(DEMO_SETUP, context, state)
+    second = run_setup_hooks(DEMO_SETUP, context, state)
+    # Then the docs were ingested on the first only, and are there
+    assert "threadline.local.demo_setup.ingest_repository_docs" in first and second == []
+    listed = container.documents.list(demo.project_id, 50, None)
+    assert {d.title for d in listed} >= {"README.md", "docs/architecture.md"}
