@@ -310,7 +310,7 @@ def _load(
         print(f"built the HNSW index in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def _serve_app(url: str, llm_url: str, port: int, tokenizer: str) -> None:
+def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int) -> None:
     import uvicorn
 
     from threadline.api.app import create_app
@@ -322,6 +322,7 @@ def _serve_app(url: str, llm_url: str, port: int, tokenizer: str) -> None:
         openai_api_key="bench",
         llm_model="bench",
         embedding_tokenizer_path=Path(tokenizer),
+        retrieval_ef_search=ef_search,
     )
     container = Container(settings)
     container.query_embedder.embed(["warm up"])  # the model loads at start, as it does in a warm Lambda
@@ -458,13 +459,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--projects", type=int, default=10)
     parser.add_argument(
-        "--unique", type=int, default=4_000, help="passages embedded for real; the rest are perturbed copies"
+        "--unique", type=int, default=2_000, help="passages embedded for real; the rest are blends of them"
     )
     parser.add_argument("--docs-per-project", type=int, default=100)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--recall-queries", type=int, default=30, help="per project")
-    parser.add_argument("--ef-search", type=int, nargs="+", default=[40, 80, 160])
+    parser.add_argument(
+        "--ef-search", type=int, nargs="+", default=[100, 400, 800], help="values the recall is measured at"
+    )
+    parser.add_argument("--serve-ef-search", type=int, default=400, help="RETRIEVAL_EF_SEARCH of the served app")
     parser.add_argument("--cache-dir", default=str(ROOT / ".local" / "bench"), help="where real embeddings are cached")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
     args = parser.parse_args(argv)
@@ -486,7 +490,9 @@ def main(argv: list[str] | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         llm = context.Process(target=_serve_llm, args=(llm_port,), daemon=True)
         app = context.Process(
-            target=_serve_app, args=(url, f"http://127.0.0.1:{llm_port}/v1", app_port, str(tokenizer)), daemon=True
+            target=_serve_app,
+            args=(url, f"http://127.0.0.1:{llm_port}/v1", app_port, str(tokenizer), args.serve_ef_search),
+            daemon=True,
         )
         llm.start()
         app.start()

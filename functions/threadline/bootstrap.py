@@ -186,7 +186,7 @@ class Container:
     def chat(self) -> ChatService:
         """Threads and answers."""
         return ChatService(
-            PostgresChat(self.db),
+            PostgresChat(self.db, self.settings.retrieval_ef_search),
             self.query_embedder,
             self.llm,
             self.chat_events,

@@ -15,8 +15,8 @@ from threadline.domain.ports import Vectors
 from threadline.domain.prompting import Passage, Turn
 
 # ef_search bounds the candidate list of each HNSW scan step; with iterative scans (db.py) a filtered
-# search keeps going until LIMIT rows pass the filter, so this trades a little latency for recall.
-EF_SEARCH = 80
+# search keeps going until LIMIT rows pass the filter, so a wider beam trades latency for recall.
+DEFAULT_EF_SEARCH = 400
 
 _THREAD_COLUMNS = "id, project_id, system_prompt, document_ids, first_question, message_count, created_at, updated_at"
 _EXCHANGE_COLUMNS = (
@@ -99,8 +99,9 @@ def _passage(row: Row) -> Passage:
 class PostgresChat:
     """`ChatRepository` over Postgres."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, ef_search: int = DEFAULT_EF_SEARCH) -> None:
         self._db = db
+        self._ef_search = ef_search
 
     def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread:
         """Insert a thread; refused (NotFound) unless every document id belongs to the project."""
@@ -143,7 +144,7 @@ class PostgresChat:
             "vector": query_vector,
             "top_k": top_k,
             "turns": HISTORY_TURNS,
-            "ef_search": str(max(EF_SEARCH, top_k)),
+            "ef_search": str(max(self._ef_search, top_k)),
         }
         with self._db.pipeline() as conn:
             conn.execute(_SET_EF_SEARCH, params)
@@ -204,7 +205,7 @@ class PostgresChat:
             "vector": query_vector,
             "top_k": top_k,
             "title": title_filter,
-            "ef_search": str(max(EF_SEARCH, top_k)),
+            "ef_search": str(max(self._ef_search, top_k)),
         }
         with self._db.transaction() as conn:
             conn.execute(_SET_EF_SEARCH, params)
