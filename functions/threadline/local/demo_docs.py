@@ -28,4 +28,3 @@ def ingest_repository_docs(container: Container, project_id: UUID, root: Path = 
         document, _ = documents.ingest(container.documents, container.embedder, project_id, upload)
         ingested.append(document)
     return ingested
-
