@@ -46,12 +46,14 @@ def _report(args: argparse.Namespace, container: Container) -> object:
 
 def _verify_local_sender(container: Container) -> None:
     # moto refuses mail from an unverified sender, as SES does; on real AWS the sender (or its domain)
-    # is verified once by the operator, so this only runs against a local endpoint.
+    # is verified once by the operator, so this only runs against a local endpoint. The local client
+    # also supplies moto's fake credentials when none are set.
     endpoint = container.settings.aws_endpoint_url
     if endpoint and ("127.0.0.1" in endpoint or "localhost" in endpoint):
-        from threadline.adapters.aws.mailer import ses_client
+        from threadline.local.deploy import aws_client
 
-        ses_client(container.settings).verify_email_identity(EmailAddress=container.settings.report_sender)
+        ses = aws_client("ses", endpoint, container.settings.aws_region)
+        ses.verify_email_identity(EmailAddress=container.settings.report_sender)
 
 
 def _settings_parser(verbs: Any) -> None:

@@ -124,7 +124,8 @@ def render_mail(report: TeamReport, sender: str, recipients: tuple[str, ...]) ->
     return OutgoingMail(
         sender=sender,
         recipients=recipients,
-        subject=f"{title}: {report.period.label}",
+        # Short, so that the header stays on one line (folded subjects show a stray space in some readers).
+        subject=f"{report.team_name}: {report.period.cadence} report, {report.period.label.removeprefix('week of ')}",
         text=render_text(report),
         html=html,
         images=tuple(images),
