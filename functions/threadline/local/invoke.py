@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from threadline.local.deployment import FunctionInfo
+from threadline.observability import logger
 
 _LOG = logging.getLogger("threadline.local.invoke")
 _ENV_LOCK = threading.RLock()
@@ -108,6 +109,10 @@ def run_handler(
             "stackTrace": traceback.format_tb(exc.__traceback__),
         }
         return json.dumps(error), True
+    finally:
+        # In Lambda each function has its own process; here they share one Logger, so the keys that
+        # inject_lambda_context appended for this invocation must not leak into later log lines.
+        logger.clear_state()
     return json.dumps(result, default=str), False
 
 

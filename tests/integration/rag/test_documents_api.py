@@ -102,7 +102,7 @@ def test_corrupt_pdf_is_422_and_kept_as_failed_with_reason(client: TestClient, t
     error = response.json()["error"]
     assert error["code"] == "document_failed" and "PDF" in error["message"]
     # And the document is listed as failed with that reason
-    listed = client.get(_docs_url(tenant), headers=tenant.headers).json()["items"]
+    listed = client.get(_docs_url(tenant), headers=tenant.headers).json()["results"]
     assert [(d["status"], d["id"]) for d in listed] == [("failed", error["details"]["document_id"])]
     assert listed[0]["error"]
 
@@ -140,7 +140,7 @@ def test_listing_is_paginated_and_delete_removes_chunks(
         _docs_url(tenant), params={"limit": 2, "cursor": first["next_cursor"]}, headers=tenant.headers
     ).json()
     # Then every document appears once, newest first
-    assert [d["id"] for d in first["items"] + second["items"]] == ids[::-1]
+    assert [d["id"] for d in first["results"] + second["results"]] == ids[::-1]
     assert second["next_cursor"] is None
     # When one is deleted, Then it and its chunks are gone
     assert client.delete(f"{_docs_url(tenant)}{ids[0]}/", headers=tenant.headers).status_code == 204
@@ -162,5 +162,5 @@ def test_another_project_cannot_see_or_delete_documents(
     assert client.get(own_path, headers=other_tenant.headers).status_code == 404
     assert client.get(their_path, headers=other_tenant.headers).status_code == 404
     assert client.delete(their_path, headers=other_tenant.headers).status_code == 404
-    assert client.get(_docs_url(other_tenant), headers=other_tenant.headers).json()["items"] == []
+    assert client.get(_docs_url(other_tenant), headers=other_tenant.headers).json()["results"] == []
     assert client.get(their_path, headers=tenant.headers).json()["status"] == "ready"

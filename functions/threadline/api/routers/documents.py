@@ -63,7 +63,7 @@ class DocumentPublic(BaseModel):
 class DocumentPage(BaseModel):
     """One page of documents, newest first; pass `next_cursor` back as `cursor` for the next."""
 
-    items: list[DocumentPublic]
+    results: list[DocumentPublic]
     next_cursor: str | None
 
 
@@ -139,7 +139,7 @@ async def list_documents(
     before = _decode_cursor(cursor) if cursor else None
     found = await run_in_threadpool(container.documents.list, project_id, limit, before)
     next_cursor = _encode_cursor(found[-1]) if len(found) == limit else None
-    return DocumentPage(items=[DocumentPublic.of(d) for d in found], next_cursor=next_cursor)
+    return DocumentPage(results=[DocumentPublic.of(d) for d in found], next_cursor=next_cursor)
 
 
 @router.get("/{document_id}/")
