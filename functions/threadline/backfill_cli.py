@@ -31,14 +31,11 @@ def _runner(container: Container) -> backfill.WorkflowRunner:
     if settings.backfill_state_machine_arn or not settings.aws_endpoint_url:
         return container.backfill_runner
     from threadline.adapters.aws.backfill import StepFunctionsRunner, find_state_machine
-    from threadline.local.deploy import aws_client
+    from threadline.adapters.aws.clients import stepfunctions_for
 
-    # A local stack (`make dev`) in another process: its state machine is found by the template's name,
-    # with the local cloud's client (fake credentials unless real ones are set).
-    client = aws_client("stepfunctions", settings.aws_endpoint_url, settings.aws_region)
-
+    # An endpoint but no ARN (an operator's shell): the state machine is found by the template's name.
     def sfn() -> Any:
-        return client
+        return stepfunctions_for(settings.aws_endpoint_url, settings.aws_region)
 
     return StepFunctionsRunner(find_state_machine(sfn()), sfn)
 

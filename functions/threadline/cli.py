@@ -123,6 +123,11 @@ def run(argv: Sequence[str], container: Container) -> object:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
+    from threadline.local.attach import attach_running_stack
+    from threadline.settings import Settings
+
+    # Before the settings are first read: beside a running `make dev`, act on its stack.
+    attach_running_stack(Settings().local_dir)
     container = get_container()
     if not container.settings.database_url:
         from threadline.local.postgres import start_embedded

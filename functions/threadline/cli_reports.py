@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -24,19 +22,9 @@ def _report_parser(sub: Any) -> None:
     )
 
 
-def _local_endpoint(container: Container) -> None:
-    # With `make dev` running and no AWS_ENDPOINT_URL, send through the local cloud's SES (as
-    # `threadline fire` and `threadline mail` do) rather than to real AWS.
-    state = Path(container.settings.local_dir) / "dev.json"
-    if not container.settings.aws_endpoint_url and state.is_file():
-        endpoint = str(json.loads(state.read_text())["endpoint"])
-        container.settings = container.settings.model_copy(update={"aws_endpoint_url": endpoint})
-
-
 def _report(args: argparse.Namespace, container: Container) -> object:
     if not args.now:
         return container.reports.recent_reports(args.team)
-    _local_endpoint(container)
     _verify_local_sender(container)
     summary = reports.run_reports(
         container.report_services, datetime.now(UTC), render_mail, team_id=args.team, resend=args.resend

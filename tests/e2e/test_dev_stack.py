@@ -40,8 +40,12 @@ def _wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> N
     raise TimeoutError(f"{url}/health did not answer within {STARTUP_S}s")
 
 
+# A newcomer's second shell: no database URL, no AWS endpoint and no AWS credentials.
+_NOT_IN_A_NEWCOMERS_SHELL = ("DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
 def _cli(local_dir: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AWS_ENDPOINT_URL")}
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_IN_A_NEWCOMERS_SHELL}
     env["LOCAL_DIR"] = str(local_dir)
     command = [str(Path(sys.executable).with_name("threadline")), *args]
     return subprocess.run(
@@ -86,6 +90,9 @@ def test_dev_serves_the_demo_and_ctrl_c_stops_every_process(
     demo = _read_env(local_dir / "demo.env")
     me = httpx.get(f"{url}/query/v1/me/", headers={"X-API-KEY": demo["API_KEY"]}, timeout=10)
     fired = json.loads(_cli(local_dir, "fire", "ReportSchedule"))
+    team_id = me.json()["team_id"]
+    _cli(local_dir, "admin", "report-settings", team_id, "--recipients", "ops@example.com")
+    reported = json.loads(_cli(local_dir, "report", "--now", "--team", team_id))
     mail = json.loads(_cli(local_dir, "mail"))
     started = psutil.Process(process.pid).children(recursive=True)
     # The embedded Postgres daemonizes, so it is not a child: find it through its pid file.
@@ -99,7 +106,9 @@ def test_dev_serves_the_demo_and_ctrl_c_stops_every_process(
     assert me.json()["id"] == demo["PROJECT_ID"]
     assert exit_code == 0
     assert fired["schedule"].endswith("ReportSchedule") and fired["error"] is None
-    assert isinstance(mail, list)
+    assert [r["team_id"] for r in reported["sent"]] == [team_id]
+    assert any("ops@example.com" in str(m) for m in mail)
+    assert not (local_dir / "dev.json").exists()
     output = (tmp_path / "dev.log").read_text()
     assert f'curl -s -H "X-API-KEY: {demo["API_KEY"]}" {url}/query/v1/me/' in output
     _, alive = psutil.wait_procs([*started, postmaster], timeout=15)

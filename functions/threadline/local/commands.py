@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -38,14 +37,10 @@ def _dev(args: argparse.Namespace, container: Container) -> object:
 
 
 def _endpoint(container: Container) -> str:
-    """The AWS endpoint of the running `threadline dev` (or AWS_ENDPOINT_URL)."""
-    if container.settings.aws_endpoint_url:
-        return container.settings.aws_endpoint_url
-    state = Path(container.settings.local_dir) / "dev.json"
-    if not state.is_file():
+    """The AWS endpoint of the running `threadline dev` (taken on by `cli.main`), or AWS_ENDPOINT_URL."""
+    if not container.settings.aws_endpoint_url:
         raise SystemExit("no running `threadline dev` found (start `make dev`, or set AWS_ENDPOINT_URL)")
-    endpoint: str = json.loads(state.read_text())["endpoint"]
-    return endpoint
+    return container.settings.aws_endpoint_url
 
 
 def _fire_parser(sub: Any) -> None:

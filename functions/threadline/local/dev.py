@@ -7,7 +7,6 @@ writer, and a demo team, project and API key.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ from typing import Any, Protocol
 
 from threadline.bootstrap import Container, get_container
 from threadline.local import invoke
+from threadline.local.attach import write_state
 from threadline.local.cloud import REPO_ROOT, TEMPLATE, LocalCloud
 from threadline.local.demo import Demo, DemoContext, ensure_demo, run_setup_hooks, write_env_file
 from threadline.local.mail import write_new
@@ -176,7 +176,9 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event) -> None:
         context = DemoContext(container, cloud, demo, app_url, REPO_ROOT)
         run_setup_hooks(DEMO_SETUP, context, state_file)
         write_env_file(options.local_dir / "demo.env", demo, app_url)
-        (options.local_dir / "dev.json").write_text(json.dumps({"endpoint": endpoint, "app_url": app_url}))
+        state = write_state(options.local_dir, endpoint, app_url, cloud.environment())
+        # A stopped stack must not be attached to by a later command.
+        stack.callback(state.unlink, missing_ok=True)
 
         background: list[_Background] = [
             PollerThreads(cloud.deployment),
