@@ -2,7 +2,7 @@
 
     python -m bench.backfill --threads 1000000          # make bench-backfill N=1000000
 
-Everything is real: Postgres + pgvector (embedded, or DATABASE_URL's server), the COPY seeder, moto in
+Everything is real: Postgres + pgvector (embedded, or BENCH_DATABASE_URL's server), the COPY seeder, moto in
 server mode with template.yaml deployed, Step Functions executing Plan -> distributed Map -> Summarize,
 and each Lambda task running our handler in this process with the real embedding model. The raw
 embedding throughput is measured in the same run on the same questions, in batches of the same size.
@@ -14,16 +14,11 @@ import argparse
 import logging
 import math
 import resource
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
+from bench.labelling_support import bench_database
 from threadline.adapters.embeddings import OnnxMiniLM
-from threadline.adapters.postgres.migrate import migrate
 from threadline.adapters.postgres.seed import Seeder
 from threadline.bootstrap import Container
 from threadline.domain import backfill
@@ -44,31 +39,17 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _database() -> tuple[str, object | None]:
-    settings = get_settings()
-    if settings.database_url:
-        admin, server = settings.database_url, None
-    else:
-        from threadline.local.postgres import start_embedded
-
-        admin, server = start_embedded(Path(tempfile.mkdtemp(prefix="tlbench")) / "pg")
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(admin)
-    params["dbname"] = name
-    url = make_conninfo(**params)  # type: ignore[arg-type]
-    migrate(url, REPO_ROOT / "infra" / "db" / "migrations")
-    return url, server
-
-
 def _raw_embedding_rate(container: Container) -> tuple[float, float]:
     """(questions per wall second, questions per CPU second of this process)."""
     with container.db.transaction() as conn:
+        # A uniform sample of rows (TABLESAMPLE SYSTEM picks whole pages, and none at all on a small table).
         rows = conn.execute(
-            "SELECT first_question FROM threads TABLESAMPLE SYSTEM (10) LIMIT %(n)s", {"n": EMBED_SAMPLE}
+            "SELECT first_question FROM threads WHERE first_question <> '' ORDER BY random() LIMIT %(n)s",
+            {"n": EMBED_SAMPLE},
         ).fetchall()
     questions = [r["first_question"] for r in rows]
+    if len(questions) < 2 * backfill.CLASSIFY_BATCH:
+        raise SystemExit(f"too few threads ({len(questions)}) to measure the raw embedding rate; seed more")
     embedder: OnnxMiniLM = container.embedder
     embedder.embed(questions[:32])  # warm-up
     started, cpu = time.perf_counter(), time.process_time()
@@ -139,10 +120,14 @@ def main(argv: list[str] | None = None) -> None:
     """Seed, measure the raw model, run the backfill through the state machine, print the figures."""
     args = _arguments(argv)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
+    with bench_database() as url:
+        _measure(args, url)
+
+
+def _measure(args: argparse.Namespace, url: str) -> None:
     from threadline.local.cloud import LocalCloud
     from threadline.local.moto_server import start_moto
 
-    url, _server = _database()
     base = Settings(database_url=url)
     container = Container(base)
     print(f"backfill benchmark: {args.threads:,} threads over {args.projects} projects", flush=True)
