@@ -253,6 +253,9 @@ class _SwitchableEvents:
         if self.metrics_on:
             self.inner.answer_completed(project_id, thread_id, message_id)
 
+    def flush(self, timeout_s: float) -> None:
+        self.inner.flush(timeout_s)
+
 
 def _seed_documents(url: str, project_id: uuid.UUID, headers: dict[str, str]) -> None:
     with httpx.Client(base_url=url, timeout=60) as setup:

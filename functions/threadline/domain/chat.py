@@ -117,6 +117,9 @@ class Outcome:
     sources: list[dict[str, Any]] = field(default_factory=list)
 
 
+# A send to SQS takes milliseconds; when it does not, the answer must not wait long for it.
+EVENTS_FLUSH_TIMEOUT_S = 1.0
+
 # ---- events streamed to the client ------------------------------------------------------------------------
 
 
@@ -338,6 +341,10 @@ class ChatService:
             yield Failed("not_found", "the thread was deleted while answering")
         elif run.outcome.status == "complete":
             yield Done(run.outcome)
+        # After `done` the answer is whole on the client's side; holding the stream open until the classify
+        # and metrics messages are handed to the queue keeps them inside this invocation (Lambda may freeze
+        # the environment once the response ends) and off the next request's path.
+        await asyncio.to_thread(self._events.flush, EVENTS_FLUSH_TIMEOUT_S)
 
     def _finish(self, run: _Run) -> bool:
         """Save the answer once the question is saved; False if the question could not be (thread gone)."""

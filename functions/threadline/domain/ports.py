@@ -36,6 +36,10 @@ class ChatEvents(Protocol):
 
     def answer_completed(self, project_id: UUID, thread_id: UUID, message_id: UUID) -> None: ...
 
+    def flush(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` until what was announced has been handed over; never raises."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class LabelDecision:

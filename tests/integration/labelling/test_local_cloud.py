@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +43,34 @@ def _listed(client: TestClient, project: ProjectKey) -> list[dict[str, Any]]:
     response = client.get(f"/query/v1/projects/{project.id}/threads/", headers=project.headers)
     results: list[dict[str, Any]] = response.json()["results"]
     return results
+
+
+def test_the_stream_closes_only_once_its_messages_are_queued(cloud: LocalCloud, deployed: Container) -> None:
+    # Given a producer whose SQS client answers slowly (a cold connection, a busy endpoint)
+    settings = deployed.settings
+
+    def slow_client() -> Any:
+        time.sleep(0.3)
+        return sqs_for(settings.aws_endpoint_url, settings.aws_region)
+
+    deployed.__dict__["chat_events"] = SqsChatEvents(
+        settings.classify_queue_url, settings.metrics_queue_url, slow_client
+    )
+    project = _project(deployed)
+    with TestClient(_app(deployed)) as client:
+        # When a new thread's answer is streamed to its end
+        with client.stream(
+            "POST",
+            f"/query/v1/projects/{project.id}/chat/stream/",
+            json={"query": "How do I export my data?"},
+            headers=project.headers,
+        ) as response:
+            body = "".join(response.iter_text())
+        # Then the client had `done`, and by the time the stream closed both messages were queued
+        # (in Lambda nothing may run after the response ends)
+        assert "event: done" in body
+        assert len(cloud.queue_messages("ClassifyQueue")) == 1
+        assert len(cloud.queue_messages("MetricsQueue")) == 1
 
 
 def test_chat_answers_without_waiting_for_sqs_and_the_thread_is_labelled_after(
