@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from uuid import uuid4
 
 import psycopg
@@ -14,6 +16,7 @@ from tests.integration.labelling.conftest import SeedThreads
 from tests.integration.labelling.support import ProjectKey, category_ids, drain, thread_label
 from threadline.bootstrap import Container
 from threadline.domain.classification import classify_messages, request_body
+from threadline.domain.ports import LabelDecision
 
 Make = Callable[[str], ProjectKey]
 
@@ -129,3 +132,26 @@ def test_concurrent_correction_wins_over_a_blocked_classifier_write(
     # Then the classifier waited, re-checked its WHERE on the committed row, and left the user's label
     assert blocked and result == [[]]
     assert thread_label(container.settings.database_url, thread) == (ids["Troubleshooting"], "user")
+
+
+@pytest.mark.integration
+def test_concurrent_bulk_label_writes_over_the_same_threads_do_not_deadlock(
+    container: Container, make_project: Make, seed_threads: SeedThreads
+) -> None:
+    # Given threads that several classifier batches label at once, each listing them in its own order
+    project = make_project("bulk race")
+    threads = seed_threads(project.id, [f"Question {i}" for i in range(60)])
+    categories = [c.id for c in container.categories.list_categories(project.id)]
+
+    def label(worker: int) -> None:
+        rng = random.Random(worker)
+        for _ in range(25):
+            picked = rng.sample(threads, 40)
+            decisions = [LabelDecision(t, rng.choice(categories), 0.5, "test") for t in picked]
+            container.labels.apply_auto_labels(project.id, decisions)
+
+    # When eight writers run together (each update moves rows on the heap, so scan orders keep changing)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = [pool.submit(label, w) for w in range(8)]
+    # Then none of them failed, a deadlock included
+    assert [f.exception() for f in outcomes] == [None] * 8

@@ -9,6 +9,7 @@ from uuid import UUID
 import psycopg
 
 from threadline.adapters.postgres.db import Database, Row
+from threadline.adapters.postgres.labels import LOCK_THREADS
 from threadline.domain.backfill import (
     Backfill,
     KeyRange,
@@ -267,6 +268,7 @@ class PostgresBackfills:
             "models": [d.model for d in decisions],
         }
         with self._db.transaction() as conn:
+            conn.execute(LOCK_THREADS, {"project_id": work.range.project_id, "thread_ids": params["ids"]})
             labelled = conn.execute(_with_scope(_APPLY_TEMPLATE, work.scope), params).rowcount
             # Counted in the same transaction as the labels, so a retried range never counts twice.
             conn.execute(

@@ -41,6 +41,14 @@ _APPLY_AUTO_LABELS: LiteralString = (
     " RETURNING t.id"
 )
 
+# Bulk writers lock their threads in id order first. The UPDATE's own scan locks rows in plan order, which
+# changes as updates move rows on the heap, so two batches over the same threads could each hold a row the
+# other waits for (seen with eight concurrent batches of 40).
+LOCK_THREADS: LiteralString = (
+    "SELECT 1 FROM threads WHERE project_id = %(project_id)s AND id = ANY(%(thread_ids)s::uuid[])"
+    " ORDER BY id FOR NO KEY UPDATE"
+)
+
 # Threads that need the classifier: a question, no user label, and no auto label newer than the project's
 # categories (an auto label older than the latest category change may be stale, so it is recomputed).
 _TO_CLASSIFY: LiteralString = (
@@ -158,8 +166,6 @@ class PostgresLabels:
         """
         if not decisions:
             return []
-        # Rows are locked in id order so two concurrent writers over overlapping threads cannot deadlock.
-        decisions = sorted(decisions, key=lambda d: d.thread_id)
         params = {
             "project_id": project_id,
             "thread_ids": [d.thread_id for d in decisions],
@@ -168,5 +174,6 @@ class PostgresLabels:
             "models": [d.model for d in decisions],
         }
         with self._db.transaction() as conn:
+            conn.execute(LOCK_THREADS, params)
             rows = conn.execute(_APPLY_AUTO_LABELS, params).fetchall()
         return [r["id"] for r in rows]
