@@ -1,4 +1,5 @@
-"""`threadline report` (send due reports now, or list the ledger) and `threadline admin report-settings`."""
+"""`threadline report` (send due reports now, or list the ledger), `threadline admin report-settings` and
+`threadline admin recount-analytics`."""
 
 from __future__ import annotations
 
@@ -76,5 +77,20 @@ def _settings(args: argparse.Namespace, container: Container) -> object:
     )
 
 
+def _recount_parser(verbs: Any) -> None:
+    parser = verbs.add_parser(
+        "recount-analytics",
+        help="rebuild the analytics rollups from the rows (after writing rows with triggers off); blocks writes",
+    )
+    parser.add_argument("--project", type=UUID, action="append", help="only this project (repeatable)")
+
+
+def _recount(args: argparse.Namespace, container: Container) -> object:
+    started = datetime.now(UTC)
+    projects = container.analytics.recount(args.project)
+    return {"projects": projects, "seconds": round((datetime.now(UTC) - started).total_seconds(), 3)}
+
+
 cli.register("report", _report_parser, _report)
 cli.register_admin("report-settings", _settings_parser, _settings)
+cli.register_admin("recount-analytics", _recount_parser, _recount)

@@ -10,11 +10,11 @@ from uuid import uuid4
 import pytest
 
 from threadline.domain import analytics, reports
-from threadline.domain.analytics import empty_figures
 from threadline.domain.chart import BAR, PEAK, bar_chart
 from threadline.domain.errors import InvalidInput
 from threadline.domain.report_render import change, render_mail
 from threadline.domain.reports import CategoryLine, Period, ProjectRef, ProjectReport, TeamReport
+from threadline.domain.usage import ExchangeFigures
 
 
 @pytest.mark.unit
@@ -192,8 +192,8 @@ def test_mail_escapes_user_text_and_embeds_charts() -> None:
         categories=[CategoryLine("Discovery", 2, 1)],
         unlabelled=CategoryLine("Unlabelled", 1, 0),
         top_unlabelled=[("<script>alert(1)</script>", 1)],
-        figures=empty_figures(),
-        previous_figures=empty_figures(),
+        figures=ExchangeFigures(),
+        previous_figures=ExchangeFigures(),
         daily_threads=[1, 0, 0, 2, 0, 0, 0],
     )
     # When it is rendered

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from threadline.domain.errors import InvalidInput
 from threadline.domain.timezones import parse_timezone
+from threadline.domain.usage import ExchangeFigures, ExchangeTally, UsageQuery, UsageRows, exchange_figures
 
 Interval = Literal["day", "week"]
 INTERVALS: tuple[Interval, ...] = ("day", "week")
@@ -39,39 +40,6 @@ class AnalyticsWindow:
 
 
 @dataclass(frozen=True, slots=True)
-class ThreadCount:
-    """Threads of one bucket with one label (category None = unlabelled, source None = no label)."""
-
-    bucket: datetime
-    category_id: UUID | None
-    label_source: str | None
-    threads: int
-
-
-@dataclass(frozen=True, slots=True)
-class ExchangeFigures:
-    """Questions and answers of one bucket (bucket None = the whole window)."""
-
-    bucket: datetime | None
-    questions: int
-    incomplete: int
-    failed: int
-    answered: int
-    latency_sum_ms: int
-    latency_p50_ms: int | None
-    latency_p95_ms: int | None
-    first_token_p50_ms: int | None
-    first_token_p95_ms: int | None
-    prompt_tokens: int
-    completion_tokens: int
-
-    @property
-    def latency_avg_ms(self) -> float | None:
-        """Mean answer latency over the answers that have one."""
-        return round(self.latency_sum_ms / self.answered, 1) if self.answered else None
-
-
-@dataclass(frozen=True, slots=True)
 class CategoryRef:
     """A category's id and name."""
 
@@ -81,17 +49,16 @@ class CategoryRef:
 
 @dataclass(frozen=True, slots=True)
 class AnalyticsRows:
-    """The aggregates of one window, read in one snapshot."""
+    """A project's categories and its usage over a window, read in one snapshot."""
 
     categories: list[CategoryRef]
-    thread_counts: list[ThreadCount]
-    exchange_figures: list[ExchangeFigures]
+    usage: UsageRows
 
 
 class AnalyticsRepository(Protocol):
-    """The aggregate reads analytics needs."""
+    """The reads analytics needs."""
 
-    def read(self, project_id: UUID, window: AnalyticsWindow) -> AnalyticsRows: ...
+    def read(self, project_id: UUID, query: UsageQuery) -> AnalyticsRows: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +69,7 @@ class Bucket:
     threads: int = 0
     unlabelled: int = 0
     by_category: dict[UUID, int] = field(default_factory=dict)
-    figures: ExchangeFigures | None = None
+    figures: ExchangeFigures = field(default_factory=ExchangeFigures)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,33 +136,44 @@ def bucket_starts(window: AnalyticsWindow) -> list[datetime]:
         day += step
 
 
+def usage_query(window: AnalyticsWindow) -> UsageQuery:
+    """The usage read of a window: counts per bucket, one histogram for the whole window."""
+    return UsageQuery(
+        start=window.start, end=window.end, bounds=tuple(bucket_starts(window)), spans=((window.start, window.end),)
+    )
+
+
 def project_analytics(repo: AnalyticsRepository, project_id: UUID, window: AnalyticsWindow) -> ProjectAnalytics:
     """Aggregate one project's window into a zero-filled series and totals."""
-    rows = repo.read(project_id, window)
-    categories, counts, figures = rows.categories, rows.thread_counts, rows.exchange_figures
+    query = usage_query(window)
+    rows = repo.read(project_id, query)
+    categories, usage = rows.categories, rows.usage
     known = {c.id for c in categories}
-    per_bucket: dict[datetime, dict[UUID | None, int]] = {}
+    per_bucket: list[dict[UUID | None, int]] = [{} for _ in query.bounds]
     label_sources = {"auto": 0, "user": 0, "none": 0}
-    for row in counts:
+    for row in usage.threads:
         # A category id that is not (or no longer) listed is reported as unlabelled, as the listing does.
         key = row.category_id if row.category_id in known else None
-        slot = per_bucket.setdefault(row.bucket.astimezone(UTC), {})
+        slot = per_bucket[row.bucket]
         slot[key] = slot.get(key, 0) + row.threads
-        label_sources[row.label_source or "none"] += row.threads
-    by_bucket = {f.bucket.astimezone(UTC): f for f in figures if f.bucket is not None}
-    totals = next((f for f in figures if f.bucket is None), None) or empty_figures()
-    buckets = []
-    for start in bucket_starts(window):
-        slot = per_bucket.get(start, {})
-        buckets.append(
-            Bucket(
-                start=start,
-                threads=sum(slot.values()),
-                unlabelled=slot.get(None, 0),
-                by_category={c.id: slot.get(c.id, 0) for c in categories},
-                figures=by_bucket.get(start) or empty_figures(start),
-            )
+        if row.category_id is None:
+            label_sources["none"] += row.threads
+        else:
+            label_sources["user"] += row.user_labelled
+            label_sources["auto"] += row.threads - row.user_labelled
+    exchanges: list[list[ExchangeTally]] = [[] for _ in query.bounds]
+    for tally in usage.exchanges:
+        exchanges[tally.bucket].append(tally)
+    buckets = [
+        Bucket(
+            start=start,
+            threads=sum(slot.values()),
+            unlabelled=slot.get(None, 0),
+            by_category={c.id: slot.get(c.id, 0) for c in categories},
+            figures=exchange_figures(tallies),
         )
+        for start, slot, tallies in zip(query.bounds, per_bucket, exchanges, strict=True)
+    ]
     category_totals = {c.id: sum(b.by_category[c.id] for b in buckets) for c in categories}
     return ProjectAnalytics(
         project_id=project_id,
@@ -205,10 +183,5 @@ def project_analytics(repo: AnalyticsRepository, project_id: UUID, window: Analy
         category_totals=category_totals,
         unlabelled=sum(b.unlabelled for b in buckets),
         label_sources=label_sources,
-        totals=totals,
+        totals=exchange_figures(usage.exchanges, usage.bins),
     )
-
-
-def empty_figures(bucket: datetime | None = None) -> ExchangeFigures:
-    """Figures of an interval without questions."""
-    return ExchangeFigures(bucket, 0, 0, 0, 0, 0, None, None, None, None, 0, 0)

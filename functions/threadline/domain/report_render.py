@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from html import escape
 
-from threadline.domain.analytics import ExchangeFigures
 from threadline.domain.chart import bar_chart
 from threadline.domain.reports import CategoryLine, InlineImage, OutgoingMail, ProjectReport, TeamReport
+from threadline.domain.usage import ExchangeFigures
 
 # A team with many projects still gets every figure in text; charts stop here to keep the mail small.
 MAX_CHARTS = 20

@@ -19,9 +19,10 @@ from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 
-from threadline.domain.analytics import CategoryRef, ExchangeFigures, empty_figures
+from threadline.domain.analytics import CategoryRef
 from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.timezones import parse_timezone
+from threadline.domain.usage import ExchangeFigures, UsageQuery, UsageRows, exchange_figures
 
 Cadence = Literal["weekly", "monthly"]
 CADENCES: tuple[Cadence, ...] = ("weekly", "monthly")
@@ -129,23 +130,24 @@ class Period:
         """The timezone as a tzinfo."""
         return ZoneInfo(self.timezone)
 
-    def _instant(self, day: date) -> datetime:
+    def instant(self, day: date) -> datetime:
+        """Local midnight at the start of `day`, in UTC."""
         return datetime(day.year, day.month, day.day, tzinfo=self.zone).astimezone(UTC)
 
     @property
     def starts_at(self) -> datetime:
         """Local midnight of the first day, in UTC."""
-        return self._instant(self.start_date)
+        return self.instant(self.start_date)
 
     @property
     def ends_at(self) -> datetime:
         """Local midnight after the last day, in UTC (exclusive)."""
-        return self._instant(self.end_date)
+        return self.instant(self.end_date)
 
     @property
     def previous_starts_at(self) -> datetime:
         """Start of the period before, which ends where this one starts."""
-        return self._instant(self.previous_start_date)
+        return self.instant(self.previous_start_date)
 
     @property
     def days(self) -> list[date]:
@@ -189,34 +191,6 @@ class ProjectRef:
 
 
 @dataclass(frozen=True, slots=True)
-class PeriodCount:
-    """Threads of one project, one category (None = unlabelled), in the period or the one before."""
-
-    project_id: UUID
-    current: bool
-    category_id: UUID | None
-    threads: int
-
-
-@dataclass(frozen=True, slots=True)
-class DailyCount:
-    """Threads of one project on one local day."""
-
-    project_id: UUID
-    day: date
-    threads: int
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodFigures:
-    """Exchange figures of one project in the period or the one before."""
-
-    project_id: UUID
-    current: bool
-    figures: ExchangeFigures
-
-
-@dataclass(frozen=True, slots=True)
 class QuestionCount:
     """An unlabelled first question and how many threads asked it (case and outer spaces ignored)."""
 
@@ -232,16 +206,17 @@ class TeamReportRows:
     team_name: str
     projects: list[ProjectRef]
     categories: dict[UUID, list[CategoryRef]]
-    counts: list[PeriodCount]
-    daily: list[DailyCount]
-    figures: list[PeriodFigures]
+    usage: UsageRows
     questions: list[QuestionCount]
 
 
 class ReportDataSource(Protocol):
     """The aggregate reads of a team report: a handful of set-based queries over all its projects."""
 
-    def read_team(self, team_id: UUID, period: Period, top_questions: int) -> TeamReportRows: ...
+    def read_team(self, team_id: UUID, period: Period, usage: UsageQuery, top_questions: int) -> TeamReportRows:
+        """The team, its projects and categories, `usage` of all its projects, the period's top unlabelled
+        questions."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,18 +253,32 @@ class TeamReport:
     projects: list[ProjectReport]
 
 
+# The spans of usage_query(period), in this order: the period before, then the period itself.
+PREVIOUS_SPAN, CURRENT_SPAN = 0, 1
+
+
+def usage_query(period: Period) -> UsageQuery:
+    """Counts per local day of the period and the one before; one latency histogram for each of the two."""
+    days = (period.end_date - period.previous_start_date).days
+    bounds = tuple(period.instant(period.previous_start_date + timedelta(days=i)) for i in range(days))
+    return UsageQuery(
+        start=period.previous_starts_at,
+        end=period.ends_at,
+        bounds=bounds,
+        spans=((period.previous_starts_at, period.starts_at), (period.starts_at, period.ends_at)),
+    )
+
+
 def build_team_report(source: ReportDataSource, team_id: UUID, period: Period) -> TeamReport:
     """Gather every figure of a team's report (the reads cover all its projects at once)."""
-    rows = source.read_team(team_id, period, TOP_UNLABELLED)
+    query = usage_query(period)
+    rows = source.read_team(team_id, period, query, TOP_UNLABELLED)
     return TeamReport(
         team_id=team_id,
         team_name=rows.team_name,
         period=period,
         projects=[
-            _project_report(
-                p, period, rows.categories.get(p.id, []), rows.counts, rows.daily, rows.figures, rows.questions
-            )
-            for p in rows.projects
+            _project_report(p, period, rows.categories.get(p.id, []), rows.usage, rows.questions) for p in rows.projects
         ],
     )
 
@@ -298,21 +287,24 @@ def _project_report(
     project: ProjectRef,
     period: Period,
     categories: list[CategoryRef],
-    counts: list[PeriodCount],
-    daily: list[DailyCount],
-    figures: list[PeriodFigures],
+    usage: UsageRows,
     questions: list[QuestionCount],
 ) -> ProjectReport:
+    # Buckets are the local days of usage_query(period): the period before, then this one.
+    first_current = (period.start_date - period.previous_start_date).days
     known = {c.id for c in categories}
     tally: dict[tuple[bool, UUID | None], int] = {}
-    for row in counts:
+    per_day: dict[int, int] = {}
+    for row in usage.threads:
         if row.project_id == project.id:
-            key = (row.current, row.category_id if row.category_id in known else None)
+            current = row.bucket >= first_current
+            key = (current, row.category_id if row.category_id in known else None)
             tally[key] = tally.get(key, 0) + row.threads
+            per_day[row.bucket] = per_day.get(row.bucket, 0) + row.threads
     lines = [CategoryLine(c.name, tally.get((True, c.id), 0), tally.get((False, c.id), 0)) for c in categories]
     lines.sort(key=lambda line: (-line.threads, line.name.lower()))
-    per_day = {d.day: d.threads for d in daily if d.project_id == project.id}
-    mine = {f.current: f.figures for f in figures if f.project_id == project.id}
+    mine = [e for e in usage.exchanges if e.project_id == project.id]
+    bins = [b for b in usage.bins if b.project_id == project.id]
     return ProjectReport(
         project=project,
         threads=sum(v for (current, _), v in tally.items() if current),
@@ -320,9 +312,13 @@ def _project_report(
         categories=lines,
         unlabelled=CategoryLine("Unlabelled", tally.get((True, None), 0), tally.get((False, None), 0)),
         top_unlabelled=[(q.question, q.threads) for q in questions if q.project_id == project.id],
-        figures=mine.get(True) or empty_figures(),
-        previous_figures=mine.get(False) or empty_figures(),
-        daily_threads=[per_day.get(day, 0) for day in period.days],
+        figures=exchange_figures(
+            [e for e in mine if e.bucket >= first_current], [b for b in bins if b.span == CURRENT_SPAN]
+        ),
+        previous_figures=exchange_figures(
+            [e for e in mine if e.bucket < first_current], [b for b in bins if b.span == PREVIOUS_SPAN]
+        ),
+        daily_threads=[per_day.get(first_current + i, 0) for i in range(len(period.days))],
     )
 
 

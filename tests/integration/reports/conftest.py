@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from threadline.bootstrap import Container
 from threadline.domain import tenancy
+from threadline.domain.usage import RELATIVE_ACCURACY
 from threadline.local.mail import sent_mail
 from threadline.settings import Settings
 
@@ -87,6 +88,13 @@ class Data:
             row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
         assert row is not None
         return row[0]
+
+
+def estimates(reported: int | None, exact: int | None) -> bool:
+    """A percentile read from the histograms: within 1% of the exact one, plus rounding to whole milliseconds."""
+    if reported is None or exact is None:
+        return reported is None and exact is None
+    return abs(reported - exact) <= RELATIVE_ACCURACY * exact + 0.5
 
 
 def sent_message(endpoint: str, message_id: str) -> EmailMessage:

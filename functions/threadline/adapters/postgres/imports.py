@@ -11,6 +11,7 @@ from psycopg.types.json import Jsonb
 
 from threadline.adapters.postgres.alerts import record_measurements
 from threadline.adapters.postgres.db import Database
+from threadline.adapters.postgres.labels import LOCK_THREADS
 from threadline.domain.alerts import Judge
 from threadline.domain.errors import NotFound
 from threadline.domain.imports import MAX_REJECTIONS_SHOWN, ImportChunk, ImportJob, ImportPlan, JobStatus, Rejection
@@ -195,7 +196,11 @@ class PostgresImports:
             if locked is None or locked["done_at"] is not None:
                 return False
             if interactions:
-                conn.execute(_INSERT_THREADS, _thread_params(chunk.project_id, interactions))
+                threads = _thread_params(chunk.project_id, interactions)
+                # Threads an earlier chunk started get updated below; locking them before the inserts touch the
+                # analytics rollups keeps to the order of every writer: thread rows first, then rollup rows.
+                conn.execute(LOCK_THREADS, {"project_id": chunk.project_id, "thread_ids": threads["ids"]})
+                conn.execute(_INSERT_THREADS, threads)
                 conn.execute(_INSERT_MESSAGES, _message_params(chunk.project_id, interactions))
                 record_measurements(conn, chunk.project_id, measurements, judge)
             conn.execute(

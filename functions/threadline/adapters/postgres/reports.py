@@ -5,16 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID, uuid4
 
-from threadline.adapters.postgres.analytics import EXCHANGE_AGGREGATES, exchange_figures
 from threadline.adapters.postgres.db import Database, Row
+from threadline.adapters.postgres.usage import read_usage
 from threadline.domain.analytics import CategoryRef
 from threadline.domain.errors import Conflict, NotFound
 from threadline.domain.reports import (
     Claim,
-    DailyCount,
     Period,
-    PeriodCount,
-    PeriodFigures,
     ProjectRef,
     QuestionCount,
     ReportRecord,
@@ -22,6 +19,7 @@ from threadline.domain.reports import (
     StaleSend,
     TeamReportRows,
 )
+from threadline.domain.usage import UsageQuery
 
 _SETTINGS_COLUMNS = "team_id, recipients, cadence, timezone, enabled, updated_at"
 
@@ -52,30 +50,6 @@ WHERE (reports.status = 'failed' AND reports.attempts < %(max_attempts)s)
    OR (%(force)s AND reports.status IN ('failed', 'sent', 'uncertain'))
 RETURNING id, claim_token, attempts
 """
-
-_PERIOD_COUNTS = """
-SELECT project_id, created_at >= %(starts_at)s AS current, category_id, count(*)::int AS threads
-FROM threads
-WHERE project_id = ANY(%(ids)s) AND created_at >= %(previous_starts_at)s AND created_at < %(ends_at)s
-GROUP BY 1, 2, 3
-"""
-
-_DAILY_COUNTS = """
-SELECT project_id, (created_at AT TIME ZONE %(tz)s)::date AS day, count(*)::int AS threads
-FROM threads
-WHERE project_id = ANY(%(ids)s) AND created_at >= %(starts_at)s AND created_at < %(ends_at)s
-GROUP BY 1, 2
-"""
-
-_PERIOD_FIGURES = (
-    "SELECT project_id, created_at >= %(starts_at)s AS current,"
-    + EXCHANGE_AGGREGATES
-    + """
-FROM messages
-WHERE project_id = ANY(%(ids)s) AND created_at >= %(previous_starts_at)s AND created_at < %(ends_at)s
-GROUP BY 1, 2
-"""
-)
 
 # The same question asked with other casing or spacing counts as one; the most frequent come first.
 _TOP_UNLABELLED = """
@@ -218,7 +192,7 @@ class PostgresReports:
 
     # --- the report's aggregates
 
-    def read_team(self, team_id: UUID, period: Period, top_questions: int) -> TeamReportRows:
+    def read_team(self, team_id: UUID, period: Period, usage: UsageQuery, top_questions: int) -> TeamReportRows:
         with self._db.transaction() as conn:
             # One read-only snapshot: the figures of every project describe the same moment.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -229,21 +203,12 @@ class PostgresReports:
                 "SELECT id, name FROM projects WHERE team_id = %(id)s ORDER BY lower(name), id", {"id": team_id}
             ).fetchall()
             ids = [p["id"] for p in projects]
-            params = {
-                "ids": ids,
-                "starts_at": period.starts_at,
-                "ends_at": period.ends_at,
-                "previous_starts_at": period.previous_starts_at,
-                "tz": period.timezone,
-                "limit": top_questions,
-            }
+            params = {"ids": ids, "starts_at": period.starts_at, "ends_at": period.ends_at, "limit": top_questions}
             categories = conn.execute(
                 "SELECT project_id, id, name FROM categories WHERE project_id = ANY(%(ids)s) ORDER BY lower(name), id",
                 params,
             ).fetchall()
-            counts = conn.execute(_PERIOD_COUNTS, params).fetchall()
-            daily = conn.execute(_DAILY_COUNTS, params).fetchall()
-            figures = conn.execute(_PERIOD_FIGURES, params).fetchall()
+            usage_rows = read_usage(conn, ids, usage)
             questions = conn.execute(_TOP_UNLABELLED, params).fetchall()
         by_project: dict[UUID, list[CategoryRef]] = {}
         for c in categories:
@@ -252,11 +217,6 @@ class PostgresReports:
             team_name=team["name"],
             projects=[ProjectRef(id=p["id"], name=p["name"]) for p in projects],
             categories=by_project,
-            counts=[PeriodCount(**r) for r in counts],
-            daily=[DailyCount(**r) for r in daily],
-            figures=[
-                PeriodFigures(project_id=r["project_id"], current=r["current"], figures=exchange_figures(r, None))
-                for r in figures
-            ],
+            usage=usage_rows,
             questions=[QuestionCount(**r) for r in questions],
         )

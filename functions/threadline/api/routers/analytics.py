@@ -12,13 +12,17 @@ from starlette.concurrency import run_in_threadpool
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.domain import analytics
-from threadline.domain.analytics import ExchangeFigures, ProjectAnalytics
+from threadline.domain.analytics import ProjectAnalytics
+from threadline.domain.usage import ExchangeFigures
 
 router = APIRouter(prefix="/query/v1", tags=["analytics"])
 
 
 class Latency(BaseModel):
-    """Answer latency over the answers that have one (ms); percentiles are observed values."""
+    """Answer latency over the answers that have one (ms): the mean is exact, percentiles are within 1%.
+
+    Percentiles are given for the whole window only, not per interval.
+    """
 
     answered: int
     avg_ms: float | None
@@ -119,7 +123,7 @@ class AnalyticsPublic(BaseModel):
                     threads=b.threads,
                     unlabelled=b.unlabelled,
                     by_category=b.by_category,
-                    answers=Answers.of(b.figures or analytics.empty_figures(b.start)),
+                    answers=Answers.of(b.figures),
                 )
                 for b in a.buckets
             ],
