@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,4 +34,19 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    if container is None:
+        # The process-wide app (Lambda, uvicorn) is built once; what exists now lives as long as the process.
+        freeze_startup_objects()
     return app
+
+
+def freeze_startup_objects() -> None:
+    """Take every object alive now out of the cyclic garbage collector's walks (gc.freeze).
+
+    A full collection walks every tracked object: over the ~160,000 that importing the app creates (pydantic's
+    validators among them) it took ~90 ms here, charged to whichever request happened to trigger it (the
+    analytics endpoint: p50 40 ms, p95 150 ms). Frozen objects are never freed, so this is only for a process's
+    startup objects: call it once, when the app is built.
+    """
+    gc.collect()
+    gc.freeze()

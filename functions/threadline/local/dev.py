@@ -154,7 +154,7 @@ def run(options: DevOptions) -> int:
 
 
 def _run(options: DevOptions, app_url: str, serving: threading.Event) -> None:
-    from threadline.api.app import create_app
+    from threadline.api.app import create_app, freeze_startup_objects
     from threadline.local.demo_setup import DEMO_SETUP
 
     with ExitStack() as stack:
@@ -192,6 +192,7 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event) -> None:
         sys.stdout.write(_banner(demo, app_url, endpoint, options.local_dir))
         sys.stdout.flush()
         app = create_app(container)
+        freeze_startup_objects()  # a long-lived server, like the deployed app
         serving.set()
         _serve(app, options)
         _LOG.info("stopping the local stack")
