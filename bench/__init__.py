@@ -16,4 +16,5 @@ BENCHMARKS: list[str] = [
     "classify_ttft",
     "classify_accuracy",
     "reports",
+    "rollup_writes",
 ]
