@@ -90,9 +90,8 @@ def test_every_write_path_keeps_the_rollups_exact(container: Container, data: Da
     _chat(container, p.project_id, "Broken?", Outcome(status="failed"))
     _chat(container, other.project_id, "Elsewhere", Outcome(answer="Yes.", latency_ms=12, prompt_tokens=5))
     # And the classifier labels in bulk, a user corrects and clears labels, a category is deleted
-    threads = [
-        r[0] for r in psycopg.connect(data.url).execute("SELECT id FROM threads WHERE project_id = %s", (p.project_id,))
-    ]
+    with psycopg.connect(data.url) as conn:
+        threads = [r[0] for r in conn.execute("SELECT id FROM threads WHERE project_id = %s", (p.project_id,))]
     container.labels.apply_auto_labels(
         p.project_id, [LabelDecision(t, (discovery, trouble)[i % 2], 0.9, "test") for i, t in enumerate(threads)]
     )
@@ -339,4 +338,8 @@ def test_rows_written_with_triggers_off_are_counted_by_the_seeder_and_the_admin_
     # Then they are counted too
     assert isinstance(result, dict) and result["projects"] == 1
     assert data.scalar("SELECT sum(threads) FROM analytics_thread_hours WHERE project_id = %s", p.project_id) == 7
+    assert_rollups_match_the_rows(data.url)
+    # And without --project, every project is recounted
+    everything = cli.run(["admin", "recount-analytics"], container)
+    assert isinstance(everything, dict) and everything["projects"] == data.scalar("SELECT count(*) FROM projects") == 5
     assert_rollups_match_the_rows(data.url)

@@ -35,10 +35,11 @@ class PostgresAnalytics:
         messages wait until it is done.
         """
         with self._db.transaction() as conn:
-            ids = (
-                list(project_ids)
-                if project_ids is not None
-                else [r["id"] for r in conn.execute("SELECT id FROM projects ORDER BY id").fetchall()]
-            )
-            conn.execute("SELECT analytics_recount(%(ids)s::uuid[])", {"ids": ids})
-        return len(ids)
+            row = conn.execute(
+                "SELECT analytics_recount(ids), cardinality(ids) AS projects"
+                " FROM (SELECT coalesce(%(ids)s::uuid[], ARRAY(SELECT id FROM projects ORDER BY id)) AS ids) chosen",
+                {"ids": list(project_ids) if project_ids is not None else None},
+            ).fetchone()
+        assert row is not None
+        projects: int = row["projects"]
+        return projects
