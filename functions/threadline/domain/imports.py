@@ -23,7 +23,7 @@ from typing import Literal, Protocol
 from uuid import UUID, uuid5
 
 from threadline.domain.alerts import AlertRepository, Judge, judge, rules_for
-from threadline.domain.errors import InvalidInput
+from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.metrics import Interaction, Measurement, measure
 
 REQUIRED_COLUMNS = ("question", "answer", "timestamp")
@@ -32,6 +32,10 @@ MAX_QUESTION_CHARS = 32_000
 MAX_ANSWER_CHARS = 200_000
 MAX_REJECTIONS_SHOWN = 1000
 MAX_LATENCY_MS = 86_400_000
+# Past interactions happen between the Unix epoch and the end of this century; anything outside is a typo
+# or a sentinel (9999-12-31), and a year past 9999 in UTC cannot even be stored or read back.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 JobStatus = Literal["pending", "running", "done"]
 
 
@@ -154,7 +158,8 @@ def _decoded_lines(data: bytes, offset: list[int]) -> Iterator[str]:
 
 
 def _check_header(header: list[str]) -> tuple[str, ...]:
-    columns = tuple(c.strip().lower() for c in header)
+    # Excel writes a byte-order mark at the start of "CSV UTF-8" files; it is not part of the first column's name.
+    columns = tuple(c.strip().lower() for c in [header[0].removeprefix("\ufeff"), *header[1:]] if header)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise InvalidInput("the CSV header lacks required columns", missing=missing, required=list(REQUIRED_COLUMNS))
@@ -166,8 +171,6 @@ def _check_header(header: list[str]) -> tuple[str, ...]:
 
 def plan_import(data: bytes, chunk_rows: int) -> ImportPlan:
     """Check a whole file (encoding, header, CSV structure) and cut it into chunks of whole records."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise InvalidInput("the file starts with a byte-order mark; save it as UTF-8 without BOM")
     offset = [0]
     reader = csv.reader(_decoded_lines(data, offset), strict=True)
     try:
@@ -195,13 +198,22 @@ def plan_import(data: bytes, chunk_rows: int) -> ImportPlan:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """ISO 8601 (a missing offset means UTC) or Unix seconds."""
+    """ISO 8601 (a missing offset means UTC) or Unix seconds, in UTC, between EARLIEST and LATEST.
+
+    Raises ValueError for anything else, a time outside that range included.
+    """
     value = text.strip()
     try:
         parsed = datetime.fromtimestamp(float(value), tz=UTC)
     except (ValueError, OverflowError, OSError):
         parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        in_utc = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
+        raise ValueError("timestamp out of range") from exc
+    if not EARLIEST <= in_utc < LATEST:
+        raise ValueError("timestamp out of range")
+    return in_utc
 
 
 def _parse_latency(text: str) -> float | None:
@@ -228,10 +240,16 @@ def parse_row(row_no: int, fields: list[str], columns: tuple[str, ...]) -> Impor
         return Rejection(row_no, "answer is empty")
     if len(question) > MAX_QUESTION_CHARS or len(answer) > MAX_ANSWER_CHARS:
         return Rejection(row_no, f"question or answer too long (max {MAX_QUESTION_CHARS} / {MAX_ANSWER_CHARS})")
+    if "\x00" in question or "\x00" in answer or "\x00" in values.get("thread", ""):
+        return Rejection(row_no, "question, answer or thread contains a NUL character, which cannot be stored")
     try:
         occurred_at = parse_timestamp(values["timestamp"])
     except ValueError:
-        return Rejection(row_no, f"timestamp is not ISO 8601 or Unix seconds: {values['timestamp'][:40]!r}")
+        return Rejection(
+            row_no,
+            f"timestamp is not ISO 8601 or Unix seconds between {EARLIEST.year} and {LATEST.year - 1}: "
+            f"{values['timestamp'][:40]!r}",
+        )
     try:
         latency = _parse_latency(values.get("latency_ms", ""))
     except ValueError:
@@ -299,6 +317,8 @@ def process_chunk(
         rules = rules_for(alerts, project_id)
         return repo.store_chunk(chunk, interactions, rejections, measure(interactions), judge(rules))
     except Exception as exc:
-        # Kept on the job so its status shows why a chunk is retrying (or sits in the DLQ).
-        repo.record_chunk_error(job_id, chunk_no, f"{type(exc).__name__}: {exc}"[:500])
+        # Kept on the job so its status shows why a chunk is retrying (or sits in the DLQ). Only our own
+        # errors' messages are shown: a driver's text can quote data or internals (it is logged instead).
+        shown = f"{exc.code}: {exc.message}" if isinstance(exc, DomainError) else "internal error; retrying"
+        repo.record_chunk_error(job_id, chunk_no, shown[:500])
         raise

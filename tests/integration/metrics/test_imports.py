@@ -74,7 +74,7 @@ def test_import_happy_path_with_rejected_rows(
     }
     assert [(r["row"], r["reason"].split(":")[0]) for r in job["rejections"]] == [
         (5, "expected 5 fields, found 2"),
-        (6, "timestamp is not ISO 8601 or Unix seconds"),
+        (6, "timestamp is not ISO 8601 or Unix seconds between 1970 and 2099"),
         (7, "question is empty"),
     ]
     # And threads, messages, metrics and alerts exist: rows of "t1" share a thread, the others have their own
@@ -212,3 +212,47 @@ def test_a_file_over_the_size_limit_is_refused(
     # Then it is a 422 naming the limit, and no job exists
     assert response.status_code == 422 and response.json()["error"]["details"] == {"max_bytes": 64}
     assert _rows(app_container.settings.database_url, "SELECT count(*) FROM import_jobs") == [(0,)]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("lambda_env")
+def test_hostile_rows_are_rejected_and_the_project_stays_readable(
+    api: TestClient, app_container: Container, cloud: Cloud, make_project: Callable[[str], ProjectKey]
+) -> None:
+    # Given an Excel "CSV UTF-8" file (byte-order mark) with a NUL in one row and a year-10000 time in another
+    project = make_project("hostile")
+    rows = [
+        "Fine?,Yes.,2026-01-05T10:00:00Z,,",
+        "Nul\x00here?,Yes.,2026-01-05T10:00:00Z,,",
+        "Far future?,Yes.,9999-12-31T23:00:00-05:00,,",
+    ]
+    data = b"\xef\xbb\xbf" + _csv(rows)
+    # When it is uploaded and the worker drains the queue
+    created = api.post(_url(project), files={"file": ("excel.csv", data, "text/csv")}, headers=project.headers)
+    _run_worker(cloud)
+    job = api.get(_url(project, created.json()["id"]), headers=project.headers).json()
+    listing = api.get(f"/query/v1/projects/{project.id}/threads/", headers=project.headers)
+    # Then the job finished with the two bad rows rejected, and the thread listing still reads
+    assert created.status_code == 202 and job["status"] == "done" and job["rows_done"] == 1
+    assert [(r["row"], r["reason"].split(" ")[0]) for r in job["rejections"]] == [(3, "question,"), (4, "timestamp")]
+    assert listing.status_code == 200 and [t["first_question"] for t in listing.json()["results"]] == ["Fine?"]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("lambda_env")
+def test_a_failing_chunk_shows_no_driver_or_library_text(
+    api: TestClient, app_container: Container, cloud: Cloud, make_project: Callable[[str], ProjectKey]
+) -> None:
+    # Given an accepted import whose stored file has since vanished from the bucket
+    project = make_project("vanished")
+    created = api.post(_url(project), files={"file": ("a.csv", _csv(GOOD_AND_BAD[:1]))}, headers=project.headers)
+    job_id = UUID(created.json()["id"])
+    key = app_container.imports.get_chunk(project.id, job_id, 0).object_key  # type: ignore[union-attr]
+    app_container.import_files._s3.delete_object(Bucket=app_container.import_files._bucket, Key=key)
+    # When the chunk is processed
+    with pytest.raises(Exception) as raised:
+        process_chunk(app_container.imports, app_container.alerts, app_container.import_files, project.id, job_id, 0)
+    job = api.get(_url(project, str(job_id)), headers=project.headers).json()
+    # Then the job says which chunk failed, without the storage library's own message
+    assert "NoSuchKey" in type(raised.value).__name__ + str(raised.value)
+    assert job["errors"] == ["chunk 0 (attempt 1): internal error; retrying"]
