@@ -23,6 +23,7 @@ from typing import Literal, Protocol
 from uuid import UUID, uuid5
 
 from threadline.domain.alerts import AlertRepository, Judge, judge, rules_for
+from threadline.domain.categories import ClassificationRequests
 from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.metrics import Interaction, Measurement, measure
 
@@ -131,7 +132,10 @@ class ImportRepository(Protocol):
         rejections: Sequence[Rejection],
         measurements: Sequence[Measurement],
         judge: Judge,
-    ) -> bool: ...
+    ) -> list[UUID] | None:
+        """Store a chunk once: the ids of the threads it created, or None when it was already stored."""
+        ...
+
     def record_chunk_error(self, job_id: UUID, chunk_no: int, error: str) -> None: ...
 
 
@@ -304,9 +308,19 @@ def start_import(
 
 
 def process_chunk(
-    repo: ImportRepository, alerts: AlertRepository, files: ImportFiles, project_id: UUID, job_id: UUID, chunk_no: int
+    repo: ImportRepository,
+    alerts: AlertRepository,
+    files: ImportFiles,
+    classification: ClassificationRequests,
+    request: tuple[UUID, UUID, int],
 ) -> bool:
-    """Import one chunk: messages, threads, metrics and alerts; False if it was already done or is unknown."""
+    """Import one chunk (project, job, chunk number): messages, threads, metrics and alerts, then ask for the
+    new threads to be labelled; False if it was already done or is unknown.
+
+    The classification request follows the commit and is not retried with the chunk: a lost request leaves
+    threads unlabelled, which the sweeper requeues after its grace period.
+    """
+    project_id, job_id, chunk_no = request
     chunk = repo.get_chunk(project_id, job_id, chunk_no)
     if chunk is None or chunk.done:
         return False
@@ -315,10 +329,15 @@ def process_chunk(
         rows, rejections = parse_chunk(data, chunk.columns, chunk.first_row)
         interactions = [interaction_for(project_id, job_id, row) for row in rows]
         rules = rules_for(alerts, project_id)
-        return repo.store_chunk(chunk, interactions, rejections, measure(interactions), judge(rules))
+        created = repo.store_chunk(chunk, interactions, rejections, measure(interactions), judge(rules))
     except Exception as exc:
         # Kept on the job so its status shows why a chunk is retrying (or sits in the DLQ). Only our own
         # errors' messages are shown: a driver's text can quote data or internals (it is logged instead).
         shown = f"{exc.code}: {exc.message}" if isinstance(exc, DomainError) else "internal error; retrying"
         repo.record_chunk_error(job_id, chunk_no, shown[:500])
         raise
+    if created is None:
+        return False
+    if created:
+        classification.request_classification(project_id, created)
+    return True

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import boto3
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from tests.integration.metrics.conftest import Cloud, ProjectKey, drain
 from threadline.bootstrap import Container
 from threadline.domain.imports import process_chunk
+from threadline.messages import ClassifyThread
 
 HEADER = "question,answer,timestamp,latency_ms,thread\n"
 
@@ -29,6 +31,16 @@ def _url(project: ProjectKey, job_id: str | None = None) -> str:
 def _rows(url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def _bodies(endpoint: str, queue_url: str) -> list[str]:
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    bodies: list[str] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return bodies
 
 
 def _run_worker(cloud: Cloud) -> int:
@@ -85,6 +97,11 @@ def test_import_happy_path_with_rejected_rows(
     assert metrics == [("answer_length", 4), ("latency_ms", 4), ("question_length", 4)]
     alerts = _rows(url, "SELECT metric, kind FROM alerts WHERE project_id = %s ORDER BY metric", project.id)
     assert alerts == [("answer_length", "threshold"), ("latency_ms", "threshold")]
+    # And every new thread was queued for its label once (a thread spanning chunks is asked for once)
+    classify = [ClassifyThread.model_validate_json(b) for b in _bodies(cloud.endpoint, cloud.classify_queue_url)]
+    thread_ids = {r[0] for r in _rows(url, "SELECT id FROM threads WHERE project_id = %s", project.id)}
+    assert sorted(str(m.thread_id) for m in classify) == sorted(str(t) for t in thread_ids)
+    assert {m.project_id for m in classify} == {project.id}
 
 
 @pytest.mark.integration
@@ -110,7 +127,11 @@ def test_same_file_twice_and_redelivered_chunks_do_not_duplicate(
             "UPDATE import_chunks SET done_at = NULL WHERE job_id = %s AND chunk_no = 0", (first.json()["id"],)
         )
     redone = process_chunk(
-        app_container.imports, app_container.alerts, app_container.import_files, project.id, UUID(first.json()["id"]), 0
+        app_container.imports,
+        app_container.alerts,
+        app_container.import_files,
+        app_container.classify_queue,
+        (project.id, UUID(first.json()["id"]), 0),
     )
     # Then the second upload is the same job, nothing was enqueued, and nothing was duplicated
     assert first.status_code == 202 and again.status_code == 200 and again.json()["id"] == first.json()["id"]
@@ -251,7 +272,13 @@ def test_a_failing_chunk_shows_no_driver_or_library_text(
     app_container.import_files._s3.delete_object(Bucket=app_container.import_files._bucket, Key=key)
     # When the chunk is processed
     with pytest.raises(Exception) as raised:
-        process_chunk(app_container.imports, app_container.alerts, app_container.import_files, project.id, job_id, 0)
+        process_chunk(
+            app_container.imports,
+            app_container.alerts,
+            app_container.import_files,
+            app_container.classify_queue,
+            (project.id, job_id, 0),
+        )
     job = api.get(_url(project, str(job_id)), headers=project.headers).json()
     # Then the job says which chunk failed, without the storage library's own message
     assert "NoSuchKey" in type(raised.value).__name__ + str(raised.value)
