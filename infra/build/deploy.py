@@ -14,9 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from infra.build import artifact
+
 # CloudFormation takes a template body up to 51,200 bytes; a larger one must come from S3.
 MAX_TEMPLATE_BODY = 51_200
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+_NO_CHANGES = "No updates are to be performed"
 _FINAL = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", "IMPORT_COMPLETE"}
 
 
@@ -66,27 +69,35 @@ def deploy(
     poll_s: float = 5.0,
     timeout_s: float = 3600.0,
 ) -> dict[str, str]:
-    """Create or update `stack` from `template`; returns the stack's outputs (empty when nothing changed)."""
+    """Create or update `stack` from `template`; returns the stack's outputs."""
     body = template.read_text(encoding="utf-8")
     source: dict[str, str] = {"TemplateBody": body}
     if len(body.encode()) > MAX_TEMPLATE_BODY:
         key = f"threadline/templates/{hashlib.sha256(body.encode()).hexdigest()}.yaml"
         s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-        source = {"TemplateURL": f"https://{bucket}.s3.amazonaws.com/{key}"}
+        source = {"TemplateURL": f"https://{bucket}.s3.{s3.meta.region_name}.amazonaws.com/{key}"}
     status = _stack_status(cfn, stack)
     kind = "CREATE" if status in (None, "REVIEW_IN_PROGRESS") else "UPDATE"
-    declared = cfn.get_template_summary(**source).get("Parameters", [])
+    declared = artifact.load_template(template).get("Parameters", {})
     given: list[dict[str, str | bool]] = [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()]
     if kind == "UPDATE":
-        given += [
-            {"ParameterKey": p["ParameterKey"], "UsePreviousValue": True}
-            for p in declared
-            if p["ParameterKey"] not in parameters
-        ]
+        given += [{"ParameterKey": key, "UsePreviousValue": True} for key in declared if key not in parameters]
     name = f"{stack}-{int(time.time())}"
-    cfn.create_change_set(
-        StackName=stack, ChangeSetName=name, ChangeSetType=kind, Parameters=given, Capabilities=CAPABILITIES, **source
-    )
+    try:
+        cfn.create_change_set(
+            StackName=stack,
+            ChangeSetName=name,
+            ChangeSetType=kind,
+            Parameters=given,
+            Capabilities=CAPABILITIES,
+            **source,
+        )
+    except cfn.exceptions.ClientError as error:
+        # Some endpoints refuse an empty change set at once; CloudFormation itself marks it FAILED (below).
+        if _NO_CHANGES not in str(error):
+            raise
+        say(f"{stack}: no changes")
+        return _outputs(cfn, stack)
 
     def change_set() -> dict[str, Any]:
         described: dict[str, Any] = cfn.describe_change_set(StackName=stack, ChangeSetName=name)
@@ -96,16 +107,20 @@ def deploy(
     state = _wait_for(lambda: change_set()["Status"], "_IN_PROGRESS", timeout_s, poll_s)
     if state == "FAILED":
         reason = str(change_set().get("StatusReason", ""))
-        if "didn't contain changes" in reason or "No updates are to be performed" in reason:
+        if "didn't contain changes" in reason or _NO_CHANGES in reason:
             cfn.delete_change_set(StackName=stack, ChangeSetName=name)
             say(f"{stack}: no changes")
-            return {}
+            return _outputs(cfn, stack)
         raise RuntimeError(f"change set {name} failed: {reason}")
     say(f"{stack}: executing {kind} change set {name}")
     cfn.execute_change_set(StackName=stack, ChangeSetName=name)
     final = _wait_for(lambda: _stack_status(cfn, stack), "_IN_PROGRESS", timeout_s, poll_s)
     if final not in _FINAL:
         raise RuntimeError(f"{stack} ended in {final}; see its events in the CloudFormation console")
+    return _outputs(cfn, stack)
+
+
+def _outputs(cfn: Any, stack: str) -> dict[str, str]:
     outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     return {o["OutputKey"]: o["OutputValue"] for o in outputs}
 
@@ -120,13 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bucket", required=True, help="where a template over 51,200 bytes is uploaded")
     parser.add_argument("parameters", nargs="*", metavar="Key=Value")
     args = parser.parse_args(argv)
+    try:
+        parameters = parse_parameters(args.parameters)
+    except ValueError as error:
+        parser.error(str(error))
     outputs = deploy(
         boto3.client("cloudformation"),
         boto3.client("s3"),
         args.stack_name,
         args.template,
         args.bucket,
-        parse_parameters(args.parameters),
+        parameters,
     )
     for key, value in outputs.items():
         say(f"{key}: {value}")
