@@ -69,6 +69,27 @@ def test_the_artifact_ships_the_migrations_where_settings_find_them(
     assert sorted(p.name for p in shipped.glob("*.sql")) == sorted(p.name for p in repo.glob("*.sql")) != []
 
 
+def test_the_embedding_model_runs_from_the_layers_at_the_functions_tokenizer_path(
+    package_manifest: dict[str, Any], lambda_python: Path
+) -> None:
+    # Given ClassifierFunction's environment, /opt mapped to its layers as Lambda unzips them
+    entry = package_manifest["functions"]["ClassifierFunction"]
+    view = checks.opt_view([PACKAGE_DIR / p for p in entry["layers"]], PACKAGE_DIR / ".opt" / "embed-test")
+    env = checks.lambda_environment(entry, PACKAGE_DIR / "code", view, package_manifest["runtime"])
+
+    # When the embedder is built from the settings and embeds a sentence
+    probe = (
+        "from threadline.adapters.embeddings import OnnxMiniLM; from threadline.settings import Settings;"
+        "s = Settings(); v = OnnxMiniLM(s.embedding_tokenizer_path).embed(['refund policy']);"
+        "print(s.embedding_tokenizer_path, v.shape, round(float((v * v).sum()), 3))"
+    )
+    run = subprocess.run([str(lambda_python), "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+
+    # Then the tokenizer came from ModelLayer and the ONNX weights from DependenciesLayer: one unit vector of 384
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(view / "tokenizer.json"), "(1,", "384)", "1.0"]
+
+
 def test_every_function_stays_under_lambdas_unzipped_limit(
     package_manifest: dict[str, Any], request: pytest.FixtureRequest
 ) -> None:
