@@ -131,10 +131,12 @@ def opt_view(layer_dirs: list[Path], target: Path) -> Path:
     return target
 
 
-def lambda_environment(entry: dict[str, Any], code: Path, opt: Path, runtime: str) -> dict[str, str]:
+def lambda_environment(entry: dict[str, Any], code: Path, opt: Path, runtime: str, pycache: Path) -> dict[str, str]:
     """The process environment Lambda gives the function, /opt and /var/task mapped to local folders.
 
     Nothing of this machine's environment comes through (no virtualenv, no PYTHONPATH of the dev tools).
+    Bytecode goes to `pycache` (PYTHONPYCACHEPREFIX): in Lambda the code and /opt are read-only, and here
+    the artifact must stay as built (a __pycache__ in a layer would count against its size).
     """
     env = {
         name: (str(opt / value.removeprefix(OPT)) if value.startswith(OPT) else value)
@@ -150,6 +152,7 @@ def lambda_environment(entry: dict[str, Any], code: Path, opt: Path, runtime: st
         "AWS_DEFAULT_REGION": "us-east-1",
         # Lambda's sys.path order: the code, then the layers' site-packages and python/ folders.
         "PYTHONPATH": os.pathsep.join([str(code), f"{opt}/python/lib/python{version}/site-packages", f"{opt}/python"]),
+        "PYTHONPYCACHEPREFIX": str(pycache),
     }
     return env
 
@@ -175,8 +178,7 @@ def _script_targets(name: str, script: Path, zip_path: Path) -> tuple[list[str],
 def handler_problems(manifest: dict[str, Any], package_dir: Path, python: Path) -> list[str]:
     """Import every function's Handler in a fresh interpreter laid out as Lambda lays out the artifact.
 
-    Bytecode goes to package_dir/.pycache (PYTHONPYCACHEPREFIX), never into the code or the layers: the
-    artifact stays as built, and a second run does not compile the layers' 38 MB of Python again.
+    Bytecode goes to package_dir/.pycache, so a second run does not compile the layers' 38 MB of Python again.
     """
     package_dir = package_dir.resolve()
     problems: list[str] = []
@@ -195,8 +197,7 @@ def handler_problems(manifest: dict[str, Any], package_dir: Path, python: Path) 
         key = tuple(entry["layers"])
         if key not in views:
             views[key] = opt_view(layers, package_dir / ".opt" / "+".join(Path(layer).name for layer in key))
-        env = lambda_environment(entry, code, views[key], manifest["runtime"])
-        env["PYTHONPYCACHEPREFIX"] = str(package_dir / ".pycache")
+        env = lambda_environment(entry, code, views[key], manifest["runtime"], package_dir / ".pycache")
         roots = [str(code), *(str(p) for p in layers), stdlib]
         probes.append((name, targets, roots, env, code))
 

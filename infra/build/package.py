@@ -110,6 +110,9 @@ def build_python_layer(requirements: Path, dest: Path, zip_path: Path, stamp: Pa
         "\n".join([requirements.read_text(encoding="utf-8"), RUNTIME, WHEEL_PLATFORM, _uv_version(uv)]).encode()
     ).hexdigest()
     if stamp.is_file() and stamp.read_text().strip() == key and dest.is_dir() and zip_path.is_file():
+        # uv installs without bytecode; any __pycache__ was written by an interpreter run on the folder since.
+        for cache in [p for p in dest.rglob("__pycache__") if p.is_dir()]:
+            shutil.rmtree(cache)
         return False
     shutil.rmtree(dest, ignore_errors=True)
     stamp.unlink(missing_ok=True)

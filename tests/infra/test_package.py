@@ -45,8 +45,9 @@ def test_every_handler_imports_from_the_code_and_layers_alone(
     # When each function's Handler (ChatFunction: run.sh and the app it serves) is imported as Lambda would
     problems = checks.handler_problems(package_manifest, PACKAGE_DIR, lambda_python)
 
-    # Then every import succeeds from /var/task and /opt only
+    # Then every import succeeds from /var/task and /opt only, and the artifact is left as built (no bytecode in it)
     assert problems == []
+    assert [p for folder in ("code", "layers") for p in (PACKAGE_DIR / folder).rglob("__pycache__")] == []
 
 
 def test_the_artifact_ships_the_migrations_where_settings_find_them(
@@ -56,7 +57,7 @@ def test_the_artifact_ships_the_migrations_where_settings_find_them(
     entry = package_manifest["functions"]["ApiFunction"]
     code = PACKAGE_DIR / "code"
     view = checks.opt_view([PACKAGE_DIR / p for p in entry["layers"]], PACKAGE_DIR / ".opt" / "migrations-test")
-    env = checks.lambda_environment(entry, code, view, package_manifest["runtime"])
+    env = checks.lambda_environment(entry, code, view, package_manifest["runtime"], PACKAGE_DIR / ".pycache")
 
     # When Settings resolves its migrations folder there
     probe = "from threadline.settings import Settings; print(Settings().migrations_dir)"
@@ -75,7 +76,9 @@ def test_the_embedding_model_runs_from_the_layers_at_the_functions_tokenizer_pat
     # Given ClassifierFunction's environment, /opt mapped to its layers as Lambda unzips them
     entry = package_manifest["functions"]["ClassifierFunction"]
     view = checks.opt_view([PACKAGE_DIR / p for p in entry["layers"]], PACKAGE_DIR / ".opt" / "embed-test")
-    env = checks.lambda_environment(entry, PACKAGE_DIR / "code", view, package_manifest["runtime"])
+    env = checks.lambda_environment(
+        entry, PACKAGE_DIR / "code", view, package_manifest["runtime"], PACKAGE_DIR / ".pycache"
+    )
 
     # When the embedder is built from the settings and embeds a sentence
     probe = (
