@@ -14,10 +14,9 @@ _REPO_ROOT = _CODE_ROOT.parent
 
 
 def _migrations_dir() -> Path:
-    """The SQL migrations: beside the package in the Lambda artifact (`make package` puts them there), else the repo's."""
+    """The SQL migrations: in the Lambda artifact (`make package` puts them there), else in the repo."""
     shipped = _CODE_ROOT / "migrations"
     return shipped if shipped.is_dir() else _REPO_ROOT / "infra" / "db" / "migrations"
-
 
 
 class Settings(BaseSettings):
