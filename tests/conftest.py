@@ -104,14 +104,24 @@ def container(settings: Settings, embedder: object) -> Iterator[Container]:
     built.close()
 
 
+def _external_endpoint() -> str | None:
+    """The endpoint of an AWS look-alike started outside the tests: AWS_ENDPOINT_URL, or LOCALSTACK_HOST's under
+    THREADLINE_CLOUD=localstack (whose clients then come from localstack_client, adapters/aws/clients.py)."""
+    if url := os.environ.get("AWS_ENDPOINT_URL"):
+        return url
+    settings = Settings()
+    return f"http://{settings.localstack_host}" if settings.cloud == "localstack" else None
+
+
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
-    """An AWS endpoint for the session: AWS_ENDPOINT_URL if set (e.g. LocalStack), else moto in server mode.
+    """An AWS endpoint for the session: an external one if given (LocalStack, a moto server), else moto in server
+    mode in this process.
 
     Step Functions really executes in moto only with `execute_state_machine` on; MOTO_PORT tells its
     interpreter where the server is.
     """
-    if url := os.environ.get("AWS_ENDPOINT_URL"):
+    if url := _external_endpoint():
         yield url
         return
     from threadline.local.moto_server import start_moto
@@ -147,12 +157,12 @@ def cloud(local_cloud: LocalCloud, settings: Settings) -> Iterator[LocalCloud]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint(aws_endpoint: str) -> Iterator[str]:
-    """A moto server in this process, even when AWS_ENDPOINT_URL points elsewhere.
+    """A moto server in this process, even when the session's endpoint is external (see `aws_endpoint`).
 
     Only an in-process moto can run our handlers behind Step Functions tasks and give sent mail back;
-    without AWS_ENDPOINT_URL this is the session's endpoint itself.
+    without an external endpoint this is the session's endpoint itself.
     """
-    if not os.environ.get("AWS_ENDPOINT_URL"):
+    if _external_endpoint() is None:
         yield aws_endpoint
         return
     from threadline.local.moto_server import start_moto
@@ -164,7 +174,7 @@ def moto_endpoint(aws_endpoint: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def local_moto_cloud(local_cloud: LocalCloud, moto_endpoint: str, template_db_url: str) -> LocalCloud:
-    """Like `local_cloud`, on the in-process moto (the same object unless AWS_ENDPOINT_URL is set)."""
+    """Like `local_cloud`, on the in-process moto (the same object unless the endpoint is external)."""
     from threadline.local.cloud import LocalCloud
 
     if local_cloud.deployment.endpoint == moto_endpoint:

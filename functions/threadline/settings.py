@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     migrations_dir: Path = Field(default_factory=_migrations_dir)
 
     # AWS (an empty endpoint means real AWS)
+    # `localstack`: every boto3 client comes from localstack_client.session (adapters/aws/clients.py:new_client),
+    # at localstack_host unless an explicit endpoint names another server.
+    cloud: str = Field(default="aws", pattern="^(aws|localstack)$", validation_alias="THREADLINE_CLOUD")
+    localstack_host: str = "localhost:4566"
     aws_endpoint_url: str = ""
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
     documents_bucket: str = ""

@@ -50,6 +50,10 @@ class LocalCloud:
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
             # X-Ray has no daemon here.
             "POWERTOOLS_TRACE_DISABLED": "true",
+            # The template sizes each function's pool for one Lambda invocation at a time (1, or 2 for the HTTP
+            # functions); one local process serves them all at once, so it keeps its own pool size, which also
+            # spares it a container rebuild each time functions with different sizes alternate.
+            "DB_POOL_MAX": os.environ.get("DB_POOL_MAX", str(Settings.model_fields["db_pool_max"].default)),
         }
 
     def environment(self) -> dict[str, str]:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from threadline.adapters.aws.clients import new_client
 from threadline.local.deployment import (
     Deployment,
     EventSourceInfo,
@@ -38,10 +38,10 @@ _FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 
 
 def aws_client(service: str, endpoint: str, region: str) -> Any:
-    """A boto3 client for the local endpoint (fake credentials unless real ones are set)."""
+    """A boto3 client for the local endpoint (fake credentials unless real ones are set), made where the app's are."""
     for key, value in _FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
-    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region)  # type: ignore[call-overload]
+    return new_client(service, endpoint, region, config=None)
 
 
 def _resources(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
