@@ -24,6 +24,11 @@ def recorded() -> list[tuple[str, Any, dict[str, str]]]:
     return handlers.calls(CALLS_DIR)
 
 
+def recorded_times() -> list[tuple[str, float]]:
+    """When each recorded call began: (handler, epoch seconds)."""
+    return handlers.call_times(CALLS_DIR)
+
+
 def _start(endpoint: str) -> LocalCloud:
     return LocalCloud.start(
         endpoint,
