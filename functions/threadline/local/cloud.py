@@ -22,7 +22,7 @@ from threadline.local.deploy import aws_client, deploy
 from threadline.local.deployment import AsyncConfig, Deployment
 from threadline.local.mail import SentMail, sent_mail
 from threadline.local.pollers import DrainReport, drain
-from threadline.local.runtime import Invocation, LambdaRuntime
+from threadline.local.runtime import FunctionSpec, Invocation, LambdaRuntime, LayerPathError, map_layer_paths
 from threadline.local.schedules import fire
 from threadline.settings import Settings
 
@@ -96,8 +96,13 @@ class LocalCloud:
         }
 
     def environment(self) -> dict[str, str]:
-        """The union of every function's environment plus the overrides (what operator commands attach to)."""
-        return {**self.deployment.environment(), **self.base_overrides()}
+        """The union of every function's environment plus the overrides: what operator commands and a test's
+        own container attach to. /opt paths are mapped to the files in the layers' folders."""
+        merged: dict[str, str] = {}
+        for spec in sorted(self.runtime.specs.values(), key=lambda s: s.logical_id):
+            if spec.arn in {f.arn for f in self.deployment.functions.values()}:
+                merged.update(_mapped_or_raw(spec))
+        return {**merged, **self.base_overrides()}
 
     def function_environment(self, function: str) -> dict[str, str]:
         """One function's own template environment plus the overrides (what it sees, /opt paths as written)."""
@@ -167,3 +172,11 @@ class LocalCloud:
             QueueUrl=info.url, MaxNumberOfMessages=min(10, max_messages), VisibilityTimeout=0
         ).get("Messages", [])
         return messages
+
+
+def _mapped_or_raw(spec: FunctionSpec) -> dict[str, str]:
+    # A function whose /opt path no layer holds keeps it as written: its invocations fail and say so.
+    try:
+        return map_layer_paths(spec)
+    except LayerPathError:
+        return dict(spec.environment)
