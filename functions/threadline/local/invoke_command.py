@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,7 +31,6 @@ from threadline.local.invoke import spec_for
 from threadline.local.runtime import FunctionSpec, Invocation, LambdaRuntime, RequestTooLarge
 
 DEFAULT_PACKAGE = REPO_ROOT / "build" / "package"
-PACKAGE_PYTHON = "python3.12"  # the Lambda runtime the packaged wheels were built for
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,23 @@ def default_package() -> Path | None:
     return DEFAULT_PACKAGE if (DEFAULT_PACKAGE / "manifest.json").is_file() else None
 
 
-def packaged_spec(spec: FunctionSpec, package: Path, python: str = PACKAGE_PYTHON) -> FunctionSpec:
+def interpreter(version: str = "3.12") -> str:
+    """An interpreter of Lambda's Python version: $LAMBDA_PYTHON, a working python3.12 on PATH, or a pyenv
+    install (the same lookup as `make package`'s checks). A pyenv shim exists on PATH even when that version
+    is not selected, so only an interpreter that really runs counts."""
+    candidates = [os.environ.get("LAMBDA_PYTHON", ""), shutil.which(f"python{version}") or ""]
+    pyenv = Path("~/.pyenv/versions").expanduser()
+    candidates += sorted((str(p) for p in pyenv.glob(f"{version}*/bin/python{version}")), reverse=True)
+    for candidate in filter(None, candidates):
+        found = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=60
+        )
+        if found.returncode == 0:
+            return found.stdout.strip()
+    raise SystemExit(f"no python{version} found (set LAMBDA_PYTHON): the packaged artifact is built for it")
+
+
+def packaged_spec(spec: FunctionSpec, package: Path, python: str = "") -> FunctionSpec:
     """The function as the artifact holds it: its code and layer folders from the manifest, run by `python`."""
     manifest = json.loads((package / "manifest.json").read_text(encoding="utf-8"))
     entry = manifest["functions"].get(spec.logical_id)
@@ -65,7 +82,7 @@ def packaged_spec(spec: FunctionSpec, package: Path, python: str = PACKAGE_PYTHO
         code_dir=package / entry["code"],
         layer_dirs=tuple(package / layer for layer in entry["layers"]),
         external_layers=tuple(entry.get("external_layers", ())),
-        python=python,
+        python=python or interpreter(),
     )
 
 

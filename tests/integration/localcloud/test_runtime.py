@@ -184,3 +184,23 @@ def test_a_timed_out_batch_comes_back_after_its_visibility_timeout(lcloud: Local
     assert [r["attributes"]["ApproximateReceiveCount"] for r in deliveries[:2]] == ["1", "2"]
     first, second = [at for name, at in recorded_times() if name == "slow"][:2]
     assert second - first >= 1.9
+
+
+def test_the_invoke_api_accepts_an_event_invocation_and_retries_it_in_the_background(lmoto: LocalCloud) -> None:
+    # Given the Lambda API of the endpoint and an event FlakyFunction fails on every attempt
+    lam = aws_client("lambda", lmoto.deployment.endpoint, lmoto.deployment.region)
+    payload = {"fail_times": 5, "key": "through-the-api"}
+
+    # When it is invoked with InvocationType=Event
+    response = lam.invoke(
+        FunctionName="lct-FlakyFunction", InvocationType="Event", Payload=json.dumps(payload).encode()
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _failure_records(lmoto):
+        time.sleep(0.2)
+
+    # Then Lambda accepted it at once (202), and after its retry the failure record reached the destination
+    assert response["StatusCode"] == 202
+    [record] = _failure_records(lmoto)
+    assert record["requestPayload"] == payload
+    assert record["requestContext"]["approximateInvokeCount"] == 2
