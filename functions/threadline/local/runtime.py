@@ -15,11 +15,13 @@ fail in AWS.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -29,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from threadline.local.worker import _HEADER, write_frame
+from threadline.local.worker import FRAME_HEADER, write_frame
 
 _LOG = logging.getLogger("threadline.local.runtime")
 _FUNCTION_LOG = logging.getLogger("threadline.local.functions")
@@ -148,8 +150,6 @@ def lambda_environment(spec: FunctionSpec, pinned: Mapping[str, str]) -> dict[st
 
 
 def _current_python() -> str:
-    import sys
-
     return sys.executable
 
 
@@ -252,18 +252,16 @@ class Worker:
         return self.process.poll() is None
 
     def _read(self, deadline: float, memory_mb: int) -> dict[str, Any]:
-        import json
-
         limit = memory_mb * 1024 * 1024
         while True:
             self.max_rss = max(self.max_rss, _rss_bytes(self.process.pid))
             if self.max_rss > limit:
                 raise _Killed("memory")
-            if len(self._buffer) >= _HEADER.size:
-                (size,) = _HEADER.unpack(self._buffer[: _HEADER.size])
-                if len(self._buffer) >= _HEADER.size + size:
-                    body = self._buffer[_HEADER.size : _HEADER.size + size]
-                    self._buffer = self._buffer[_HEADER.size + size :]
+            if len(self._buffer) >= FRAME_HEADER.size:
+                (size,) = FRAME_HEADER.unpack(self._buffer[: FRAME_HEADER.size])
+                if len(self._buffer) >= FRAME_HEADER.size + size:
+                    body = self._buffer[FRAME_HEADER.size : FRAME_HEADER.size + size]
+                    self._buffer = self._buffer[FRAME_HEADER.size + size :]
                     message: dict[str, Any] = json.loads(body)
                     return message
             remaining = deadline - time.monotonic()
@@ -364,6 +362,7 @@ class LambdaRuntime:
         self.cold_starts: list[ColdStart] = []
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def register(self, spec: FunctionSpec) -> None:
         """Make a function invocable (by logical id, name or ARN); a changed spec gets fresh workers."""
@@ -423,6 +422,8 @@ class LambdaRuntime:
             keep = worker if worker.alive else None
             return result
         finally:
+            if keep is not None and self._closed:
+                keep = None  # the runtime stopped while this invocation ran: the environment goes too
             if worker is not None and keep is None:
                 worker.close()
             pool.give_back(keep)
@@ -440,8 +441,6 @@ class LambdaRuntime:
         request_id: str,
         cold_ms: float | None,
     ) -> Invocation:
-        import json
-
         # A changed environment (new pinned values) travels with the request; the worker then resets its
         # cached settings and container. The log stream name is the worker's own and stays.
         wanted = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": worker.environment["AWS_LAMBDA_LOG_STREAM_NAME"]}
@@ -484,7 +483,11 @@ class LambdaRuntime:
         return result
 
     def close(self) -> None:
-        """Stop every worker."""
+        """Stop every idle worker; busy ones stop when their invocation returns.
+
+        A worker also exits by itself when this process goes away: its request pipe reaches end of file.
+        """
+        self._closed = True
         with self._lock:
             pools = list(self._pools.values())
         for pool in pools:

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -68,8 +69,6 @@ class WebAdapter:
         self._forward_logs()
 
     def _forward_logs(self) -> None:
-        import threading
-
         def pump() -> None:
             assert self.process.stdout is not None
             for raw in iter(self.process.stdout.readline, b""):

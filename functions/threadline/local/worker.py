@@ -16,16 +16,16 @@ import struct
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-_HEADER = struct.Struct("!I")
+FRAME_HEADER = struct.Struct("!I")  # the length of the JSON message that follows
 
 
 def write_frame(fd: int, message: dict[str, Any]) -> None:
     """Write one JSON message, prefixed by its length."""
     body = json.dumps(message).encode()
-    data = _HEADER.pack(len(body)) + body
+    data = FRAME_HEADER.pack(len(body)) + body
     while data:
         written = os.write(fd, data)
         data = data[written:]
@@ -45,7 +45,7 @@ def read_exact(fd: int, size: int) -> bytes:
 
 def read_frame(fd: int) -> dict[str, Any]:
     """Read one message written by `write_frame`."""
-    (size,) = _HEADER.unpack(read_exact(fd, _HEADER.size))
+    (size,) = FRAME_HEADER.unpack(read_exact(fd, FRAME_HEADER.size))
     message: dict[str, Any] = json.loads(read_exact(fd, size))
     return message
 
@@ -63,7 +63,6 @@ class LocalLambdaContext:
     log_group_name: str = ""
     log_stream_name: str = "local"
     deadline_ms: int = 0  # epoch milliseconds, as Lambda's runtime API passes it
-    _monotonic_deadline: float = field(default=0.0, repr=False)
 
     def __post_init__(self) -> None:
         self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
