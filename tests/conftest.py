@@ -141,17 +141,20 @@ def local_cloud(aws_endpoint: str, template_db_url: str) -> Iterator[LocalCloud]
     from threadline.local import invoke
     from threadline.local.cloud import LocalCloud
 
-    cloud = LocalCloud.start(aws_endpoint, parameters={"DatabaseUrl": template_db_url})
+    # Lambda waits about 1 and 2 minutes between asynchronous retries; tests wait a fraction of a second.
+    cloud = LocalCloud.start(aws_endpoint, parameters={"DatabaseUrl": template_db_url}, retry_delays_s=(0.2, 0.4))
     yield cloud
+    cloud.close()
     invoke.uninstall()
 
 
 @pytest.fixture
 def cloud(local_cloud: LocalCloud, settings: Settings) -> Iterator[LocalCloud]:
-    """The session's local cloud for one test: empty queues, and handlers on this test's database."""
-    with local_cloud.session(
-        DATABASE_URL=settings.database_url, EMBEDDING_TOKENIZER_PATH=str(settings.embedding_tokenizer_path)
-    ):
+    """The session's local cloud for one test: empty queues, and functions on this test's database.
+
+    Functions keep their own environment otherwise (their tokenizer comes from the ModelLayer's folder).
+    """
+    with local_cloud.session(DATABASE_URL=settings.database_url):
         yield local_cloud
 
 
@@ -179,13 +182,11 @@ def local_moto_cloud(local_cloud: LocalCloud, moto_endpoint: str, template_db_ur
 
     if local_cloud.deployment.endpoint == moto_endpoint:
         return local_cloud
-    return LocalCloud.start(moto_endpoint, parameters={"DatabaseUrl": template_db_url})
+    return LocalCloud.start(moto_endpoint, parameters={"DatabaseUrl": template_db_url}, retry_delays_s=(0.2, 0.4))
 
 
 @pytest.fixture
 def moto_cloud(local_moto_cloud: LocalCloud, settings: Settings) -> Iterator[LocalCloud]:
     """Like `cloud`, on the in-process moto: for Step Functions flows and mail."""
-    with local_moto_cloud.session(
-        DATABASE_URL=settings.database_url, EMBEDDING_TOKENIZER_PATH=str(settings.embedding_tokenizer_path)
-    ):
+    with local_moto_cloud.session(DATABASE_URL=settings.database_url):
         yield local_moto_cloud

@@ -1,4 +1,4 @@
-"""The local-cloud subcommands of `threadline`: dev, fire, mail."""
+"""The local-cloud subcommands of `threadline`: dev, fire, mail, invoke."""
 
 from __future__ import annotations
 
@@ -66,6 +66,40 @@ def _mail(_: argparse.Namespace, container: Container) -> object:
     return [{k: v for k, v in asdict(m).items() if k != "raw"} for m in sent_mail(_endpoint(container))]
 
 
+def _invoke_parser(sub: Any) -> None:
+    invoke = sub.add_parser(
+        "invoke", help="invoke one function once, as `sam local invoke` does, without Docker (see the README)"
+    )
+    invoke.add_argument("function", help="the function's logical id in the template, e.g. ClassifierFunction")
+    invoke.add_argument("-e", "--event", type=Path, default=None, help="the event JSON file (default: {})")
+    source = invoke.add_mutually_exclusive_group()
+    source.add_argument("--package", type=Path, default=None, help="the packaged artifact (default: build/package)")
+    source.add_argument("--source", action="store_true", help="run functions/ with this virtualenv's Python")
+    invoke.add_argument("--endpoint", default=None, help="the AWS endpoint (default: the running `make dev`)")
+    invoke.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+
+
+def _invoke(args: argparse.Namespace, container: Container) -> object:
+    from threadline.local import invoke_command
+    from threadline.local.cloud import TEMPLATE
+
+    package = None if args.source else (args.package or invoke_command.default_package())
+    options = invoke_command.InvokeOptions(
+        function=args.function,
+        event_path=args.event,
+        endpoint=args.endpoint or _endpoint(container),
+        database_url=container.settings.database_url,
+        package=package,
+        template=args.template or TEMPLATE,
+        region=container.settings.aws_region,
+    )
+    code = invoke_command.run(options)
+    if code:
+        raise SystemExit(code)
+    return None
+
+
 cli.register("dev", _dev_parser, _dev)
+cli.register("invoke", _invoke_parser, _invoke)
 cli.register("fire", _fire_parser, _fire)
 cli.register("mail", _mail_parser, _mail)

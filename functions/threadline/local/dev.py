@@ -26,6 +26,7 @@ from threadline.local.demo import Demo, DemoContext, ensure_demo, run_setup_hook
 from threadline.local.mail import write_new
 from threadline.local.pollers import PollerThreads
 from threadline.local.schedules import Ticker
+from threadline.settings import get_settings
 
 _LOG = logging.getLogger("threadline.local.dev")
 
@@ -56,6 +57,17 @@ def _start_database(stack: ExitStack, container: Container, local_dir: Path) -> 
         stack.callback(server.cleanup)
     migrate(url, container.settings.migrations_dir)
     return url
+
+
+API_FUNCTION = "ApiFunction"
+
+
+def api_environment(cloud: LocalCloud, database_url: str) -> dict[str, str]:
+    """The environment of the in-process API app: ApiFunction's own (its /opt paths mapped to its layers)."""
+    from threadline.local.runtime import map_layer_paths
+
+    spec = cloud.runtime.spec(API_FUNCTION)
+    return {**map_layer_paths(spec), **cloud.base_overrides(), **cloud.local_process_pool(), "DATABASE_URL": database_url}
 
 
 def _start_moto(stack: ExitStack, port: int) -> str:
@@ -164,10 +176,13 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event) -> None:
             endpoint, template=options.template, parameters={"DatabaseUrl": database_url}, app_url=f"{app_url}/"
         )
         stack.callback(invoke.uninstall)
-        # This process is every function at once: the app and the handlers see the deployment's environment.
-        os.environ.update({**cloud.environment(), "DATABASE_URL": database_url})
-        invoke.set_overrides({**cloud.base_overrides(), "DATABASE_URL": database_url})
-        invoke.reset_caches()
+        stack.callback(cloud.close)
+        # The functions run in their own workers (local/runtime.py) with their own environments; this
+        # process is ApiFunction (the in-process app), so it takes ApiFunction's environment, not the union.
+        cloud.runtime.set_pinned({**cloud.base_overrides(), "DATABASE_URL": database_url})
+        os.environ.update(api_environment(cloud, database_url))
+        get_settings.cache_clear()
+        get_container.cache_clear()
         container = get_container()
         stack.callback(container.close)
 
@@ -181,8 +196,8 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event) -> None:
         stack.callback(state.unlink, missing_ok=True)
 
         background: list[_Background] = [
-            PollerThreads(cloud.deployment),
-            Ticker(cloud.deployment),
+            PollerThreads(cloud.deployment, cloud.runtime),
+            Ticker(cloud.deployment, cloud.invoker),
             _Repeating("mail-writer", lambda: write_new(endpoint, options.local_dir / "mail"), 2.0),
         ]
         for worker in background:

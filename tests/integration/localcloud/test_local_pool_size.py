@@ -1,4 +1,4 @@
-"""The template's per-function pool sizes are recorded as written, while the one local process keeps its own."""
+"""The template's per-function pool sizes reach the workers as written; the in-process API keeps its own."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def test_functions_keep_their_template_pool_size_and_the_local_process_its_own(l
 
     # Then each function has the template's size (sized for one Lambda invocation at a time)
     assert pools["ApiFunction"] == pools["ChatFunction"] == "2" and pools["ClassifierFunction"] == "1"
-    # And the process that hosts them all, with the API, keeps its own (not whichever function was merged last)
+    # And each function's worker runs with exactly that size, as its Lambda environment would
+    assert local_cloud.function_environment("ClassifierFunction")["DB_POOL_MAX"] == "1"
+    # And the process serving the API and operator commands keeps its own (it serves many requests at once)
     expected = os.environ.get("DB_POOL_MAX", str(Settings.model_fields["db_pool_max"].default))
     assert local == expected and local_cloud.settings(Settings()).db_pool_max == int(expected)
