@@ -55,15 +55,18 @@ def _fire(args: argparse.Namespace, container: Container) -> object:
 
 
 def _mail_parser(sub: Any) -> None:
-    sub.add_parser("mail", help="list the mail sent through SES in the running dev stack")
+    sub.add_parser("mail", help="list the mail sent through SES in the dev stack (read from its mail folder)")
 
 
 def _mail(_: argparse.Namespace, container: Container) -> object:
     from dataclasses import asdict
 
-    from threadline.local.mail import sent_mail
+    from threadline.local.mail import read_folder
 
-    return [{k: v for k, v in asdict(m).items() if k != "raw"} for m in sent_mail(_endpoint(container))]
+    # The running stack writes each sent message to LOCAL_DIR/mail within half a second; reading that folder
+    # costs only the mail itself, whatever else the local cloud holds.
+    mail = read_folder(container.settings.local_dir / "mail")
+    return [{k: v for k, v in asdict(m).items() if k != "raw"} for m in mail]
 
 
 cli.register("dev", _dev_parser, _dev)
