@@ -101,11 +101,13 @@ def _dev_env(local_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def dev_stack(local_dir: Path) -> Iterator[Stack]:
+def dev_stack(local_dir: Path, demo_setup: bool = True) -> Iterator[Stack]:
     """Start `threadline dev` and wait for /health; kill it on the way out if it is still running."""
     port, moto_port = free_port(), free_port()
+    local_dir.mkdir(parents=True, exist_ok=True)
     log = local_dir.parent / "dev.log"
     command = [str(Path(sys.executable).with_name("threadline")), "dev", "--port", str(port)]
+    command += [] if demo_setup else ["--no-demo-setup"]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [*command, "--moto-port", str(moto_port)],
@@ -258,8 +260,21 @@ def _readable_mail(stack: Stack, ids: list[str]) -> tuple[int, float]:
     return readable, elapsed
 
 
+def _chat_in_a_loop(stack: Stack, stop: threading.Event) -> None:
+    with httpx.Client(base_url=stack.url, timeout=60) as client:
+        while not stop.is_set():
+            try:
+                _ttft_ms(client, stack, QUESTIONS[0])
+            except (httpx.HTTPError, RuntimeError):
+                return
+
+
 def _stop(stack: Stack) -> tuple[float, list[psutil.Process]]:
-    """SIGINT, then (seconds until the dev process exited, processes of the stack still alive 10 s after it)."""
+    """SIGINT with chats in flight, then (seconds until dev exited, processes of the stack alive 10 s after it)."""
+    stop = threading.Event()
+    for _ in range(3):
+        threading.Thread(target=_chat_in_a_loop, args=(stack, stop), daemon=True).start()
+    time.sleep(1.0)
     processes = [psutil.Process(stack.process.pid), *psutil.Process(stack.process.pid).children(recursive=True)]
     postmaster = stack.postgres()
     signalled = time.monotonic()
@@ -269,6 +284,7 @@ def _stop(stack: Stack) -> tuple[float, list[psutil.Process]]:
     except subprocess.TimeoutExpired:
         pass
     stopped_s = time.monotonic() - signalled
+    stop.set()
     _, alive = psutil.wait_procs(
         [*processes, *([postmaster] if postmaster else [])], timeout=max(0.1, STOP_TARGET_S - stopped_s)
     )
@@ -298,7 +314,7 @@ def _report(args: argparse.Namespace, ttfts: list[float], rss: list[tuple[int, i
 def run(args: argparse.Namespace, local_dir: Path) -> None:
     """Start the stack, drive it, print the figures, stop it."""
     sender = str(Settings.model_fields["report_sender"].default)
-    with dev_stack(local_dir) as stack:
+    with dev_stack(local_dir, demo_setup=not args.no_demo_docs) as stack:
         backfills = Backfills(stack, sender)
         worker = threading.Thread(target=backfills.run, name="backfills", daemon=True)
         worker.start()
@@ -337,6 +353,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backfills", type=int, default=5, help="backfill starts spread over the chats")
     parser.add_argument("--warmup", type=int, default=5, help="untimed chats before the first RSS sample")
     parser.add_argument("--local-dir", type=Path, default=None, help="the stack's data folder (default: temporary)")
+    parser.add_argument(
+        "--no-demo-docs",
+        action="store_true",
+        help="start dev with --no-demo-setup: chats then retrieve from no documents (for a host whose pgvector"
+        " cannot compute distances)",
+    )
     args = parser.parse_args(argv)
     if args.local_dir is not None:
         run(args, args.local_dir.absolute())

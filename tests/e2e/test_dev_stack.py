@@ -19,11 +19,12 @@ import psutil
 import pytest
 
 from threadline.local.moto_server import free_port
+from threadline.local.postgres import stop_now
 
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_S = 300.0  # two shared, busy cores: the first start migrates, deploys the template and seeds the demo
+STARTUP_S = 600.0  # two shared, busy cores: the first start migrates, deploys the template and seeds the demo
 STOP_S = 10.0
 
 
@@ -137,9 +138,11 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, s
     if process.poll() is None:
         process.kill()
         process.wait(10)
+        stop_now(local_dir / "pg")  # a failed test leaves no server behind either
     log.close()
 
 
+@pytest.mark.timeout(900)  # the first start migrates, deploys and embeds the demo docs on two shared cores
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_dev_serves_the_demo_and_a_stop_signal_ends_every_process_under_load(
     dev_stack: tuple[subprocess.Popen[bytes], Path, str], tmp_path: Path, stop_signal: signal.Signals

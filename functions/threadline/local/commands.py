@@ -17,6 +17,7 @@ def _dev_parser(sub: Any) -> None:
     dev.add_argument("--port", type=int, default=int(os.environ.get("THREADLINE_PORT", "8000")))
     dev.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
     dev.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+    dev.add_argument("--no-demo-setup", action="store_true", help="skip the demo hooks (ingesting the docs)")
 
 
 def _dev(args: argparse.Namespace, container: Container) -> object:
@@ -29,6 +30,7 @@ def _dev(args: argparse.Namespace, container: Container) -> object:
         moto_port=args.moto_port,
         local_dir=container.settings.local_dir,
         template=args.template or TEMPLATE,
+        demo_setup=not args.no_demo_setup,
     )
     code = dev.run(options)
     if code:

@@ -46,6 +46,7 @@ class DevOptions:
     moto_port: int = 4566
     local_dir: Path = REPO_ROOT / ".local"
     template: Path = TEMPLATE
+    demo_setup: bool = True  # the one-time demo hooks (ingesting the repository's docs)
 
 
 def _end_children() -> None:
@@ -244,7 +245,8 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event, deadline: 
         state_file = options.local_dir / "demo.json"
         demo, _ = ensure_demo(container, state_file)
         context = DemoContext(container, cloud, demo, app_url, REPO_ROOT)
-        run_setup_hooks(DEMO_SETUP, context, state_file)
+        if options.demo_setup:
+            run_setup_hooks(DEMO_SETUP, context, state_file)
         write_env_file(options.local_dir / "demo.env", demo, app_url)
         state = write_state(options.local_dir, endpoint, app_url, cloud.environment())
         # A stopped stack must not be attached to by a later command.
