@@ -7,6 +7,7 @@ writer, and a demo team, project and API key.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -79,7 +80,8 @@ class _Deadline:
 
     def _expire(self) -> None:
         time.sleep(_HARD_STOP_S)
-        _LOG.error("the stack did not stop within %.0f s: ending what is left", _HARD_STOP_S)
+        sys.stderr.write(f"the stack did not stop within {_HARD_STOP_S:.0f} s: ending what is left; it was at\n")
+        faulthandler.dump_traceback(all_threads=True)  # where the orderly stop hung, for the next fix
         _end_children()
         if self.postgres_data is not None:
             from threadline.local.postgres import stop_now
