@@ -131,6 +131,9 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, s
         str(port),
         "--moto-port",
         str(free_port()),
+        # The demo hooks (ingesting README and docs/, minutes on two shared cores) have their own test
+        # (tests/integration/rag/test_demo_docs.py); this one is about starting, serving and stopping.
+        "--no-demo-setup",
     ]
     log = (tmp_path / "dev.log").open("wb")
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
