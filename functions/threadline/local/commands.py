@@ -17,6 +17,7 @@ def _dev_parser(sub: Any) -> None:
     dev.add_argument("--port", type=int, default=int(os.environ.get("THREADLINE_PORT", "8000")))
     dev.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
     dev.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+    dev.add_argument("--no-demo-setup", action="store_true", help="skip the demo hooks (ingesting the docs)")
 
 
 def _dev(args: argparse.Namespace, container: Container) -> object:
@@ -29,6 +30,7 @@ def _dev(args: argparse.Namespace, container: Container) -> object:
         moto_port=args.moto_port,
         local_dir=container.settings.local_dir,
         template=args.template or TEMPLATE,
+        demo_setup=not args.no_demo_setup,
     )
     code = dev.run(options)
     if code:
@@ -55,15 +57,18 @@ def _fire(args: argparse.Namespace, container: Container) -> object:
 
 
 def _mail_parser(sub: Any) -> None:
-    sub.add_parser("mail", help="list the mail sent through SES in the running dev stack")
+    sub.add_parser("mail", help="list the mail sent through SES in the dev stack (read from its mail folder)")
 
 
 def _mail(_: argparse.Namespace, container: Container) -> object:
     from dataclasses import asdict
 
-    from threadline.local.mail import sent_mail
+    from threadline.local.mail import read_folder
 
-    return [{k: v for k, v in asdict(m).items() if k != "raw"} for m in sent_mail(_endpoint(container))]
+    # The running stack writes each sent message to LOCAL_DIR/mail within half a second; reading that folder
+    # costs only the mail itself, whatever else the local cloud holds.
+    mail = read_folder(container.settings.local_dir / "mail")
+    return [{k: v for k, v in asdict(m).items() if k != "raw"} for m in mail]
 
 
 def _invoke_parser(sub: Any) -> None:
