@@ -117,7 +117,12 @@ def api_environment(cloud: LocalCloud, database_url: str) -> dict[str, str]:
     from threadline.local.runtime import map_layer_paths
 
     spec = cloud.runtime.spec(API_FUNCTION)
-    return {**map_layer_paths(spec), **cloud.base_overrides(), **cloud.local_process_pool(), "DATABASE_URL": database_url}
+    return {
+        **map_layer_paths(spec),
+        **cloud.base_overrides(),
+        **cloud.local_process_pool(),
+        "DATABASE_URL": database_url,
+    }
 
 
 def _start_moto(stack: ExitStack, port: int) -> str:
