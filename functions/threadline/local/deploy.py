@@ -101,6 +101,12 @@ class _Deployer:
                 queue += ".fifo"
             r.attributes[(logical_id, "QueueName")] = queue
             r.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{acct}:{queue}"
+        for logical_id, props in _resources(self.cfn, "AWS::SNS::Topic").items():
+            topic = self.name(logical_id, props, "TopicName")
+            arn = f"arn:aws:sns:{region}:{acct}:{topic}"
+            r.refs[logical_id] = arn
+            r.attributes[(logical_id, "TopicArn")] = arn
+            r.attributes[(logical_id, "TopicName")] = topic
         for logical_id in _resources(self.cfn, "AWS::IAM::Role"):
             r.refs[logical_id] = f"{self.stack}-{logical_id}"
             r.attributes[(logical_id, "Arn")] = self.role_arn
@@ -152,6 +158,13 @@ class _Deployer:
                 dead_letter_arn=redrive.get("deadLetterTargetArn"),
                 max_receive_count=int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
             )
+
+    def create_topics(self) -> None:
+        # Topics only: a subscription's endpoint (an operator's mailbox) cannot be reached locally, so a test
+        # subscribes its own queue to read what operators would get.
+        sns = self.client("sns")
+        for logical_id in _resources(self.cfn, "AWS::SNS::Topic"):
+            sns.create_topic(Name=self.resolver.attributes[(logical_id, "TopicName")])  # idempotent in SNS
 
     def create_buckets(self) -> None:
         s3 = self.client("s3")
@@ -405,6 +418,7 @@ def deploy(
     steps: list[Callable[[], None]] = [
         deployer.create_role,
         deployer.create_queues,
+        deployer.create_topics,
         deployer.create_buckets,
         deployer.create_functions,
         deployer.record_event_sources,

@@ -49,6 +49,16 @@ SAMPLES: dict[str, tuple[str, str | None, Check]] = {
     "schedule/report_tick.json": ("ReportFunction", None, lambda p: p["counts"]["sent"] == 0),
     "apigw/get_thread.json": ("ApiFunction", None, _unauthorized),
     "apigw/post_chat.json": ("ApiFunction", None, _unauthorized),
+    "schedule/sweep_tick.json": ("SweeperFunction", None, lambda p: p["asked"] == p["requeued"] == 0),
+    # The database is migrated already; the sample's response URL answers nothing (port 9), which the
+    # handler reports instead of raising (CloudFormation then times the deploy out).
+    "cloudformation/migrate_create.json": (
+        "MigrateFunction",
+        None,
+        lambda p: p["Status"] == "SUCCESS" and p["Data"]["Applied"] == "0" and p["delivered"] is False,
+    ),
+    "cloudformation/migrate_update.json": ("MigrateFunction", None, lambda p: p["Status"] == "SUCCESS"),
+    "cloudformation/migrate_delete.json": ("MigrateFunction", None, lambda p: p["Status"] == "SUCCESS"),
 }
 _REPORT = re.compile(
     r"^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: (\d+) MB\t"
