@@ -107,7 +107,7 @@ def test_an_event_over_6_mb_is_refused_and_the_command_fails(
     )
 
     # When it is invoked
-    code = run(options, out=out, logs=logs)
+    code = run(options, out=out, logs=logs, deployment=local_cloud.deployment)
 
     # Then nothing ran, the command failed and said why
     assert code == 1
