@@ -92,9 +92,11 @@ def test_a_sample_event_runs_in_a_fresh_process_from_source(
     # When `threadline invoke FUNCTION -e events/SAMPLE --source` runs it
     result = invoke_once(options, logs=logs, deployment=local_cloud.deployment)
 
-    # Then the function ran once, cold, with its own memory size, and answered as expected
+    # Then the function ran once, cold, with its own memory size, and answered as expected; its logs came
+    # before Lambda's REPORT line, which closes them
     assert result.error_type == error_type, result.payload
     assert check(result.payload), result.payload
+    assert logs.getvalue().splitlines()[-1].startswith("REPORT RequestId: ")
     [report] = _REPORT.findall(logs.getvalue())
     assert int(report[0]) == local_cloud.deployment.functions[function].memory_mb
     assert 0 < int(report[1]) <= int(report[0])
@@ -115,7 +117,7 @@ def test_an_event_over_6_mb_is_refused_and_the_command_fails(
     )
 
     # When it is invoked
-    code = run(options, out=out, logs=logs)
+    code = run(options, out=out, logs=logs, deployment=local_cloud.deployment)
 
     # Then nothing ran, the command failed and said why
     assert code == 1
