@@ -95,6 +95,19 @@ class _Deployer:
             schedule = self.name(logical_id, props, "Name")
             r.refs[logical_id] = schedule
             r.attributes[(logical_id, "Arn")] = f"arn:aws:scheduler:{region}:{acct}:schedule/default/{schedule}"
+        self._plan_messaging()
+        for logical_id in _resources(self.cfn, "AWS::IAM::Role"):
+            r.refs[logical_id] = f"{self.stack}-{logical_id}"
+            r.attributes[(logical_id, "Arn")] = self.role_arn
+        for logical_id, res in self.cfn["Resources"].items():
+            # Whatever else the template holds (APIs, layers, permissions) gets a stable placeholder Ref.
+            r.refs.setdefault(logical_id, f"{self.stack}-{logical_id}")
+            if res.get("Type") == "AWS::Lambda::Url":
+                # Locally every function URL is the uvicorn app (the Web Adapter is a pass-through).
+                r.attributes[(logical_id, "FunctionUrl")] = self.app_url
+
+    def _plan_messaging(self) -> None:
+        r, acct, region = self.resolver, DEFAULT_ACCOUNT_ID, self.region
         for logical_id, props in _resources(self.cfn, "AWS::SQS::Queue").items():
             queue = self.name(logical_id, props, "QueueName")
             if props.get("FifoQueue") and not queue.endswith(".fifo"):
@@ -107,15 +120,6 @@ class _Deployer:
             r.refs[logical_id] = arn
             r.attributes[(logical_id, "TopicArn")] = arn
             r.attributes[(logical_id, "TopicName")] = topic
-        for logical_id in _resources(self.cfn, "AWS::IAM::Role"):
-            r.refs[logical_id] = f"{self.stack}-{logical_id}"
-            r.attributes[(logical_id, "Arn")] = self.role_arn
-        for logical_id, res in self.cfn["Resources"].items():
-            # Whatever else the template holds (APIs, layers, permissions) gets a stable placeholder Ref.
-            r.refs.setdefault(logical_id, f"{self.stack}-{logical_id}")
-            if res.get("Type") == "AWS::Lambda::Url":
-                # Locally every function URL is the uvicorn app (the Web Adapter is a pass-through).
-                r.attributes[(logical_id, "FunctionUrl")] = self.app_url
 
     # -- creation ----------------------------------------------------------------------------------------
 
