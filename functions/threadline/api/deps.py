@@ -6,9 +6,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
-from starlette.concurrency import run_in_threadpool
 
+from threadline.api.errors import invalid_fields
 from threadline.bootstrap import Container
 from threadline.domain.errors import NotFound
 from threadline.domain.tenancy import Principal, authenticate
@@ -25,9 +27,9 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def get_principal(container: ContainerDep, api_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
-    """Authenticate X-API-KEY; 401 when missing or invalid."""
-    return await run_in_threadpool(authenticate, container.tenancy, api_key)
+def get_principal(container: ContainerDep, api_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+    """Authenticate X-API-KEY; 401 when missing or invalid (a sync dependency: FastAPI runs it in its threadpool)."""
+    return authenticate(container.tenancy, api_key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -40,9 +42,36 @@ def require_project(principal: Principal, project_id: UUID) -> UUID:
     return project_id
 
 
-async def project_scope(project_id: UUID, principal: PrincipalDep) -> UUID:
+def project_scope(project_id: UUID, principal: PrincipalDep) -> UUID:
     """Dependency for `/projects/{project_id}/...` routes: the project id, checked against the key."""
     return require_project(principal, project_id)
 
 
 ProjectIdDep = Annotated[UUID, Depends(project_scope)]
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+
+
+def _declared_query(route: APIRoute) -> frozenset[str]:
+    known = _KNOWN_QUERY.get(id(route))
+    if known is None:
+        known = frozenset(p.alias for p in get_flat_dependant(route.dependant).query_params)
+        _KNOWN_QUERY[id(route)] = known
+    return known
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 naming every query parameter the route does not declare: an ignored filter would answer a different
+    question than the one asked (`alerts?interaction_id=...` listed every alert)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _declared_query(route))
+    if unknown:
+        raise invalid_fields(
+            [
+                {"field": n, "in": "query", "message": "unknown query parameter", "type": "extra_forbidden"}
+                for n in unknown
+            ]
+        )

@@ -36,7 +36,8 @@ def test_unknown_scope_is_422_json(client: TestClient, seeded: Seeded, headers: 
         f"/query/v1/projects/{seeded.project_id}/backfills/", json={"scope": "everything"}, headers=headers
     )
     # Then
-    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
+    assert response.json()["error"]["details"]["field"] == "scope"
 
 
 def test_another_projects_backfill_looks_absent(
