@@ -85,6 +85,8 @@ def test_import_happy_path_with_rejected_rows(
     assert metrics == [("answer_length", 4), ("latency_ms", 4), ("question_length", 4)]
     alerts = _rows(url, "SELECT metric, kind FROM alerts WHERE project_id = %s ORDER BY metric", project.id)
     assert alerts == [("answer_length", "threshold"), ("latency_ms", "threshold")]
+    # And the listing of the project's imports shows the job as GET does
+    assert api.get(_url(project), headers=project.headers).json() == {"results": [job], "next_cursor": None}
 
 
 @pytest.mark.integration
@@ -166,6 +168,7 @@ def test_jobs_and_their_data_are_per_project(
     _run_worker(cloud)
     # Then B sees 404s, and its own import is a separate job creating its own threads
     assert [r.status_code for r in peek] == [404, 404]
+    assert [j["id"] for j in api.get(_url(b), headers=b.headers).json()["results"]] == [job_b.json()["id"]]
     assert job_b.status_code == 202 and job_b.json()["id"] != job_a["id"]
     per_project = _rows(
         app_container.settings.database_url,

@@ -35,6 +35,12 @@ from threadline.domain.errors import Unavailable
 router = APIRouter(prefix="/query/v1", tags=["chat"], responses=API_ERRORS)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: `meta`, then `token` (many), then `sources` and `done`, or `error`",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
 
 class ThreadCreate(BaseModel):
@@ -198,7 +204,7 @@ async def chat_follow_up(
     return await _collect(exchange, container.chat.stream(principal.project_id, exchange, started))
 
 
-@router.post("/projects/{project_id}/chat/stream/", response_class=StreamingResponse)
+@router.post("/projects/{project_id}/chat/stream/", response_class=StreamingResponse, responses=_SSE_RESPONSE)
 async def chat_new_stream(body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep) -> StreamingResponse:
     """Ask in a new thread; the answer as Server-Sent Events: meta, token..., sources, done (or error)."""
     started = time.perf_counter()
@@ -206,7 +212,7 @@ async def chat_new_stream(body: ChatRequest, container: ContainerDep, project_id
     return _event_stream(exchange, container.chat.stream(project_id, exchange, started))
 
 
-@router.post("/threads/{thread_id}/chat/stream/", response_class=StreamingResponse)
+@router.post("/threads/{thread_id}/chat/stream/", response_class=StreamingResponse, responses=_SSE_RESPONSE)
 async def chat_follow_up_stream(
     thread_id: UUID, body: ChatRequest, container: ContainerDep, principal: PrincipalDep
 ) -> StreamingResponse:
