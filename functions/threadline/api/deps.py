@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the container and the authenticated principal."""
+"""FastAPI dependencies: the container, the authenticated principal, and the refusal of unknown query parameters."""
 
 from __future__ import annotations
 
@@ -42,26 +42,31 @@ def require_project(principal: Principal, project_id: UUID) -> UUID:
     return project_id
 
 
-def project_scope(project_id: UUID, principal: PrincipalDep) -> UUID:
-    """Dependency for `/projects/{project_id}/...` routes: the project id, checked against the key."""
+async def project_scope(project_id: UUID, principal: PrincipalDep) -> UUID:
+    """Dependency for `/projects/{project_id}/...` routes: the project id, checked against the key.
+
+    `async` because it never blocks: a sync dependency costs a hop through the threadpool on every request.
+    """
     return require_project(principal, project_id)
 
 
 ProjectIdDep = Annotated[UUID, Depends(project_scope)]
 
 
-_KNOWN_QUERY: dict[int, frozenset[str]] = {}
+_KNOWN_QUERY = "_threadline_known_query"
 
 
 def _declared_query(route: APIRoute) -> frozenset[str]:
-    known = _KNOWN_QUERY.get(id(route))
+    # Kept on the route object itself (routes are unhashable, and tests build many apps): the query parameters
+    # it declares through any of its dependencies, computed on its first request.
+    known: frozenset[str] | None = getattr(route, _KNOWN_QUERY, None)
     if known is None:
         known = frozenset(p.alias for p in get_flat_dependant(route.dependant).query_params)
-        _KNOWN_QUERY[id(route)] = known
+        setattr(route, _KNOWN_QUERY, known)
     return known
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """422 naming every query parameter the route does not declare: an ignored filter would answer a different
     question than the one asked (`alerts?interaction_id=...` listed every alert)."""
     route = request.scope.get("route")

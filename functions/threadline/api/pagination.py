@@ -26,13 +26,13 @@ class PagePublic(BaseModel, Generic[ItemT]):
         return cls.model_validate(page, from_attributes=True)
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None, Query(max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page")
     ] = None,
 ) -> PageRequest:
-    """The page a list route is asked for; a malformed cursor is a 422 naming `cursor`."""
+    """The page a list route is asked for; a malformed cursor is a 422 naming `cursor` (async: it never blocks)."""
     return PageRequest.of(limit, cursor)
 
 
