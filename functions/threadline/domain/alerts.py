@@ -18,6 +18,7 @@ Operator = Literal[">", ">=", "<", "<="]
 _COMPARE: dict[str, Callable[[float, float], bool]] = {">": op.gt, ">=": op.ge, "<": op.lt, "<=": op.le}
 DEFAULT_STDDEVS = 2.0
 DEFAULT_MIN_SAMPLES = 30
+_NULLABLE = frozenset({"operator", "threshold", "stddevs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +195,11 @@ def create_rule(repo: AlertRepository, project_id: UUID, spec: RuleSpec) -> Aler
 
 
 def update_rule(repo: AlertRepository, project_id: UUID, rule_id: UUID, changes: dict[str, object]) -> AlertRule:
-    """Apply a partial change; the merged rule is validated as a whole. No change at all is InvalidInput."""
+    """Apply a partial change; the merged rule is validated as a whole. No change at all is InvalidInput.
+
+    Null clears the fields that may be empty (operator, threshold, stddevs) and means "as it is" for the others.
+    """
+    changes = {k: v for k, v in changes.items() if v is not None or k in _NULLABLE}
     if not changes:
         raise InvalidInput("nothing to change: send at least one field of the rule", field="body")
     current = repo.get_rule(project_id, rule_id)

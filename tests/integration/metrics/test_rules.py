@@ -124,7 +124,7 @@ def test_patch_that_breaks_a_rule_is_422_and_changes_nothing(
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("body", [{}, {"bogus": 1}])
+@pytest.mark.parametrize("body", [{}, {"bogus": 1}, {"name": None, "enabled": None}])
 def test_patch_with_nothing_to_change_is_422_and_keeps_updated_at(
     api: TestClient, make_project: Callable[..., ProjectKey], body: dict[str, object]
 ) -> None:
