@@ -21,7 +21,7 @@ import psycopg
 
 from bench.labelling_support import REPO_ROOT, bench_database, new_project
 from threadline.bootstrap import get_container
-from threadline.domain.classification import request_body
+from threadline.messages import ClassifyThread
 from threadline.settings import get_settings
 
 DATA = Path(__file__).resolve().parent / "data" / "classification.jsonl"
@@ -57,7 +57,7 @@ def _events(project_id: uuid.UUID, ids: list[uuid.UUID], batch: int) -> list[dic
         for thread_id in ids[start : start + batch]:
             record = copy.deepcopy(template)
             record["messageId"] = str(uuid.uuid4())
-            record["body"] = request_body(project_id, thread_id)
+            record["body"] = ClassifyThread(project_id=project_id, thread_id=thread_id).model_dump_json()
             records.append(record)
         events.append({"Records": records})
     return events

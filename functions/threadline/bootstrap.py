@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property, lru_cache
 
 from threadline.adapters.aws.backfill import S3Manifests, StepFunctionsRunner
@@ -27,6 +28,7 @@ from threadline.domain.chat import ChatService
 from threadline.domain.classification import Classifier
 from threadline.domain.errors import Unavailable
 from threadline.domain.reports import ReportServices
+from threadline.domain.sweeper import SweepPolicy, SweepServices
 from threadline.settings import Settings, get_settings
 
 
@@ -162,6 +164,26 @@ class Container:
         """Objects uploaded to the DocumentsBucket."""
         settings = self.settings
         return S3Objects(lambda: s3_for(settings.aws_endpoint_url, settings.aws_region))
+
+    @cached_property
+    def sweeper(self) -> SweepServices:
+        """What a sweep reads and tells: unlabelled threads, the dead-letter queues, the operators."""
+        from threadline.adapters.aws.clients import sns_for
+        from threadline.adapters.aws.operations import SnsOperatorAlerts, SqsDeadLetterQueues
+        from threadline.adapters.postgres.sweeper import PostgresSweeper
+
+        s = self.settings
+        return SweepServices(
+            PostgresSweeper(self.db),
+            self.classify_queue,
+            SqsDeadLetterQueues(s.dead_letter_queue_urls.split(","), lambda: sqs_for(s.aws_endpoint_url, s.aws_region)),
+            SnsOperatorAlerts(s.operator_alerts_topic_arn, lambda: sns_for(s.aws_endpoint_url, s.aws_region)),
+            SweepPolicy(
+                grace=timedelta(minutes=s.sweep_grace_minutes),
+                retry_after=timedelta(minutes=s.sweep_retry_minutes),
+                batch=s.sweep_batch,
+            ),
+        )
 
     @cached_property
     def llm(self) -> OpenAIChat | None:

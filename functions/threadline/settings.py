@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # Threads per keyset range: one ClassifyRange invocation (a few seconds of embedding at 1,000).
     backfill_range_size: int = Field(default=1000, ge=1, le=100_000)
     report_sender: str = "reports@threadline.local"
+    # The sweeper: unlabelled threads older than the grace period are asked for again, at most once per retry
+    # period; dead-letter queues (comma-separated URLs) are watched and reported to the operators' SNS topic.
+    sweep_grace_minutes: int = Field(default=10, ge=1)
+    sweep_retry_minutes: int = Field(default=60, ge=1)
+    sweep_batch: int = Field(default=5000, ge=1, le=100_000)
+    dead_letter_queue_urls: str = ""
+    operator_alerts_topic_arn: str = ""
 
     # LLM (any OpenAI-compatible server); no base URL and no key means the offline extractive answerer
     openai_base_url: str = ""

@@ -39,7 +39,6 @@ def test_chunks_hold_whole_records_even_with_newlines_in_quotes() -> None:
         (b"question,answer,timestamp\n", "no rows"),
         (b"question,answer,timestamp\n\xff\xfe,a,1\n", "not UTF-8"),
         (b'question,answer,timestamp\n"q"x,a,1\n', "not valid CSV"),
-        (b"\xef\xbb\xbfquestion,answer,timestamp\nq,a,1\n", "byte-order mark"),
     ],
 )
 def test_malformed_files_are_rejected_whole(data: bytes, message: str) -> None:
@@ -59,6 +58,13 @@ def test_malformed_files_are_rejected_whole(data: bytes, message: str) -> None:
         (["q", "a", "yesterday", ""], "timestamp"),
         (["q", "a", "2026-01-01", "-5"], "latency_ms"),
         (["q", "a", "2026-01-01", "fast"], "latency_ms"),
+        # Year 10000 once in UTC: accepted, it broke every later read of the thread listing (issue 17)
+        (["q", "a", "9999-12-31T23:00:00-05:00", ""], "timestamp"),
+        (["q", "a", "2100-01-01T00:00:00Z", ""], "between 1970 and 2099"),
+        (["q", "a", "1969-12-31T23:59:59Z", ""], "timestamp"),
+        (["q", "a", "-86400", ""], "timestamp"),
+        (["q\x00", "a", "2026-01-01", ""], "NUL"),
+        (["q", "a\x00b", "2026-01-01", ""], "NUL"),
     ],
 )
 def test_malformed_rows_are_rejected_with_a_reason(fields: list[str], reason: str) -> None:
@@ -77,10 +83,23 @@ def test_malformed_rows_are_rejected_with_a_reason(fields: list[str], reason: st
         ("2026-03-01T12:00:00Z", datetime(2026, 3, 1, 12, tzinfo=UTC)),
         ("2026-03-01 12:00:00", datetime(2026, 3, 1, 12, tzinfo=UTC)),
         ("1772366400", datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        ("2026-03-01T07:00:00-05:00", datetime(2026, 3, 1, 12, tzinfo=UTC)),
+        ("2099-12-31T23:59:59Z", datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)),
     ],
 )
 def test_timestamps(text: str, expected: datetime) -> None:
     assert imports.parse_timestamp(text) == expected
+
+
+@pytest.mark.unit
+def test_a_byte_order_mark_is_not_part_of_the_first_column() -> None:
+    # Given a file saved by Excel as "CSV UTF-8", which starts with a byte-order mark
+    data = b"\xef\xbb\xbfQuestion,answer,timestamp\nq,a,2026-01-01T00:00:00Z\n"
+    # When it is planned and its chunk parsed
+    plan = imports.plan_import(data, chunk_rows=100)
+    good, bad = imports.parse_chunk(data[plan.chunks[0].byte_start : plan.chunks[0].byte_end], plan.columns, 2)
+    # Then the header names the required columns and the row is imported
+    assert plan.columns == ("question", "answer", "timestamp") and bad == [] and [r.question for r in good] == ["q"]
 
 
 @pytest.mark.unit

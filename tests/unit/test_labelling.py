@@ -10,7 +10,7 @@ import pytest
 
 from threadline.domain import categories, labels
 from threadline.domain.categories import Category
-from threadline.domain.classification import Prototypes, parse_request, request_body, score
+from threadline.domain.classification import Prototypes, score
 from threadline.domain.errors import InvalidInput
 from threadline.domain.pagination import MAX_LIMIT, Cursor, PageRequest, page_in_memory
 
@@ -84,16 +84,6 @@ def test_contradictory_or_out_of_range_queries_are_rejected(kwargs: dict[str, ob
 def test_examples_are_trimmed_and_deduplicated() -> None:
     assert categories.clean_examples(["  Refund? ", "Refund?", "Upgrade?"]) == ("Refund?", "Upgrade?")
     assert categories.clean_name("  Billing   and  plans ") == "Billing and plans"
-
-
-@pytest.mark.unit
-def test_request_body_round_trips_and_poison_is_invalid() -> None:
-    project_id, thread_id = uuid4(), uuid4()
-    parsed = parse_request(request_body(project_id, thread_id))
-    assert (parsed.project_id, parsed.thread_id) == (project_id, thread_id)
-    for poison in ["", "[]", '{"kind": "other"}', '{"kind": "classify_thread", "project_id": "x", "thread_id": "y"}']:
-        with pytest.raises(InvalidInput):
-            parse_request(poison)
 
 
 def _category(name: str) -> Category:

@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 
 from threadline.domain import analytics, reports
-from threadline.domain.chart import BAR, PEAK, bar_chart
+from threadline.domain.chart import BAR, PEAK, TEXT, bar_chart, glyph_mask, text_width
 from threadline.domain.errors import InvalidInput
 from threadline.domain.report_render import change, render_mail
 from threadline.domain.reports import CategoryLine, Period, ProjectRef, ProjectReport, TeamReport
@@ -134,7 +134,7 @@ def test_settings_validation() -> None:
         reports.make_settings(team, ["a@example.com", "nope", "x@"], "weekly", "UTC", True)
     assert [i["address"] for i in bad.value.details["invalid"]] == ["nope", "x@"]  # type: ignore[index, union-attr]
     for args in (
-        (["a@example.com"], "daily", "UTC", True),
+        (["a@example.com"], "hourly", "UTC", True),
         (["a@example.com"], "weekly", "localtime", True),
         ([], "weekly", "UTC", True),
         ([f"u{i}@example.com" for i in range(51)], "weekly", "UTC", True),
@@ -162,23 +162,108 @@ def _decode_png(png: bytes) -> tuple[int, int, list[bytes]]:
     return width, height, [raw[i * stride + 1 : (i + 1) * stride] for i in range(height)]
 
 
+def _contains_text(rows: list[bytes], text: str, region: tuple[int, int, int, int]) -> bool:
+    """Whether `text`, drawn in TEXT colour, appears anywhere inside region (x0, y0, x1, y1)."""
+    mask = glyph_mask(text)
+    w, h = text_width(text), len(mask)
+    x0, y0, x1, y1 = region
+    pixel = bytes(TEXT)
+    for y in range(y0, y1 - h + 1):
+        for x in range(x0, x1 - w + 1):
+            if all(
+                (rows[y + dy][(x + dx) * 3 : (x + dx) * 3 + 3] == pixel) == mask[dy][dx]
+                for dy in range(h)
+                for dx in range(w)
+            ):
+                return True
+    return False
+
+
 @pytest.mark.unit
 def test_bar_chart_is_a_valid_png_with_scaled_bars() -> None:
     # Given a week with a peak on the third day
-    png = bar_chart([1, 2, 4, 0, 2, 0, 1], width=140, height=60)
+    png = bar_chart([1, 2, 4, 0, 2, 0, 1], ["9", "10", "11", "12", "13", "14", "15"], width=300, height=120)
     # When it is decoded
     width, height, rows = _decode_png(png)
-    # Then it has the asked size, the tallest bar is drawn in the peak colour, and empty days have no bar
-    assert (width, height) == (140, 60) and all(len(r) == width * 3 for r in rows)
-    top_of_plot = rows[6]
+    # Then it has the asked size, the peak bar reaches the top tick (4) in the peak colour, and other bars do not
+    assert (width, height) == (300, 120) and all(len(r) == width * 3 for r in rows)
+    top_of_plot = rows[23]  # _MARGIN_TOP + 1
     assert bytes(PEAK) in top_of_plot and bytes(BAR) not in top_of_plot
-    assert bytes(BAR) in rows[height - 7]  # just above the axis, every non-empty day has a bar
+    assert bytes(BAR) in rows[height - 19]  # just above the axis, every non-empty day has a bar
+
+
+@pytest.mark.unit
+def test_bar_chart_has_axis_labels_and_a_legend() -> None:
+    # Given a week whose peak is 7 threads on the 11th
+    png = bar_chart([1, 2, 7, 0, 2, 0, 1], ["9", "10", "11", "12", "13", "14", "15"], legend="threads per day")
+    # When it is decoded
+    width, height, rows = _decode_png(png)
+    # Then the count axis is labelled (0, half and a round top above the peak) left of the plot,
+    assert _contains_text(rows, "0", (0, height - 40, 40, height - 10))
+    assert _contains_text(rows, "8", (0, 10, 40, 40)) and _contains_text(rows, "4", (0, 40, 40, height - 20))
+    # And the days are labelled under the bars, and the legend names the series and the peak
+    assert _contains_text(rows, "11", (40, height - 18, width, height))
+    assert _contains_text(rows, "15", (40, height - 18, width, height))
+    assert _contains_text(rows, "threads per day", (40, 0, width, 20))
+    assert _contains_text(rows, "peak 7 (11)", (40, 0, width, 20))
+
+
+@pytest.mark.unit
+def test_bar_chart_labels_never_overlap() -> None:
+    # Given a month of days, too many labels to draw them all at this width
+    labels = [str(d) for d in range(1, 32)]
+    png = bar_chart(list(range(31)), labels, width=300)
+    # When it is decoded
+    width, height, rows = _decode_png(png)
+    # Then the first day is labelled and labels are thinned (31 would need more room than the plot has)
+    assert _contains_text(rows, "1", (40, height - 18, 60, height))
+    label_row = rows[height - 18 + 5 + 1]
+    text_runs = sum(
+        1
+        for x in range(1, width)
+        if label_row[x * 3 : x * 3 + 3] == bytes(TEXT) and label_row[(x - 1) * 3 : x * 3] != bytes(TEXT)
+    )
+    assert text_runs < 31
 
 
 @pytest.mark.unit
 def test_bar_chart_of_nothing_is_still_an_image() -> None:
     width, height, _ = _decode_png(bar_chart([]))
-    assert (width, height) == (560, 140)
+    assert (width, height) == (560, 180)
+
+
+@pytest.mark.unit
+def test_daily_period_is_yesterday_counted_per_real_hour() -> None:
+    # Given 06:00 in Paris on Monday 30 March 2026, the day after the change to summer time (a 23-hour Sunday)
+    period = reports.last_complete_period("daily", "Europe/Paris", datetime(2026, 3, 30, 4, 0, tzinfo=UTC))
+    # When its buckets are laid out
+    starts = period.bucket_starts()
+    current = starts[starts.index(period.starts_at) :]
+    # Then the report is Sunday against Saturday, with one bucket per real hour of each
+    assert (period.start_date, period.end_date, period.previous_start_date) == (
+        date(2026, 3, 29),
+        date(2026, 3, 30),
+        date(2026, 3, 28),
+    )
+    assert len(starts) == 24 + 23 and len(current) == 23
+    assert [period.bucket_label(s) for s in current[:4]] == ["0h", "1h", "3h", "4h"]  # 02:00 never happened
+    assert period.label == "Sunday 2026-03-29" and period.bucket_unit == "hour"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("address", "stored"),
+    [("Ops@Example.com", "Ops@example.com"), ("ops@exämple.com", "ops@xn--exmple-cua.com")],
+)
+def test_recipients_are_stored_in_a_form_a_to_header_accepts(address: str, stored: str) -> None:
+    assert reports.validate_recipients([address]) == (stored,)
+
+
+@pytest.mark.unit
+def test_a_recipient_that_needs_smtputf8_is_refused_by_name() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        reports.validate_recipients(["ops@example.com", "ü@exämple.com"])
+    assert [i["address"] for i in caught.value.details["invalid"]] == ["ü@exämple.com"]
 
 
 @pytest.mark.unit
@@ -194,7 +279,8 @@ def test_mail_escapes_user_text_and_embeds_charts() -> None:
         top_unlabelled=[("<script>alert(1)</script>", 1)],
         figures=ExchangeFigures(),
         previous_figures=ExchangeFigures(),
-        daily_threads=[1, 0, 0, 2, 0, 0, 0],
+        series=[1, 0, 0, 2, 0, 0, 0],
+        series_labels=["9", "10", "11", "12", "13", "14", "15"],
     )
     # When it is rendered
     mail = render_mail(TeamReport(uuid4(), "Acme", period, [project]), "r@example.com", ("a@example.com",))
@@ -202,3 +288,5 @@ def test_mail_escapes_user_text_and_embeds_charts() -> None:
     assert "<script>" not in mail.html and "&lt;script&gt;" in mail.html and "<script>" in mail.text
     assert 'src="cid:chart-0@threadline"' in mail.html and mail.images[0].content_id == "chart-0@threadline"
     assert "Threads: 3 (previous 1, +2 (+200.0%))" in mail.text and "Unlabelled: 1, 0, new" in mail.text
+    # And both parts tell the reader how to change the settings
+    assert "report-settings" in mail.text.splitlines()[-1] and "report-settings" in mail.html

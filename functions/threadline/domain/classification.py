@@ -7,7 +7,6 @@ the margin, a configured LLM chooser decides (or the LLM decides every question 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import OrderedDict
@@ -19,7 +18,7 @@ from uuid import UUID
 import numpy as np
 
 from threadline.domain.categories import Category
-from threadline.domain.errors import DomainError, InvalidInput
+from threadline.domain.errors import DomainError
 from threadline.domain.ports import Embedder, LabelDecision, Vectors
 
 log = logging.getLogger(__name__)
@@ -194,26 +193,10 @@ class Classifier:
 
 @dataclass(frozen=True, slots=True)
 class ClassifyRequest:
-    """A ClassifyQueue message: {"kind": "classify_thread", "project_id", "thread_id"}."""
+    """A request to label one thread (the ClassifyQueue message, `threadline.messages.ClassifyThread`)."""
 
     project_id: UUID
     thread_id: UUID
-
-
-def parse_request(body: str) -> ClassifyRequest:
-    """Validate a ClassifyQueue message body; InvalidInput for anything else (a poison message)."""
-    try:
-        data = json.loads(body)
-        if not isinstance(data, dict) or data.get("kind") != "classify_thread":
-            raise ValueError("not a classify_thread message")
-        return ClassifyRequest(project_id=UUID(str(data["project_id"])), thread_id=UUID(str(data["thread_id"])))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput("malformed classify message", reason=str(exc)) from exc
-
-
-def request_body(project_id: UUID, thread_id: UUID) -> str:
-    """The JSON body of a ClassifyQueue message (CONTRACTS.md)."""
-    return json.dumps({"kind": "classify_thread", "project_id": str(project_id), "thread_id": str(thread_id)})
 
 
 class AutoLabelRepository(Protocol):
@@ -244,22 +227,17 @@ class BatchOutcome:
 
 
 def classify_messages(
-    repo: AutoLabelRepository, classifier: BatchClassifier, messages: Sequence[tuple[str, str]]
+    repo: AutoLabelRepository, classifier: BatchClassifier, messages: Sequence[tuple[str, ClassifyRequest]]
 ) -> BatchOutcome:
-    """Classify the threads of a batch of (message_id, body): one embedding call for the whole batch.
+    """Classify the threads of a batch of (message_id, request): one embedding call for the whole batch.
 
     Idempotent: threads already labelled by a user, already auto-labelled since their categories last
     changed, deleted, or without a question are skipped, so a redelivered message changes nothing.
-    A malformed message fails alone; a project whose storage fails fails only its own messages.
+    A project whose storage fails fails only its own messages.
     """
     outcome = BatchOutcome()
     by_project: dict[UUID, list[tuple[str, ClassifyRequest]]] = {}
-    for message_id, body in messages:
-        try:
-            request = parse_request(body)
-        except InvalidInput as exc:
-            outcome.errors[message_id] = exc
-            continue
+    for message_id, request in messages:
         outcome.errors[message_id] = None
         by_project.setdefault(request.project_id, []).append((message_id, request))
     pending: list[tuple[UUID, UUID, str]] = []

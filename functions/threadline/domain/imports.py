@@ -23,7 +23,8 @@ from typing import Literal, Protocol
 from uuid import UUID, uuid5
 
 from threadline.domain.alerts import AlertRepository, Judge, judge, rules_for
-from threadline.domain.errors import InvalidInput
+from threadline.domain.categories import ClassificationRequests
+from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.metrics import Interaction, Measurement, measure
 from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 
@@ -33,6 +34,10 @@ MAX_QUESTION_CHARS = 32_000
 MAX_ANSWER_CHARS = 200_000
 MAX_REJECTIONS_SHOWN = 1000
 MAX_LATENCY_MS = 86_400_000
+# Past interactions happen between the Unix epoch and the end of this century; anything outside is a typo
+# or a sentinel (9999-12-31), and a year past 9999 in UTC cannot even be stored or read back.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 JobStatus = Literal["pending", "running", "done"]
 
 
@@ -129,7 +134,10 @@ class ImportRepository(Protocol):
         rejections: Sequence[Rejection],
         measurements: Sequence[Measurement],
         judge: Judge,
-    ) -> bool: ...
+    ) -> list[UUID] | None:
+        """Store a chunk once: the ids of the threads it created, or None when it was already stored."""
+        ...
+
     def record_chunk_error(self, job_id: UUID, chunk_no: int, error: str) -> None: ...
 
 
@@ -156,7 +164,8 @@ def _decoded_lines(data: bytes, offset: list[int]) -> Iterator[str]:
 
 
 def _check_header(header: list[str]) -> tuple[str, ...]:
-    columns = tuple(c.strip().lower() for c in header)
+    # Excel writes a byte-order mark at the start of "CSV UTF-8" files; it is not part of the first column's name.
+    columns = tuple(c.strip().lower() for c in [header[0].removeprefix("\ufeff"), *header[1:]] if header)
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise InvalidInput("the CSV header lacks required columns", missing=missing, required=list(REQUIRED_COLUMNS))
@@ -168,8 +177,6 @@ def _check_header(header: list[str]) -> tuple[str, ...]:
 
 def plan_import(data: bytes, chunk_rows: int) -> ImportPlan:
     """Check a whole file (encoding, header, CSV structure) and cut it into chunks of whole records."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise InvalidInput("the file starts with a byte-order mark; save it as UTF-8 without BOM")
     offset = [0]
     reader = csv.reader(_decoded_lines(data, offset), strict=True)
     try:
@@ -197,13 +204,22 @@ def plan_import(data: bytes, chunk_rows: int) -> ImportPlan:
 
 
 def parse_timestamp(text: str) -> datetime:
-    """ISO 8601 (a missing offset means UTC) or Unix seconds."""
+    """ISO 8601 (a missing offset means UTC) or Unix seconds, in UTC, between EARLIEST and LATEST.
+
+    Raises ValueError for anything else, a time outside that range included.
+    """
     value = text.strip()
     try:
         parsed = datetime.fromtimestamp(float(value), tz=UTC)
     except (ValueError, OverflowError, OSError):
         parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        in_utc = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:00:00-05:00 is in year 10000 in UTC
+        raise ValueError("timestamp out of range") from exc
+    if not EARLIEST <= in_utc < LATEST:
+        raise ValueError("timestamp out of range")
+    return in_utc
 
 
 def _parse_latency(text: str) -> float | None:
@@ -230,10 +246,16 @@ def parse_row(row_no: int, fields: list[str], columns: tuple[str, ...]) -> Impor
         return Rejection(row_no, "answer is empty")
     if len(question) > MAX_QUESTION_CHARS or len(answer) > MAX_ANSWER_CHARS:
         return Rejection(row_no, f"question or answer too long (max {MAX_QUESTION_CHARS} / {MAX_ANSWER_CHARS})")
+    if "\x00" in question or "\x00" in answer or "\x00" in values.get("thread", ""):
+        return Rejection(row_no, "question, answer or thread contains a NUL character, which cannot be stored")
     try:
         occurred_at = parse_timestamp(values["timestamp"])
     except ValueError:
-        return Rejection(row_no, f"timestamp is not ISO 8601 or Unix seconds: {values['timestamp'][:40]!r}")
+        return Rejection(
+            row_no,
+            f"timestamp is not ISO 8601 or Unix seconds between {EARLIEST.year} and {LATEST.year - 1}: "
+            f"{values['timestamp'][:40]!r}",
+        )
     try:
         latency = _parse_latency(values.get("latency_ms", ""))
     except ValueError:
@@ -293,9 +315,19 @@ def start_import(
 
 
 def process_chunk(
-    repo: ImportRepository, alerts: AlertRepository, files: ImportFiles, project_id: UUID, job_id: UUID, chunk_no: int
+    repo: ImportRepository,
+    alerts: AlertRepository,
+    files: ImportFiles,
+    classification: ClassificationRequests,
+    request: tuple[UUID, UUID, int],
 ) -> bool:
-    """Import one chunk: messages, threads, metrics and alerts; False if it was already done or is unknown."""
+    """Import one chunk (project, job, chunk number): messages, threads, metrics and alerts, then ask for the
+    new threads to be labelled; False if it was already done or is unknown.
+
+    The classification request follows the commit and is not retried with the chunk: a lost request leaves
+    threads unlabelled, which the sweeper requeues after its grace period.
+    """
+    project_id, job_id, chunk_no = request
     chunk = repo.get_chunk(project_id, job_id, chunk_no)
     if chunk is None or chunk.done:
         return False
@@ -304,8 +336,15 @@ def process_chunk(
         rows, rejections = parse_chunk(data, chunk.columns, chunk.first_row)
         interactions = [interaction_for(project_id, job_id, row) for row in rows]
         rules = rules_for(alerts, project_id)
-        return repo.store_chunk(chunk, interactions, rejections, measure(interactions), judge(rules))
+        created = repo.store_chunk(chunk, interactions, rejections, measure(interactions), judge(rules))
     except Exception as exc:
-        # Kept on the job so its status shows why a chunk is retrying (or sits in the DLQ).
-        repo.record_chunk_error(job_id, chunk_no, f"{type(exc).__name__}: {exc}"[:500])
+        # Kept on the job so its status shows why a chunk is retrying (or sits in the DLQ). Only our own
+        # errors' messages are shown: a driver's text can quote data or internals (it is logged instead).
+        shown = f"{exc.code}: {exc.message}" if isinstance(exc, DomainError) else "internal error; retrying"
+        repo.record_chunk_error(job_id, chunk_no, shown[:500])
         raise
+    if created is None:
+        return False
+    if created:
+        classification.request_classification(project_id, created)
+    return True

@@ -14,6 +14,7 @@ from threadline.domain.usage import ExchangeFigures
 
 # A team with many projects still gets every figure in text; charts stop here to keep the mail small.
 MAX_CHARTS = 20
+SETTINGS_LINE = "Manage these reports with PUT /query/v1/team/report-settings/."
 
 
 def change(current: int, previous: int) -> str:
@@ -64,9 +65,9 @@ def render_text(report: TeamReport) -> str:
         out += [f"  {c.name}: {c.threads}, {c.previous}, {change(c.threads, c.previous)}" for c in _category_rows(p)]
         out += ["", "Top unlabelled questions:"]
         out += [f"  {n} x {q}" for q, n in p.top_unlabelled] or ["  (none)"]
-        daily = ", ".join(str(v) for v in p.daily_threads)
-        out += ["", f"Threads per day: {daily}"]
-    out += ["", "Manage these reports with PUT /query/v1/team/report-settings/."]
+        series = ", ".join(f"{label}: {v}" for label, v in zip(p.series_labels, p.series, strict=True))
+        out += ["", f"Threads per {report.period.bucket_unit}: {series}"]
+    out += ["", SETTINGS_LINE]
     return "\n".join(out) + "\n"
 
 
@@ -80,19 +81,19 @@ def _row(*cells: str, head: bool = False) -> str:
     return "<tr>" + "".join(f"<{tag} {style}>{escape(c)}</{tag}>" for style, c in aligned) + "</tr>"
 
 
-def _project_html(p: ProjectReport, chart_cid: str | None, period_days: int) -> str:
+def _project_html(p: ProjectReport, chart_cid: str | None, unit: str) -> str:
     rows = [_row("Threads", f"{p.threads} ({change(p.threads, p.previous_threads)})")]
     rows += [_row(name, value) for name, value in _quality_lines(p.figures, p.previous_figures)]
     cats = [_row("Category", "This period", "Previous", "Change", head=True)]
     cats += [_row(c.name, str(c.threads), str(c.previous), change(c.threads, c.previous)) for c in _category_rows(p)]
     questions = "".join(f'<li>{escape(q)} <span style="color:#64748b">({n})</span></li>' for q, n in p.top_unlabelled)
-    peak = max(p.daily_threads, default=0)
+    peak = max(p.series, default=0)
     chart = ""
     if chart_cid:
-        alt = f"Threads per day over {period_days} days, peak {peak}"
+        alt = f"Threads per {unit} over {len(p.series)} {unit}s, peak {peak}"
         chart = (
-            f'<img src="cid:{chart_cid}" width="560" height="140" alt="{escape(alt)}" style="display:block;border:0">'
-            f'<div style="color:#64748b;font-size:12px">Threads per day (peak {peak})</div>'
+            f'<img src="cid:{chart_cid}" width="560" height="180" alt="{escape(alt)}" style="display:block;border:0">'
+            f'<div style="color:#64748b;font-size:12px">Threads per {unit} (peak {peak})</div>'
         )
     return (
         f'<h2 style="font-size:18px;margin:24px 0 4px">{escape(p.project.name)}</h2>{chart}'
@@ -111,14 +112,16 @@ def render_mail(report: TeamReport, sender: str, recipients: tuple[str, ...]) ->
         cid = None
         if index < MAX_CHARTS:
             cid = f"chart-{index}@threadline"
-            images.append(InlineImage(cid, bar_chart(p.daily_threads), f"chart-{index}.png"))
-        sections.append(_project_html(p, cid, len(report.period.days)))
+            chart = bar_chart(p.series, p.series_labels, legend=f"threads per {report.period.bucket_unit}")
+            images.append(InlineImage(cid, chart, f"chart-{index}.png"))
+        sections.append(_project_html(p, cid, report.period.bucket_unit))
     title = f"Threadline {report.period.cadence} report for {report.team_name}"
     html = (
         '<!DOCTYPE html><html><body style="font-family:Arial,Helvetica,sans-serif;color:#0f172a;margin:0;padding:16px">'
         f'<h1 style="font-size:22px;margin:0">{escape(title)}</h1>'
         f'<div style="color:#475569">{escape(report.period.label)} ({escape(report.period.timezone)})</div>'
         + ("".join(sections) or "<p>This team has no projects yet.</p>")
+        + f'<p style="color:#64748b;font-size:12px;margin-top:24px">{escape(SETTINGS_LINE)}</p>'
         + "</body></html>"
     )
     return OutgoingMail(

@@ -24,8 +24,8 @@ from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.timezones import parse_timezone
 from threadline.domain.usage import ExchangeFigures, UsageQuery, UsageRows, exchange_figures
 
-Cadence = Literal["weekly", "monthly"]
-CADENCES: tuple[Cadence, ...] = ("weekly", "monthly")
+Cadence = Literal["daily", "weekly", "monthly"]
+CADENCES: tuple[Cadence, ...] = ("daily", "weekly", "monthly")
 MAX_RECIPIENTS = 50  # SES accepts at most 50 destinations per message
 # Longer than ReportFunction's timeout, so a live worker never loses its claim to another.
 CLAIM_LEASE = timedelta(minutes=15)
@@ -69,12 +69,18 @@ class ReportSettingsRepository(Protocol):
 
 
 def validate_recipients(recipients: Sequence[str]) -> tuple[str, ...]:
-    """Normalised, de-duplicated addresses; raises InvalidInput naming every bad one."""
+    """Normalised, de-duplicated addresses; raises InvalidInput naming every bad one.
+
+    SES has no SMTPUTF8: a non-ASCII local part (`ü@example.com`) cannot be mailed and is refused, while an
+    internationalised domain is kept in its ASCII (IDNA) form, the one a `To:` header and SES accept.
+    """
     cleaned: list[str] = []
     invalid: list[dict[str, str]] = []
     for raw in recipients:
         try:
-            normalized = validate_email(raw.strip(), check_deliverability=False).normalized
+            normalized = validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False).ascii_email
+            if normalized is None:  # not produced for addresses that need SMTPUTF8, which are refused above
+                raise EmailNotValidError("the address cannot be written in ASCII")
         except EmailNotValidError as exc:
             invalid.append({"address": raw, "reason": str(exc)})
             continue
@@ -92,7 +98,7 @@ def make_settings(
 ) -> ReportSettings:
     """Validate a full set of report settings."""
     if cadence not in CADENCES:
-        raise InvalidInput("cadence must be 'weekly' or 'monthly'", field="cadence", value=cadence)
+        raise InvalidInput("cadence must be one of: " + ", ".join(CADENCES), field="cadence", value=cadence)
     parse_timezone(timezone)
     addresses = validate_recipients(recipients)
     if enabled and not addresses:
@@ -156,11 +162,34 @@ class Period:
 
     @property
     def label(self) -> str:
-        """Human name: "week of 2026-11-09" or "October 2026"."""
+        """Human name: "Monday 2026-11-09", "week of 2026-11-09 to 2026-11-15" or "October 2026"."""
+        if self.cadence == "daily":
+            return f"{self.start_date.strftime('%A')} {self.start_date.isoformat()}"
         if self.cadence == "monthly":
             return self.start_date.strftime("%B %Y")
         last = self.end_date - timedelta(days=1)
         return f"week of {self.start_date.isoformat()} to {last.isoformat()}"
+
+    @property
+    def bucket_unit(self) -> str:
+        """What one bar of the report's chart counts: an hour of a daily report, else a day."""
+        return "hour" if self.cadence == "daily" else "day"
+
+    def bucket_starts(self) -> tuple[datetime, ...]:
+        """Starts (UTC) of the chart's buckets over the period before and this one, in order.
+
+        Daily reports count per real hour (a local day of a DST change has 23 or 25), the others per local day.
+        """
+        if self.cadence == "daily":
+            hours = int((self.ends_at - self.previous_starts_at) / timedelta(hours=1))
+            return tuple(self.previous_starts_at + timedelta(hours=i) for i in range(hours))
+        days = (self.end_date - self.previous_start_date).days
+        return tuple(self.instant(self.previous_start_date + timedelta(days=i)) for i in range(days))
+
+    def bucket_label(self, start: datetime) -> str:
+        """A bar's label: the local hour ("13h") or the local day of the month ("9")."""
+        local = start.astimezone(self.zone)
+        return f"{local.hour}h" if self.cadence == "daily" else str(local.day)
 
 
 def _month_start(day: date, months_back: int) -> date:
@@ -171,7 +200,10 @@ def _month_start(day: date, months_back: int) -> date:
 def last_complete_period(cadence: Cadence, timezone: str, now: datetime) -> Period:
     """The latest period that has ended at `now` in `timezone` (weeks start on Monday)."""
     today = now.astimezone(parse_timezone(timezone)).date()
-    if cadence == "weekly":
+    if cadence == "daily":
+        end = today
+        start, previous = end - timedelta(days=1), end - timedelta(days=2)
+    elif cadence == "weekly":
         end = today - timedelta(days=today.weekday())
         start, previous = end - timedelta(days=7), end - timedelta(days=14)
     else:
@@ -240,7 +272,9 @@ class ProjectReport:
     top_unlabelled: list[tuple[str, int]]
     figures: ExchangeFigures
     previous_figures: ExchangeFigures
-    daily_threads: list[int]
+    # Threads per bucket of the period (per local day; per hour in a daily report) and the buckets' labels.
+    series: list[int]
+    series_labels: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,13 +292,12 @@ PREVIOUS_SPAN, CURRENT_SPAN = 0, 1
 
 
 def usage_query(period: Period) -> UsageQuery:
-    """Counts per local day of the period and the one before; one latency histogram for each of the two."""
-    days = (period.end_date - period.previous_start_date).days
-    bounds = tuple(period.instant(period.previous_start_date + timedelta(days=i)) for i in range(days))
+    """Counts per bucket (local day, or hour for daily reports) of the period and the one before; one latency
+    histogram for each of the two."""
     return UsageQuery(
         start=period.previous_starts_at,
         end=period.ends_at,
-        bounds=bounds,
+        bounds=period.bucket_starts(),
         spans=((period.previous_starts_at, period.starts_at), (period.starts_at, period.ends_at)),
     )
 
@@ -290,17 +323,18 @@ def _project_report(
     usage: UsageRows,
     questions: list[QuestionCount],
 ) -> ProjectReport:
-    # Buckets are the local days of usage_query(period): the period before, then this one.
-    first_current = (period.start_date - period.previous_start_date).days
+    # Buckets are those of usage_query(period): the period before, then this one.
+    bounds = period.bucket_starts()
+    first_current = bounds.index(period.starts_at)
     known = {c.id for c in categories}
     tally: dict[tuple[bool, UUID | None], int] = {}
-    per_day: dict[int, int] = {}
+    per_bucket: dict[int, int] = {}
     for row in usage.threads:
         if row.project_id == project.id:
             current = row.bucket >= first_current
             key = (current, row.category_id if row.category_id in known else None)
             tally[key] = tally.get(key, 0) + row.threads
-            per_day[row.bucket] = per_day.get(row.bucket, 0) + row.threads
+            per_bucket[row.bucket] = per_bucket.get(row.bucket, 0) + row.threads
     lines = [CategoryLine(c.name, tally.get((True, c.id), 0), tally.get((False, c.id), 0)) for c in categories]
     lines.sort(key=lambda line: (-line.threads, line.name.lower()))
     mine = [e for e in usage.exchanges if e.project_id == project.id]
@@ -318,7 +352,8 @@ def _project_report(
         previous_figures=exchange_figures(
             [e for e in mine if e.bucket < first_current], [b for b in bins if b.span == PREVIOUS_SPAN]
         ),
-        daily_threads=[per_day.get(first_current + i, 0) for i in range(len(period.days))],
+        series=[per_bucket.get(i, 0) for i in range(first_current, len(bounds))],
+        series_labels=[period.bucket_label(b) for b in bounds[first_current:]],
     )
 
 

@@ -7,9 +7,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from threadline.bootstrap import get_container
-from threadline.domain.classification import classify_messages
+from threadline.domain.classification import ClassifyRequest, classify_messages
+from threadline.messages import ClassifyThread, parse_body
 from threadline.observability import logger, tracer
 
 # Every failure is reported per item (the queue redrives it) rather than as a failed invocation.
@@ -21,10 +23,17 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Classify the whole batch in one pass (one embedding call), then report each record's own outcome."""
     container = get_container()
-    messages = [(record["messageId"], record["body"]) for record in event.get("Records", [])]
-    outcome = classify_messages(container.labels, container.classifier, messages)
+    requests: list[tuple[str, ClassifyRequest]] = []
+    for record in event.get("Records", []):
+        try:
+            message = parse_body(ClassifyThread, record["body"])
+        except ValidationError:
+            continue  # a poison message: record_handler fails it alone
+        requests.append((record["messageId"], ClassifyRequest(message.project_id, message.thread_id)))
+    outcome = classify_messages(container.labels, container.classifier, requests)
 
     def record_handler(record: SQSRecord) -> None:
+        parse_body(ClassifyThread, record.body)
         outcome.raise_if_failed(record.message_id)
 
     response = process_partial_response(

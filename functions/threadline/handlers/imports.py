@@ -2,42 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-from uuid import UUID
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
 
 from threadline.bootstrap import get_container
 from threadline.domain.imports import process_chunk
+from threadline.messages import ImportChunk, parse_body
 from threadline.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-class ImportChunkRequest(BaseModel):
-    """An ImportQueue message: one chunk of one job."""
-
-    kind: Literal["import_chunk"]
-    project_id: UUID
-    job_id: UUID
-    chunk_no: int = Field(ge=0)
-
-
 def import_record(record: SQSRecord) -> None:
     """Import one chunk; a redelivered chunk that is already done changes nothing."""
-    request = ImportChunkRequest.model_validate_json(record.body)
+    request = parse_body(ImportChunk, record.body)
     container = get_container()
     stored = process_chunk(
         container.imports,
         container.alerts,
         container.import_files,
-        request.project_id,
-        request.job_id,
-        request.chunk_no,
+        container.classify_queue,
+        (request.project_id, request.job_id, request.chunk_no),
     )
     metrics.add_metric(name="ImportChunksStored", unit=MetricUnit.Count, value=int(stored))
     logger.info("import chunk", extra={"job_id": str(request.job_id), "chunk_no": request.chunk_no, "stored": stored})

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-from uuid import UUID
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from threadline.bootstrap import get_container
 from threadline.domain.alerts import measure_message
+from threadline.messages import MeasureInteraction, parse_body
 from threadline.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-class MeasureRequest(BaseModel):
-    """The MetricsQueue message (CONTRACTS.md)."""
-
-    kind: Literal["measure_interaction"]
-    project_id: UUID
-    thread_id: UUID
-    message_id: UUID
-
-
 def measure_record(record: SQSRecord) -> None:
     """Measure one interaction; a redelivery stores and alerts nothing twice."""
-    request = MeasureRequest.model_validate_json(record.body)
+    request = parse_body(MeasureInteraction, record.body)
     alerts = measure_message(get_container().alerts, request.project_id, request.message_id)
     metrics.add_metric(name="InteractionsMeasured", unit=MetricUnit.Count, value=1 if alerts is not None else 0)
     metrics.add_metric(name="AlertsRaised", unit=MetricUnit.Count, value=len(alerts or []))

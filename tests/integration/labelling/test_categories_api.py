@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from tests.integration.labelling.conftest import SeedThreads
 from tests.integration.labelling.support import ProjectKey, category_ids, drain, thread_label
 from threadline.bootstrap import Container
-from threadline.domain.classification import classify_messages, request_body
+from threadline.domain.classification import ClassifyRequest, classify_messages
 
 Make = Callable[[str], ProjectKey]
 
@@ -203,7 +203,7 @@ def test_customised_projects_are_classified_with_their_own_categories(
     # And threads whose first questions fit those categories
     threads = seed_threads(project.id, [q for q, _ in QUESTIONS[team]])
     # When the classifier worker processes their messages
-    messages = [(str(t), request_body(project.id, t)) for t in threads]
+    messages = [(str(t), ClassifyRequest(project.id, t)) for t in threads]
     outcome = classify_messages(container.labels, container.classifier, messages)
     # Then each thread carries its project's category, labelled automatically
     names = {v: k for k, v in category_ids(client, project).items()}
@@ -220,7 +220,7 @@ def test_deleting_a_category_clears_its_threads_and_queues_them(
     project = make_project("delete")
     ids = category_ids(client, project)
     auto_a, auto_b, by_user, other = seed_threads(project.id, ["How do I start?", "Export?", "Hm?", "Error 500"])
-    messages = [(str(t), request_body(project.id, t)) for t in (auto_a, auto_b, other)]
+    messages = [(str(t), ClassifyRequest(project.id, t)) for t in (auto_a, auto_b, other)]
     classify_messages(container.labels, container.classifier, messages)
     client.patch(f"/query/v1/threads/{by_user}/", json={"category_id": str(ids["Discovery"])}, headers=project.headers)
     db = container.settings.database_url
@@ -237,6 +237,6 @@ def test_deleting_a_category_clears_its_threads_and_queues_them(
     assert sorted(m["thread_id"] for m in queued) == sorted(str(t) for t in (auto_a, auto_b, by_user))
     assert {m["kind"] for m in queued} == {"classify_thread"} and {m["project_id"] for m in queued} == {str(project.id)}
     # And relabelling them uses the remaining category only
-    relabel = [(str(i), request_body(project.id, i)) for i in (auto_a, auto_b, by_user)]
+    relabel = [(str(i), ClassifyRequest(project.id, i)) for i in (auto_a, auto_b, by_user)]
     classify_messages(container.labels, container.classifier, relabel)
     assert [thread_label(db, t) for t in (auto_a, auto_b, by_user)] == [(ids["Troubleshooting"], "auto")] * 3

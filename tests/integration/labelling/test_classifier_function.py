@@ -18,8 +18,8 @@ import pytest
 from tests.integration.labelling.conftest import SeedThreads
 from tests.integration.labelling.support import ProjectKey, thread_label
 from threadline.bootstrap import Container
-from threadline.domain.classification import request_body
 from threadline.handlers.classify import lambda_handler
+from threadline.messages import ClassifyThread
 
 Make = Callable[[str], ProjectKey]
 EVENT = Path(__file__).resolve().parents[3] / "events" / "sqs" / "classify_thread.json"
@@ -78,7 +78,7 @@ def test_batch_is_labelled_and_redelivery_changes_nothing(
     threads = seed_threads(project.id, questions)
     categories = {c.name: c.id for c in lambda_env.categories.list_categories(project.id)}
     lambda_env.labels.set_user_label(project.id, threads[3], categories["Discovery"])
-    event = _event([request_body(project.id, t) for t in threads])
+    event = _event([ClassifyThread(project_id=project.id, thread_id=t).model_dump_json() for t in threads])
     # When the handler processes it, and the same batch is delivered again
     first = lambda_handler(event, _Context())  # type: ignore[arg-type]
     after_first = _labels(lambda_env.settings.database_url, threads)
@@ -106,7 +106,7 @@ def test_editing_categories_makes_auto_labels_eligible_again(
     # Given an auto-labelled thread
     project = make_project("stale")
     (thread,) = seed_threads(project.id, ["Our invoices show the wrong VAT amount"])
-    event = _event([request_body(project.id, thread)])
+    event = _event([ClassifyThread(project_id=project.id, thread_id=thread).model_dump_json()])
     lambda_handler(event, _Context())  # type: ignore[arg-type]
     before = _labels(lambda_env.settings.database_url, [thread])[0]
     # When the project adds a Billing category and the message is delivered again
@@ -124,9 +124,9 @@ def test_poison_message_fails_alone(lambda_env: Container, make_project: Make, s
     project = make_project("poison")
     threads = seed_threads(project.id, ["How do I add a user?", "Crash on startup"])
     bodies = [
-        request_body(project.id, threads[0]),
+        ClassifyThread(project_id=project.id, thread_id=threads[0]).model_dump_json(),
         '{"kind": "classify_thread", "thread_id": 7',
-        request_body(project.id, threads[1]),
+        ClassifyThread(project_id=project.id, thread_id=threads[1]).model_dump_json(),
     ]
     # When handled
     response = lambda_handler(_event(bodies), _Context())  # type: ignore[arg-type]

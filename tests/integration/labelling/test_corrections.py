@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from tests.integration.labelling.conftest import SeedThreads
 from tests.integration.labelling.support import ProjectKey, category_ids, drain, thread_label
 from threadline.bootstrap import Container
-from threadline.domain.classification import classify_messages, request_body
+from threadline.domain.classification import ClassifyRequest, classify_messages
 from threadline.domain.ports import LabelDecision
 
 Make = Callable[[str], ProjectKey]
@@ -104,7 +104,7 @@ def test_null_hands_the_thread_back_to_the_classifier(
     queued = drain(container.settings.aws_endpoint_url, classify_queue)
     assert queued == [{"kind": "classify_thread", "project_id": str(project.id), "thread_id": str(thread)}]
     # And the classifier labels it automatically again
-    classify_messages(container.labels, container.classifier, [("m", request_body(project.id, thread))])
+    classify_messages(container.labels, container.classifier, [("m", ClassifyRequest(project.id, thread))])
     assert thread_label(container.settings.database_url, thread) == (ids["Troubleshooting"], "auto")
 
 

@@ -11,7 +11,7 @@ import pytest
 from tests.integration.labelling.conftest import SeedThreads
 from tests.integration.labelling.support import ProjectKey, thread_label
 from threadline.bootstrap import Container
-from threadline.domain.classification import classify_messages, request_body
+from threadline.domain.classification import ClassifyRequest, classify_messages
 from threadline.local.openai_stub import OpenAIStub, Reply
 from threadline.local.serving import BackgroundServer
 from threadline.settings import Settings
@@ -45,7 +45,7 @@ def test_llm_as_primary_decides_with_a_schema_of_the_project_ids(
     (thread,) = seed_threads(project.id, ["How do I get started?"])
     llm.script(_answer(ids["Troubleshooting"], 0.7))
     # When the worker classifies the thread
-    classify_messages(container.labels, container.classifier, [("m", request_body(project.id, thread))])
+    classify_messages(container.labels, container.classifier, [("m", ClassifyRequest(project.id, thread))])
     # Then the LLM's verdict is stored under its model's name
     assert thread_label(settings.database_url, thread) == (ids["Troubleshooting"], "auto")
     assert container.labels.get_thread(project.id, thread).label_model == "llm:classifier-model"

@@ -16,8 +16,8 @@ from threadline.adapters.aws.chat_events import SqsChatEvents
 from threadline.adapters.aws.clients import sqs_for
 from threadline.bootstrap import Container
 from threadline.domain import tenancy
-from threadline.domain.classification import request_body
 from threadline.local.cloud import LocalCloud
+from threadline.messages import ClassifyThread
 from threadline.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -129,7 +129,10 @@ def test_a_correction_sticks_through_reclassification(cloud: LocalCloud, deploye
             f"/query/v1/threads/{thread_id}/", json={"category_id": str(troubleshooting)}, headers=project.headers
         )
         sqs = sqs_for(deployed.settings.aws_endpoint_url, deployed.settings.aws_region)
-        sqs.send_message(QueueUrl=deployed.settings.classify_queue_url, MessageBody=request_body(project.id, thread_id))
+        sqs.send_message(
+            QueueUrl=deployed.settings.classify_queue_url,
+            MessageBody=ClassifyThread(project_id=project.id, thread_id=thread_id).model_dump_json(),
+        )
         report = cloud.drain("ClassifyQueue")
         # Then the redelivery succeeds and the user's label stays
         [thread] = _listed(client, project)

@@ -44,18 +44,20 @@ class Cloud:
     bucket: str
     import_queue_url: str
     metrics_queue_url: str
+    classify_queue_url: str
 
 
 @pytest.fixture
 def cloud(aws_endpoint: str) -> Cloud:
-    """A bucket and two queues of its own in the session's moto server."""
+    """A bucket and three queues of its own in the session's moto server."""
     suffix = uuid.uuid4().hex[:10]
     s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=aws_endpoint, region_name="us-east-1")
     s3.create_bucket(Bucket=f"imports-{suffix}")
     import_url = sqs.create_queue(QueueName=f"import-{suffix}")["QueueUrl"]
     metrics_url = sqs.create_queue(QueueName=f"metrics-{suffix}")["QueueUrl"]
-    return Cloud(aws_endpoint, f"imports-{suffix}", import_url, metrics_url)
+    classify_url = sqs.create_queue(QueueName=f"classify-{suffix}")["QueueUrl"]
+    return Cloud(aws_endpoint, f"imports-{suffix}", import_url, metrics_url, classify_url)
 
 
 @pytest.fixture
@@ -67,6 +69,7 @@ def cloud_settings(settings: Settings, cloud: Cloud) -> Settings:
             "import_bucket": cloud.bucket,
             "import_queue_url": cloud.import_queue_url,
             "metrics_queue_url": cloud.metrics_queue_url,
+            "classify_queue_url": cloud.classify_queue_url,
             "import_chunk_rows": 4,
         }
     )
@@ -150,7 +153,8 @@ class FakeLambdaContext:
 @pytest.fixture
 def lambda_env(monkeypatch: pytest.MonkeyPatch, cloud_settings: Settings) -> Iterator[None]:
     """The environment a deployed function gets (handlers build their container from it)."""
-    for name in ("database_url", "aws_endpoint_url", "import_bucket", "import_queue_url", "metrics_queue_url"):
+    names = ("database_url", "aws_endpoint_url", "import_bucket", "import_queue_url", "metrics_queue_url")
+    for name in (*names, "classify_queue_url"):
         monkeypatch.setenv(name.upper(), str(getattr(cloud_settings, name)))
     monkeypatch.setenv("EMBEDDING_TOKENIZER_PATH", str(cloud_settings.embedding_tokenizer_path))
     settings_module.get_settings.cache_clear()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import boto3
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from tests.integration.metrics.conftest import Cloud, ProjectKey, drain
 from threadline.bootstrap import Container
 from threadline.domain.imports import process_chunk
+from threadline.messages import ClassifyThread
 
 HEADER = "question,answer,timestamp,latency_ms,thread\n"
 
@@ -29,6 +31,16 @@ def _url(project: ProjectKey, job_id: str | None = None) -> str:
 def _rows(url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def _bodies(endpoint: str, queue_url: str) -> list[str]:
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1")
+    bodies: list[str] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return bodies
 
 
 def _run_worker(cloud: Cloud) -> int:
@@ -74,7 +86,7 @@ def test_import_happy_path_with_rejected_rows(
     }
     assert [(r["row"], r["reason"].split(":")[0]) for r in job["rejections"]] == [
         (5, "expected 5 fields, found 2"),
-        (6, "timestamp is not ISO 8601 or Unix seconds"),
+        (6, "timestamp is not ISO 8601 or Unix seconds between 1970 and 2099"),
         (7, "question is empty"),
     ]
     # And threads, messages, metrics and alerts exist: rows of "t1" share a thread, the others have their own
@@ -85,6 +97,11 @@ def test_import_happy_path_with_rejected_rows(
     assert metrics == [("answer_length", 4), ("latency_ms", 4), ("question_length", 4)]
     alerts = _rows(url, "SELECT metric, kind FROM alerts WHERE project_id = %s ORDER BY metric", project.id)
     assert alerts == [("answer_length", "threshold"), ("latency_ms", "threshold")]
+    # And every new thread was queued for its label once (a thread spanning chunks is asked for once)
+    classify = [ClassifyThread.model_validate_json(b) for b in _bodies(cloud.endpoint, cloud.classify_queue_url)]
+    thread_ids = {r[0] for r in _rows(url, "SELECT id FROM threads WHERE project_id = %s", project.id)}
+    assert sorted(str(m.thread_id) for m in classify) == sorted(str(t) for t in thread_ids)
+    assert {m.project_id for m in classify} == {project.id}
     # And the listing of the project's imports shows the job as GET does
     assert api.get(_url(project), headers=project.headers).json() == {"results": [job], "next_cursor": None}
 
@@ -112,7 +129,11 @@ def test_same_file_twice_and_redelivered_chunks_do_not_duplicate(
             "UPDATE import_chunks SET done_at = NULL WHERE job_id = %s AND chunk_no = 0", (first.json()["id"],)
         )
     redone = process_chunk(
-        app_container.imports, app_container.alerts, app_container.import_files, project.id, UUID(first.json()["id"]), 0
+        app_container.imports,
+        app_container.alerts,
+        app_container.import_files,
+        app_container.classify_queue,
+        (project.id, UUID(first.json()["id"]), 0),
     )
     # Then the second upload is the same job, nothing was enqueued, and nothing was duplicated
     assert first.status_code == 202 and again.status_code == 200 and again.json()["id"] == first.json()["id"]
@@ -215,3 +236,53 @@ def test_a_file_over_the_size_limit_is_refused(
     # Then it is a 422 naming the limit, and no job exists
     assert response.status_code == 422 and response.json()["error"]["details"] == {"max_bytes": 64}
     assert _rows(app_container.settings.database_url, "SELECT count(*) FROM import_jobs") == [(0,)]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("lambda_env")
+def test_hostile_rows_are_rejected_and_the_project_stays_readable(
+    api: TestClient, app_container: Container, cloud: Cloud, make_project: Callable[[str], ProjectKey]
+) -> None:
+    # Given an Excel "CSV UTF-8" file (byte-order mark) with a NUL in one row and a year-10000 time in another
+    project = make_project("hostile")
+    rows = [
+        "Fine?,Yes.,2026-01-05T10:00:00Z,,",
+        "Nul\x00here?,Yes.,2026-01-05T10:00:00Z,,",
+        "Far future?,Yes.,9999-12-31T23:00:00-05:00,,",
+    ]
+    data = b"\xef\xbb\xbf" + _csv(rows)
+    # When it is uploaded and the worker drains the queue
+    created = api.post(_url(project), files={"file": ("excel.csv", data, "text/csv")}, headers=project.headers)
+    _run_worker(cloud)
+    job = api.get(_url(project, created.json()["id"]), headers=project.headers).json()
+    listing = api.get(f"/query/v1/projects/{project.id}/threads/", headers=project.headers)
+    # Then the job finished with the two bad rows rejected, and the thread listing still reads
+    assert created.status_code == 202 and job["status"] == "done" and job["rows_done"] == 1
+    assert [(r["row"], r["reason"].split(" ")[0]) for r in job["rejections"]] == [(3, "question,"), (4, "timestamp")]
+    assert listing.status_code == 200 and [t["first_question"] for t in listing.json()["results"]] == ["Fine?"]
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("lambda_env")
+def test_a_failing_chunk_shows_no_driver_or_library_text(
+    api: TestClient, app_container: Container, cloud: Cloud, make_project: Callable[[str], ProjectKey]
+) -> None:
+    # Given an accepted import whose stored file has since vanished from the bucket
+    project = make_project("vanished")
+    created = api.post(_url(project), files={"file": ("a.csv", _csv(GOOD_AND_BAD[:1]))}, headers=project.headers)
+    job_id = UUID(created.json()["id"])
+    key = app_container.imports.get_chunk(project.id, job_id, 0).object_key  # type: ignore[union-attr]
+    app_container.import_files._s3.delete_object(Bucket=app_container.import_files._bucket, Key=key)
+    # When the chunk is processed
+    with pytest.raises(Exception) as raised:
+        process_chunk(
+            app_container.imports,
+            app_container.alerts,
+            app_container.import_files,
+            app_container.classify_queue,
+            (project.id, job_id, 0),
+        )
+    job = api.get(_url(project, str(job_id)), headers=project.headers).json()
+    # Then the job says which chunk failed, without the storage library's own message
+    assert "NoSuchKey" in type(raised.value).__name__ + str(raised.value)
+    assert job["errors"] == ["chunk 0 (attempt 1): internal error; retrying"]

@@ -150,11 +150,14 @@ def test_report_mail_matches_the_database(mail_container: Container, data: Data,
     alpha = _section(text, "Alpha")
     assert "2 x How do I reset my password?" in alpha and "1 x <b>Where</b> is billing?" in alpha
     assert "Old question" not in alpha
-    assert "Threads per day: 1, 2, 2, 0, 1, 0, 1" in alpha
+    assert "Threads per day: 9: 1, 10: 2, 11: 2, 12: 0, 13: 1, 14: 0, 15: 1" in alpha
+    # And it is dated, as RFC 5322 requires
+    assert message["Date"] is not None and message["Date"].datetime.tzinfo is not None
     # And the HTML part shows a PNG chart per project, as related parts, with user text escaped
     assert _parts(message)[:3] == ["multipart/alternative", "text/plain", "multipart/related"]
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert 'src="cid:chart-0@threadline"' in html and "&lt;b&gt;Where&lt;/b&gt;" in html and "<b>Where" not in html
+    assert "Manage these reports with PUT /query/v1/team/report-settings/." in html
     images = [p for p in message.walk() if p.get_content_type() == "image/png"]
     assert [p["Content-ID"] for p in images] == ["<chart-0@threadline>", "<chart-1@threadline>"]
     assert images[0].get_content().startswith(b"\x89PNG\r\n\x1a\n")
@@ -287,6 +290,28 @@ def test_monthly_report_in_the_teams_timezone(mail_container: Container, data: D
     assert [s["period_start"] for s in summary.sent] == ["2026-02-01"]
     text = sent_message(aws_endpoint, summary.sent[0]["message_id"]).get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Period: February 2026" in text and "Threads: 2 (previous 1, +1 (+100.0%))" in text
+
+
+@pytest.mark.integration
+def test_daily_report_counts_yesterday_per_local_hour(mail_container: Container, data: Data, aws_endpoint: str) -> None:
+    # Given a team in New York on daily reports, with threads on Tuesday 10 March (local) and the day before
+    p = data.project(f"Daily {uuid4().hex[:6]}", "Daily bot")
+    reports.save_settings(mail_container.reports, p.team_id, ["ops@example.com"], "daily", "America/New_York", True)
+    data.thread(p.project_id, datetime(2026, 3, 10, 13, 5, tzinfo=UTC))  # 09:05 local on Tuesday
+    data.thread(p.project_id, datetime(2026, 3, 10, 13, 55, tzinfo=UTC))  # 09:55 local on Tuesday
+    data.thread(p.project_id, datetime(2026, 3, 11, 3, 59, tzinfo=UTC))  # 23:59 local on Tuesday
+    data.thread(p.project_id, datetime(2026, 3, 11, 4, 1, tzinfo=UTC))  # Wednesday already: not in the report
+    data.thread(p.project_id, datetime(2026, 3, 9, 15, 0, tzinfo=UTC))  # Monday: the previous day
+    # When the schedule fires at 06:00 local on Wednesday
+    summary = _run(mail_container, datetime(2026, 3, 11, 10, 0, tzinfo=UTC))
+    # Then Tuesday was reported against Monday, counted per local hour
+    assert [s["period_start"] for s in summary.sent] == ["2026-03-10"]
+    message = sent_message(aws_endpoint, summary.sent[0]["message_id"])
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Period: Tuesday 2026-03-10" in text and "Threads: 3 (previous 1, +2 (+200.0%))" in text
+    hours = _field(text, "Threads per hour").split(", ")
+    assert len(hours) == 24 and hours[9] == "9h: 2" and hours[23] == "23h: 1" and hours[0] == "0h: 0"
+    assert "daily report, Tuesday 2026-03-10" in message["Subject"]
 
 
 @pytest.mark.integration

@@ -46,7 +46,7 @@ def test_any_project_key_of_the_team_reads_and_writes_the_same_settings(client: 
         ({"recipients": ["ops@example.com", "two@@example.com"]}, "recipients"),
         ({"recipients": ["ops@example.com"], "timezone": "Europe/Atlantis"}, "timezone"),
         ({"recipients": ["ops@example.com"], "timezone": "/etc/localtime"}, "timezone"),
-        ({"recipients": ["ops@example.com"], "cadence": "daily"}, "cadence"),
+        ({"recipients": ["ops@example.com"], "cadence": "hourly"}, "cadence"),
         ({"recipients": [], "enabled": True}, "recipients"),
     ],
 )

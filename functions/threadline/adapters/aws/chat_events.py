@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from threadline.adapters.aws.queues import send_messages
+from threadline.messages import ClassifyThread, MeasureInteraction, QueueMessage
 from threadline.observability import logger
 
 if TYPE_CHECKING:
@@ -33,18 +34,12 @@ class SqsChatEvents:
 
     def thread_started(self, project_id: UUID, thread_id: UUID, first_question: str) -> None:  # noqa: ARG002
         """A new thread got its first question: ask for it to be classified."""
-        body = {"kind": "classify_thread", "project_id": str(project_id), "thread_id": str(thread_id)}
-        self._submit("classify", self._classify_queue_url, body)
+        self._submit("classify", self._classify_queue_url, ClassifyThread(project_id=project_id, thread_id=thread_id))
 
     def answer_completed(self, project_id: UUID, thread_id: UUID, message_id: UUID) -> None:
         """An answer was saved (complete or not): ask for it to be measured."""
-        body = {
-            "kind": "measure_interaction",
-            "project_id": str(project_id),
-            "thread_id": str(thread_id),
-            "message_id": str(message_id),
-        }
-        self._submit("metrics", self._metrics_queue_url, body)
+        message = MeasureInteraction(project_id=project_id, thread_id=thread_id, message_id=message_id)
+        self._submit("metrics", self._metrics_queue_url, message)
 
     def flush(self, timeout_s: float = 5.0) -> None:
         """Wait for messages already handed over (before a Lambda freezes, and in tests)."""
@@ -52,13 +47,13 @@ class SqsChatEvents:
             pending = set(self._pending)
         wait(pending, timeout=timeout_s)
 
-    def _submit(self, queue: str, url: str, body: dict[str, str]) -> None:
+    def _submit(self, queue: str, url: str, message: QueueMessage) -> None:
         if not url:
             if queue not in self._warned:
                 self._warned.add(queue)
                 logger.info("queue not configured; chat events skipped", extra={"queue": queue})
             return
-        future = self._executor.submit(self._send, queue, url, json.dumps(body))
+        future = self._executor.submit(self._send, queue, url, message)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)
@@ -67,9 +62,10 @@ class SqsChatEvents:
         with self._lock:
             self._pending.discard(future)
 
-    def _send(self, queue: str, url: str, body: str) -> None:
+    def _send(self, queue: str, url: str, message: QueueMessage) -> None:
         try:
-            self._client().send_message(QueueUrl=url, MessageBody=body)
+            if send_messages(self._client(), url, [message]).refused:
+                logger.warning("chat event refused by SQS", extra={"queue": queue})
         except Exception:
             # Losing a classify or metrics message is recoverable (the backfill relabels, metrics are
             # statistics); failing or slowing a user's chat is not.

@@ -8,21 +8,20 @@ from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from threadline.domain.classification import request_body
+from threadline.adapters.aws.queues import SQS_BATCH, send_messages
+from threadline.messages import ClassifyThread
 from threadline.observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
-
-_SQS_BATCH = 10
 
 
 class SqsClassifyQueue:
     """`ClassificationRequests` over SQS. An empty queue URL means "not configured": nothing is sent.
 
-    Sending never fails the caller: a thread whose message is lost stays unlabelled, which the
-    backfill (issue 5) picks up, so the count of queued messages is returned instead of raising.
+    Sending never fails the caller: a thread whose message is lost stays unlabelled, which the sweeper
+    requeues after its grace period (and the backfill picks up), so the count of queued messages is
+    returned instead of raising.
     """
 
     def __init__(self, queue_url: str, client: Callable[[], SQSClient]) -> None:
@@ -38,17 +37,14 @@ class SqsClassifyQueue:
                 self._warned = True
             return 0
         sent = 0
-        for start in range(0, len(thread_ids), _SQS_BATCH):
-            chunk = thread_ids[start : start + _SQS_BATCH]
-            entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                {"Id": str(i), "MessageBody": request_body(project_id, t)} for i, t in enumerate(chunk)
-            ]
+        for start in range(0, len(thread_ids), SQS_BATCH):
+            chunk = [ClassifyThread(project_id=project_id, thread_id=t) for t in thread_ids[start : start + SQS_BATCH]]
             try:
-                response = self._client().send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+                result = send_messages(self._client(), self._queue_url, chunk)
             except (BotoCoreError, ClientError) as exc:
                 logger.warning("classify queue unavailable", extra={"error": type(exc).__name__, "threads": len(chunk)})
                 continue
-            sent += len(response.get("Successful", []))
-            if failed := response.get("Failed", []):
-                logger.warning("classify messages rejected", extra={"failed": len(failed)})
+            sent += result.accepted
+            if result.refused:
+                logger.warning("classify messages rejected", extra={"failed": len(result.refused)})
         return sent

@@ -82,3 +82,8 @@ def stepfunctions_for(endpoint_url: str, region: str) -> SFNClient:
     """Step Functions for explicit settings, cached likewise."""
     result: SFNClient = _client("stepfunctions", endpoint_url, region)
     return result
+
+
+def sns_for(endpoint_url: str, region: str) -> Any:
+    """SNS for explicit settings, cached likewise (operator alerts)."""
+    return _client("sns", endpoint_url, region)

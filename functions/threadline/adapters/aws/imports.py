@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from threadline.adapters.aws.queues import send_messages
 from threadline.domain.errors import Unavailable
+from threadline.messages import ImportChunk
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
-
-# SendMessageBatch takes at most ten entries.
-_SQS_BATCH = 10
 
 
 class S3ImportFiles:
@@ -43,16 +41,6 @@ class SqsImportQueue:
 
     def send_chunks(self, project_id: UUID, job_id: UUID, chunk_nos: Sequence[int]) -> None:
         """Enqueue chunks; raises Unavailable if any could not be sent (the caller may retry the upload)."""
-        for start in range(0, len(chunk_nos), _SQS_BATCH):
-            entries = [
-                {
-                    "Id": str(n),
-                    "MessageBody": json.dumps(
-                        {"kind": "import_chunk", "project_id": str(project_id), "job_id": str(job_id), "chunk_no": n}
-                    ),
-                }
-                for n in chunk_nos[start : start + _SQS_BATCH]
-            ]
-            response = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)  # type: ignore[arg-type]
-            if response.get("Failed"):
-                raise Unavailable("the import queue refused some chunks; upload the file again to resume")
+        messages = [ImportChunk(project_id=project_id, job_id=job_id, chunk_no=n) for n in chunk_nos]
+        if send_messages(self._sqs, self._url, messages).refused:
+            raise Unavailable("the import queue refused some chunks; upload the file again to resume")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING
 
 import boto3
@@ -35,6 +35,8 @@ def to_mime(mail: OutgoingMail) -> bytes:
     message["From"] = mail.sender
     message["To"] = ", ".join(mail.recipients)
     message["Message-ID"] = make_msgid(domain="threadline")
+    # RFC 5322 requires Date; mail clients sort and show the report by it.
+    message["Date"] = formatdate(usegmt=True)
     message.set_content(mail.text)
     message.add_alternative(mail.html, subtype="html")
     html_part = next(part for part in message.iter_parts() if part.get_content_type() == "text/html")

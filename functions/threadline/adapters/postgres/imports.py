@@ -78,6 +78,7 @@ INSERT INTO threads (id, project_id, first_question, created_at, updated_at)
 SELECT t.id, %(project_id)s, t.question, t.at, t.at
 FROM unnest(%(ids)s::uuid[], %(questions)s::text[], %(ats)s::timestamptz[]) AS t(id, question, at)
 ON CONFLICT (id) DO NOTHING
+RETURNING id
 """
 
 # Counts follow the messages really inserted, so a retried chunk never counts twice.
@@ -220,7 +221,8 @@ class PostgresImports:
         rejections: Sequence[Rejection],
         measurements: Sequence[Measurement],
         judge: Judge,
-    ) -> bool:
+    ) -> list[UUID] | None:
+        created: list[UUID] = []
         with self._db.transaction() as conn:
             # The row lock serialises two deliveries of the same chunk; the second sees it done.
             locked = conn.execute(
@@ -228,13 +230,13 @@ class PostgresImports:
                 {"job_id": chunk.job_id, "chunk_no": chunk.chunk_no},
             ).fetchone()
             if locked is None or locked["done_at"] is not None:
-                return False
+                return None
             if interactions:
                 threads = _thread_params(chunk.project_id, interactions)
                 # Threads an earlier chunk started get updated below; locking them before the inserts touch the
                 # analytics rollups keeps to the order of every writer: thread rows first, then rollup rows.
                 conn.execute(LOCK_THREADS, {"project_id": chunk.project_id, "thread_ids": threads["ids"]})
-                conn.execute(_INSERT_THREADS, threads)
+                created = [r["id"] for r in conn.execute(_INSERT_THREADS, threads).fetchall()]
                 conn.execute(_INSERT_MESSAGES, _message_params(chunk.project_id, interactions))
                 record_measurements(conn, chunk.project_id, measurements, judge)
             conn.execute(
@@ -247,7 +249,7 @@ class PostgresImports:
                     "rejections": Jsonb([{"row": r.row, "reason": r.reason} for r in rejections]),
                 },
             )
-        return True
+        return created
 
     def record_chunk_error(self, job_id: UUID, chunk_no: int, error: str) -> None:
         with self._db.transaction() as conn:

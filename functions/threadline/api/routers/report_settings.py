@@ -21,7 +21,7 @@ class ReportSettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     recipients: list[str] = Field(default_factory=list, max_length=50, examples=[["ops@example.com"]])
-    cadence: str = Field(default="weekly", examples=["weekly"], description="weekly or monthly")
+    cadence: str = Field(default="weekly", examples=["weekly"], description="daily, weekly or monthly")
     timezone: str = Field(default="UTC", examples=["Europe/Paris"], description="IANA name")
     enabled: bool = True
 
