@@ -20,6 +20,7 @@ from threadline.domain.chat_tools import (
     tool_schemas,
 )
 from threadline.domain.errors import DomainError, InvalidInput
+from threadline.domain.labels import ThreadSummary
 from threadline.domain.ports import ChatEvents, Embedder, Vectors
 from threadline.domain.prompting import Passage, Turn, build_messages, extractive_answer, format_numbered
 
@@ -69,10 +70,11 @@ class Exchange:
 
 @dataclass(frozen=True, slots=True)
 class ThreadHistory:
-    """A thread with every exchange, oldest first."""
+    """A thread with every exchange, oldest first, and its label as the thread listing shows it."""
 
     thread: Thread
     exchanges: list[Exchange]
+    summary: ThreadSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +223,11 @@ class ChatRepository(Protocol):
 
     def finish_exchange(self, message_id: UUID, outcome: Outcome) -> None: ...
 
+    def delete_thread(self, project_id: UUID, thread_id: UUID) -> None:
+        """Delete a thread with its exchanges, their metrics and alerts, and take its metric values out of the
+        project's running statistics, in one transaction; NotFound for another project's thread."""
+        ...
+
     def search(
         self, project_id: UUID, thread_id: UUID, query_vector: Vectors, top_k: int, title_filter: str | None
     ) -> list[Passage]: ...
@@ -298,6 +305,10 @@ class ChatService:
     def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory:
         """A thread of the project with its whole history."""
         return self._repo.get_thread(project_id, thread_id)
+
+    def delete_thread(self, project_id: UUID, thread_id: UUID) -> None:
+        """Delete a thread of the project and everything measured about it (analytics follow by trigger)."""
+        self._repo.delete_thread(project_id, thread_id)
 
     def start(self, project_id: UUID, question: str, thread_id: UUID | None) -> NewExchange:
         """Save the question and gather what answering needs; NotFound for another project's thread."""

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from threadline.domain.chunking import ChunkDraft, chunk_sections
 from threadline.domain.errors import InvalidInput, UnsupportedMediaType
+from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 from threadline.domain.parsing import DocumentFormat, ParseError, detect_format, parse
 from threadline.domain.ports import Embedder, Vectors
 
@@ -73,8 +74,16 @@ class DocumentRepository(Protocol):
 
     def mark_failed(self, document_id: UUID, reason: str) -> Document: ...
     def get(self, project_id: UUID, document_id: UUID) -> Document: ...
-    def list(self, project_id: UUID, limit: int, before: tuple[datetime, UUID] | None) -> list[Document]: ...
+    def list(self, project_id: UUID, page: PageRequest) -> list[Document]:
+        """Up to `page.fetch` documents, newest first (created_at, id), after the page's cursor."""
+        ...
+
     def delete(self, project_id: UUID, document_id: UUID) -> None: ...
+
+
+def list_documents(repo: DocumentRepository, project_id: UUID, page: PageRequest) -> Page[Document]:
+    """A page of the project's documents, newest first."""
+    return page_of(repo.list(project_id, page), page, lambda d: Cursor.after(d.created_at, d.id))
 
 
 class ObjectStore(Protocol):

@@ -8,6 +8,7 @@ from uuid import UUID
 from psycopg.types.json import Jsonb
 
 from threadline.adapters.postgres.db import Database, Row
+from threadline.adapters.postgres.labels import SELECT_SUMMARY, thread_summary
 from threadline.domain.chat import Context, Outcome, Thread, ThreadHistory
 from threadline.domain.chat import Exchange as ExchangeEntity
 from threadline.domain.errors import NotFound
@@ -89,6 +90,36 @@ _FINISH: LiteralString = (
 )
 HISTORY_TURNS = 20
 
+_LOCK_THREAD: LiteralString = (
+    "SELECT id FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s FOR UPDATE"
+)
+_LOCK_THREAD_MESSAGES: LiteralString = "SELECT id FROM messages WHERE thread_id = %(thread_id)s ORDER BY id FOR UPDATE"
+_THREAD_VALUES: LiteralString = (
+    "SELECT m.metric, m.value FROM interaction_metrics m JOIN messages e ON e.id = m.message_id"
+    " WHERE e.thread_id = %(thread_id)s"
+)
+_LOCK_THREAD_STATS: LiteralString = (
+    "SELECT 1 FROM metric_stats WHERE project_id = %(project_id)s"
+    " AND metric IN (SELECT v.metric FROM (" + _THREAD_VALUES + ") v) ORDER BY metric FOR UPDATE"
+)
+# The inverse of Chan et al.'s combination in adapters/postgres/alerts.py: the thread's values (n_b, mean_b, M2_b)
+# leave the stored (n, mean, M2), so the statistics read as if they had never been measured. The subtraction
+# keeps the rounding of the removed values' squares (~1e-16 of their M2: a stddev of ~2e-5 left over after
+# removing latencies of 7,000-9,000 ms), so M2 is clamped at 0, a metric left with one value gets M2 = 0 exactly,
+# and one left with none goes back to (0, 0, 0).
+_UNFOLD_THREAD_STATS: LiteralString = (
+    "UPDATE metric_stats s SET"
+    " n = s.n - b.n,"
+    " mean = CASE WHEN s.n > b.n THEN (s.n * s.mean - b.n * b.mean) / (s.n - b.n) ELSE 0 END,"
+    " m2 = CASE WHEN s.n > b.n + 1 THEN greatest(0, s.m2 - b.m2"
+    "   - (b.mean - (s.n * s.mean - b.n * b.mean) / (s.n - b.n)) ^ 2 * (s.n - b.n)::float8 * b.n::float8 / s.n)"
+    "   ELSE 0 END,"
+    " updated_at = now()"
+    " FROM (SELECT v.metric, count(*) AS n, avg(v.value) AS mean, coalesce(var_pop(v.value), 0) * count(*) AS m2"
+    "       FROM (" + _THREAD_VALUES + ") v GROUP BY v.metric) b"
+    " WHERE s.project_id = %(project_id)s AND s.metric = b.metric"
+)
+
 
 def _passage(row: Row) -> Passage:
     return Passage(
@@ -139,7 +170,27 @@ class PostgresChat:
                 " WHERE thread_id = %(thread_id)s AND project_id = %(project_id)s ORDER BY created_at, id",
                 params,
             ).fetchall()
-        return ThreadHistory(Thread(**row), [ExchangeEntity(**r) for r in rows])
+            summary = conn.execute(
+                SELECT_SUMMARY + " WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s", params
+            ).fetchone()
+        assert summary is not None  # the same snapshot found the thread above
+        return ThreadHistory(Thread(**row), [ExchangeEntity(**r) for r in rows], thread_summary(summary))
+
+    def delete_thread(self, project_id: UUID, thread_id: UUID) -> None:
+        """Delete the thread; messages, metric values and alerts go by ON DELETE CASCADE, rollups by trigger.
+
+        Lock order: the thread, its messages, then the statistics rows in metric order. A measurement of one of
+        these messages holds the message (its foreign key check) before the statistics, so taking the messages
+        first makes it wait for this delete instead of deadlocking with it.
+        """
+        params = {"thread_id": thread_id, "project_id": project_id}
+        with self._db.transaction() as conn:
+            if conn.execute(_LOCK_THREAD, params).fetchone() is None:
+                raise NotFound("thread not found")
+            conn.execute(_LOCK_THREAD_MESSAGES, params)
+            conn.execute(_LOCK_THREAD_STATS, params)
+            conn.execute(_UNFOLD_THREAD_STATS, params)
+            conn.execute("DELETE FROM threads WHERE id = %(thread_id)s", params)
 
     def read_context(self, project_id: UUID, thread_id: UUID | None, query_vector: Vectors, top_k: int) -> Context:
         """Thread, history and retrieval pipelined in one read-only round trip (no commit to wait for)."""
