@@ -373,6 +373,7 @@ class LambdaRuntime:
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._no_new_workers = False
 
     def register(self, spec: FunctionSpec) -> None:
         """Make a function invocable (by logical id, name or ARN); a changed spec gets fresh workers."""
@@ -414,6 +415,9 @@ class LambdaRuntime:
         keep: Worker | None = None
         try:
             cold_ms: float | None = None
+            if worker is None and self._no_new_workers:
+                error = {"errorType": "Runtime.Stopping", "errorMessage": f"{spec.name}: the local runtime is stopping"}
+                return Invocation(error, True, request_id)
             if worker is None:
                 started = time.monotonic()
                 try:
@@ -491,6 +495,10 @@ class LambdaRuntime:
         self.log(spec.name, f"END RequestId: {request_id}")
         self.log(spec.name, result.report_line(spec.memory_mb))
         return result
+
+    def stop_starting(self) -> None:
+        """Start no new worker from now on (the stack is stopping); warm ones still serve what is in flight."""
+        self._no_new_workers = True
 
     def close(self) -> None:
         """Stop every idle worker; busy ones stop when their invocation returns.
