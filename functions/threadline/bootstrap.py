@@ -21,6 +21,7 @@ from threadline.adapters.postgres.db import Database
 from threadline.adapters.postgres.documents import PostgresDocuments
 from threadline.adapters.postgres.imports import PostgresImports
 from threadline.adapters.postgres.labels import PostgresLabels
+from threadline.adapters.postgres.mcp_settings import PostgresMcpSettings
 from threadline.adapters.postgres.reports import PostgresReports
 from threadline.adapters.postgres.tenancy import PostgresTenancy
 from threadline.domain.chat import ChatService
@@ -193,6 +194,16 @@ class Container:
             top_k=self.settings.retrieval_top_k,
             history_budget=self.settings.history_token_budget,
         )
+
+    @cached_property
+    def passages(self) -> PostgresChat:
+        """Retrieval over a project's chunks outside a thread (the MCP server's search tool)."""
+        return PostgresChat(self.db, self.settings.retrieval_ef_search)
+
+    @cached_property
+    def mcp_settings(self) -> PostgresMcpSettings:
+        """Each project's MCP server instructions and tool names."""
+        return PostgresMcpSettings(self.db)
 
     @cached_property
     def analytics(self) -> PostgresAnalytics:

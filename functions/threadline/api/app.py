@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from threadline import __version__
 from threadline.api.errors import install_error_handlers
+from threadline.api.reach import mount_reach
 from threadline.api.routers import ROUTERS
 from threadline.bootstrap import Container, get_container
 
@@ -34,6 +35,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_reach(app, resolved)
     if container is None:
         # The process-wide app (Lambda, uvicorn) is built once; what exists now lives as long as the process.
         freeze_startup_objects()

@@ -10,6 +10,7 @@ from typing import Literal, Protocol
 from uuid import UUID
 
 from threadline.domain.categories import ClassificationRequests
+from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.errors import InvalidInput
 
 LabelSource = Literal["auto", "user"]
@@ -39,6 +40,7 @@ class ThreadSummary:
     message_count: int
     created_at: datetime
     updated_at: datetime
+    channel: Channel = DEFAULT_CHANNEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class ThreadQuery:
     label_source: LabelSource | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    channel: Channel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ def build_query(
     label_source: LabelSource | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    channel: Channel | None = None,
 ) -> ThreadQuery:
     """Validate listing parameters; contradictory filters are InvalidInput rather than an empty page."""
     if not 1 <= limit <= MAX_PAGE:
@@ -122,6 +126,7 @@ def build_query(
         label_source=label_source,
         created_after=created_after,
         created_before=created_before,
+        channel=channel,
     )
 
 

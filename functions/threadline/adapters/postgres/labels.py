@@ -13,7 +13,7 @@ from threadline.domain.ports import LabelDecision
 
 _SELECT: LiteralString = (
     "SELECT t.id, t.project_id, t.category_id, c.name AS category_name, t.label_source, t.label_confidence,"
-    " t.label_model, t.labelled_at, t.first_question, t.message_count, t.created_at, t.updated_at"
+    " t.label_model, t.labelled_at, t.first_question, t.message_count, t.created_at, t.updated_at, t.channel"
     " FROM threads t LEFT JOIN categories c ON c.id = t.category_id"
 )
 
@@ -25,6 +25,7 @@ _FILTERS: dict[str, LiteralString] = {
     "label_source": " AND t.label_source = %(label_source)s",
     "created_after": " AND t.created_at > %(created_after)s",
     "created_before": " AND t.created_at < %(created_before)s",
+    "channel": " AND t.channel = %(channel)s",
     "cursor": " AND (t.created_at, t.id) < (%(cursor_created_at)s, %(cursor_id)s)",
 }
 
@@ -75,6 +76,7 @@ def _summary(row: Row) -> ThreadSummary:
         message_count=row["message_count"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        channel=row["channel"],
     )
 
 
@@ -82,7 +84,7 @@ def listing_sql(query: ThreadQuery) -> tuple[LiteralString, dict[str, Any]]:
     """The keyset query of one page, and its parameters (public so the benchmark can EXPLAIN it)."""
     sql: LiteralString = _SELECT + " WHERE t.project_id = %(project_id)s"
     params: dict[str, Any] = {"limit": query.limit}
-    for name in ("category_id", "label_source", "created_after", "created_before"):
+    for name in ("category_id", "label_source", "created_after", "created_before", "channel"):
         value = getattr(query, name)
         if value is not None:
             sql += _FILTERS[name]

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.domain import labels
+from threadline.domain.channels import Channel
 from threadline.domain.labels import MAX_PAGE, ThreadSummary
 
 router = APIRouter(prefix="/query/v1", tags=["threads"])
@@ -37,6 +38,7 @@ class ThreadListItem(BaseModel):
     message_count: int
     created_at: datetime
     updated_at: datetime
+    channel: Channel
 
     @classmethod
     def of(cls, thread: ThreadSummary) -> ThreadListItem:
@@ -53,6 +55,7 @@ class ThreadListItem(BaseModel):
             message_count=thread.message_count,
             created_at=thread.created_at,
             updated_at=thread.updated_at,
+            channel=thread.channel,
         )
 
 
@@ -80,9 +83,12 @@ async def list_threads(
     label_source: Literal["auto", "user"] | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    channel: Channel | None = None,
 ) -> ThreadListPage:
-    """Threads newest first, by keyset pagination, with their labels."""
-    query = labels.build_query(limit, cursor, category_id, unlabelled, label_source, created_after, created_before)
+    """Threads newest first, by keyset pagination, with their labels and the channel each came through."""
+    query = labels.build_query(
+        limit, cursor, category_id, unlabelled, label_source, created_after, created_before, channel
+    )
     page = await run_in_threadpool(labels.list_threads, container.labels, project_id, query)
     return ThreadListPage(results=[ThreadListItem.of(t) for t in page.results], next_cursor=page.next_cursor)
 
