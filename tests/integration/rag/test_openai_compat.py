@@ -254,7 +254,11 @@ def test_errors_come_in_openais_shape_with_the_right_status(
         (b"{not json", 400, "invalid_json"),
         (json.dumps({"model": "threadline", "messages": [], "temperature_x": 1}).encode(), 400, "unknown_parameter"),
         (json.dumps({"messages": [{"role": "user", "content": "Hi"}]}).encode(), 400, "missing_required_parameter"),
-        (b'{"model": "threadline", "messages": [{"role": "user", "content": "' + b"a" * (2 * 1024 * 1024) + b'"}]}', 413, "request_too_large"),
+        (
+            b'{"model": "threadline", "messages": [{"role": "user", "content": "' + b"a" * (2 * 1024 * 1024) + b'"}]}',
+            413,
+            "request_too_large",
+        ),
     ],
 )
 def test_raw_bad_bodies_are_openai_errors_never_500(
