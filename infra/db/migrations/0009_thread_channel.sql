@@ -2,25 +2,13 @@
 --
 -- `channel` is set once, when the thread is created: `api` (the /query/v1 chat routes; also every thread from
 -- before this migration and every imported one), `widget` (the embeddable widget), `openai` (POST
--- /v1/chat/completions) or `mcp` (the hosted MCP server's `ask` tool). Adding a NOT NULL column with a constant
--- default rewrites no rows (PostgreSQL 11+ stores the default in the catalogue).
+-- /v1/chat/completions) or `mcp` (the hosted MCP server's `ask` tool). A NOT NULL column with a constant
+-- default rewrites no rows (the default lives in the catalogue); the CHECK is validated with one scan.
 ALTER TABLE threads ADD COLUMN channel text NOT NULL DEFAULT 'api'
     CONSTRAINT threads_channel_known CHECK (channel IN ('api', 'widget', 'openai', 'mcp'));
 
 -- The listing's `channel=` filter, on the same keyset as the other listing indexes.
 CREATE INDEX threads_project_channel_created_idx ON threads (project_id, channel, created_at DESC, id DESC);
-
--- A channel never changes: the rollup below counts a thread under the channel it was inserted with, and has no
--- UPDATE trigger (the chat's updates of a thread would pay for one on every follow-up). The guard fires only on
--- an UPDATE that names the column, so no other update pays anything for it.
-CREATE FUNCTION threads_channel_immutable() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'threads.channel cannot change (thread %)', OLD.id USING ERRCODE = 'check_violation';
-END
-$$;
-CREATE TRIGGER threads_channel_immutable BEFORE UPDATE OF channel ON threads
-    FOR EACH ROW WHEN (OLD.channel IS DISTINCT FROM NEW.channel) EXECUTE FUNCTION threads_channel_immutable();
 
 -- Threads per (project, UTC hour of created_at, channel), kept exactly like the rollups of 0007: a statement-level
 -- trigger with transition tables, in the writing transaction, applied in key order.
@@ -45,15 +33,24 @@ LANGUAGE sql AS $$
     ON CONFLICT (project_id, hour, channel) DO UPDATE SET threads = r.threads + EXCLUDED.threads
 $$;
 
+-- An UPDATE counts only the rows whose key changed (no code path changes project, creation time or channel,
+-- so the chat's follow-ups and every label write add a join of one-row transition tables and nothing more).
 CREATE FUNCTION analytics_channels_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM analytics_count_channels(ARRAY(
             SELECT (project_id, created_at, channel, 1)::analytics_channel_change FROM new_rows));
-    ELSE
+    ELSIF TG_OP = 'DELETE' THEN
         PERFORM analytics_count_channels(ARRAY(
             SELECT (project_id, created_at, channel, -1)::analytics_channel_change FROM old_rows));
+    ELSE
+        PERFORM analytics_count_channels(ARRAY(
+            SELECT (c.project_id, c.created_at, c.channel, c.sign)::analytics_channel_change
+            FROM old_rows o JOIN new_rows n ON n.id = o.id
+            CROSS JOIN LATERAL (VALUES (o.project_id, o.created_at, o.channel, -1),
+                                       (n.project_id, n.created_at, n.channel, 1)) AS c (project_id, created_at, channel, sign)
+            WHERE (o.project_id, o.created_at, o.channel) IS DISTINCT FROM (n.project_id, n.created_at, n.channel)));
     END IF;
     RETURN NULL;
 END
@@ -61,6 +58,8 @@ $$;
 
 CREATE TRIGGER analytics_channels_inserted AFTER INSERT ON threads
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_channels_changed();
+CREATE TRIGGER analytics_channels_updated AFTER UPDATE ON threads
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_channels_changed();
 CREATE TRIGGER analytics_channels_deleted AFTER DELETE ON threads
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION analytics_channels_changed();
 
