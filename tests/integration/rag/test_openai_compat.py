@@ -11,6 +11,7 @@ import boto3
 import httpx
 import openai
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.integration.rag.conftest import Tenant, upload
 from threadline.adapters.aws.chat_events import SqsChatEvents
@@ -291,3 +292,14 @@ def test_a_model_failure_is_an_error_not_a_broken_answer(
         list(client.chat.completions.create(model="threadline", messages=question, stream=True))
     # And both questions are kept in their threads
     assert len(_threads(live, tenant, channel="openai")) == 2
+
+
+def test_the_openapi_document_describes_the_openai_routes(client: TestClient) -> None:
+    # When the OpenAPI document is read
+    spec = client.get("/openapi.json").json()
+    # Then the OpenAI-compatible routes are in it, with the bearer scheme and the request's extension field
+    assert {"/v1/chat/completions", "/v1/models", "/v1/models/{model}"} <= set(spec["paths"])
+    post = spec["paths"]["/v1/chat/completions"]["post"]
+    assert any("HTTPBearer" in s for s in post["security"])
+    assert "thread_id" in spec["components"]["schemas"]["ChatCompletionRequest"]["properties"]
+    assert "/query/v1/projects/{project_id}/mcp-settings/" in spec["paths"]
