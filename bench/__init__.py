@@ -19,4 +19,5 @@ BENCHMARKS: list[str] = [
     "rollup_writes",
     "local_runtime",
     "soak",
+    "reach",
 ]

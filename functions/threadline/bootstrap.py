@@ -27,6 +27,7 @@ from threadline.adapters.postgres.tenancy import PostgresTenancy
 from threadline.domain.chat import ChatService
 from threadline.domain.classification import Classifier
 from threadline.domain.errors import Unavailable
+from threadline.domain.mcp import McpSettingsRepository
 from threadline.domain.reports import ReportServices
 from threadline.domain.sweeper import SweepPolicy, SweepServices
 from threadline.settings import Settings, get_settings
@@ -215,6 +216,18 @@ class Container:
             top_k=self.settings.retrieval_top_k,
             history_budget=self.settings.history_token_budget,
         )
+
+    @cached_property
+    def passages(self) -> PostgresChat:
+        """Retrieval over a project's chunks outside a thread (the MCP server's search tool)."""
+        return PostgresChat(self.db, self.settings.retrieval_ef_search)
+
+    @cached_property
+    def mcp_settings(self) -> McpSettingsRepository:
+        """Each project's MCP server instructions and tool names."""
+        from threadline.adapters.postgres.mcp_settings import PostgresMcpSettings
+
+        return PostgresMcpSettings(self.db)
 
     @cached_property
     def analytics(self) -> PostgresAnalytics:

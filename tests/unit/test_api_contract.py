@@ -20,7 +20,7 @@ from threadline.bootstrap import Container
 
 API = "/query/v1/"
 # GETs of one thing whose path does not end in an id: everything else a GET reaches without an id is a list.
-SINGULAR = {"/query/v1/me/", "/query/v1/team/report-settings/"}
+SINGULAR = {"/query/v1/me/", "/query/v1/team/report-settings/", "/query/v1/projects/{project_id}/mcp-settings/"}
 SINGULAR_SUFFIXES = ("/analytics/",)
 ERRORS = ("401", "404", "422")
 WRITES = ("post", "put", "patch")

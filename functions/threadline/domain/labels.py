@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 from uuid import UUID
 
 from threadline.domain.categories import ClassificationRequests
+from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.errors import InvalidInput
 from threadline.domain.pagination import FIRST_PAGE, Cursor, Page, PageRequest, page_of
 
@@ -37,6 +38,7 @@ class ThreadSummary:
     message_count: int
     created_at: datetime
     updated_at: datetime
+    channel: Channel = DEFAULT_CHANNEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class ThreadQuery:
     label_source: LabelSource | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    channel: Channel | None = None
 
 
 ThreadPage = Page[ThreadSummary]
@@ -70,6 +73,7 @@ def build_query(
     label_source: LabelSource | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    channel: Channel | None = None,
 ) -> ThreadQuery:
     """Validate listing parameters; contradictory filters are InvalidInput rather than an empty page."""
     if unlabelled and (category_id is not None or label_source is not None):
@@ -84,6 +88,7 @@ def build_query(
         label_source=label_source,
         created_after=created_after,
         created_before=created_before,
+        channel=channel,
     )
 
 

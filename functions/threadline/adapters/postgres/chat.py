@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import LiteralString
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from psycopg.types.json import Jsonb
 
 from threadline.adapters.postgres.db import Database, Row
 from threadline.adapters.postgres.labels import SELECT_SUMMARY, thread_summary
+from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.chat import Context, Outcome, Thread, ThreadHistory
 from threadline.domain.chat import Exchange as ExchangeEntity
 from threadline.domain.errors import NotFound
@@ -52,6 +54,12 @@ _RETRIEVE_TITLED = _retrieval(
     " AND title ILIKE '%%' || %(title)s || '%%')"
 )
 
+# Any document of the project whose title contains one of the patterns (the MCP search tool's title filter).
+_RETRIEVE_TITLES_ANY = _retrieval(
+    " AND c.document_id IN (SELECT id FROM documents WHERE project_id = %(project_id)s"
+    " AND title ILIKE ANY(%(patterns)s::text[]))"
+)
+
 # For this transaction only (is_local = true), so no session state outlives it (RDS Proxy would pin the
 # connection): the beam width, and iterative scans (pgvector >= 0.8) that keep scanning the HNSW index until
 # LIMIT rows pass the project/document filter instead of stopping after ef_search candidates.
@@ -60,8 +68,8 @@ _SEARCH_SETTINGS: LiteralString = (
 )
 
 _NEW_THREAD: LiteralString = (
-    "INSERT INTO threads (id, project_id, first_question, message_count)"
-    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1)"
+    "INSERT INTO threads (id, project_id, first_question, message_count, channel)"
+    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1, %(channel)s)"
     " RETURNING message_count"
 )
 _COUNT_QUESTION: LiteralString = (
@@ -119,6 +127,11 @@ _UNFOLD_THREAD_STATS: LiteralString = (
     "       FROM (" + _THREAD_VALUES + ") v GROUP BY v.metric) b"
     " WHERE s.project_id = %(project_id)s AND s.metric = b.metric"
 )
+
+
+def _like_literal(text: str) -> str:
+    """`text` matched literally inside ILIKE (its %, _ and backslashes escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _passage(row: Row) -> Passage:
@@ -217,10 +230,22 @@ class PostgresChat:
         )
 
     def record_question(
-        self, project_id: UUID, thread_id: UUID, message_id: UUID, question: str, new_thread: bool
+        self,
+        project_id: UUID,
+        thread_id: UUID,
+        message_id: UUID,
+        question: str,
+        new_thread: bool,
+        channel: Channel = DEFAULT_CHANNEL,
     ) -> bool:
-        """Create or count into the thread and save the question pending, in one round trip."""
-        params = {"project_id": project_id, "thread_id": thread_id, "message_id": message_id, "question": question}
+        """Create (in `channel`) or count into the thread and save the question pending, in one round trip."""
+        params = {
+            "project_id": project_id,
+            "thread_id": thread_id,
+            "message_id": message_id,
+            "question": question,
+            "channel": channel,
+        }
         with self._db.pipeline() as conn:
             thread = conn.execute(_NEW_THREAD if new_thread else _COUNT_QUESTION, params)
             conn.execute(_SAVE_QUESTION, params)
@@ -250,6 +275,22 @@ class PostgresChat:
                     "handoff_reason": outcome.handoff_reason,
                 },
             )
+
+    def search_documents(
+        self, project_id: UUID, query_vector: Vectors, top_k: int, titles: Sequence[str] | None
+    ) -> list[Passage]:
+        """Retrieval over every document of the project, or those whose title contains one of `titles`."""
+        params = {
+            "project_id": project_id,
+            "vector": query_vector,
+            "top_k": top_k,
+            "patterns": [f"%{_like_literal(t)}%" for t in titles or ()],
+            "ef_search": str(max(self._ef_search, top_k)),
+        }
+        with self._db.transaction() as conn:
+            conn.execute(_SEARCH_SETTINGS, params)
+            rows = conn.execute(_RETRIEVE_TITLES_ANY if titles else _RETRIEVE_NEW, params).fetchall()
+        return [_passage(r) for r in rows]
 
     def search(
         self, project_id: UUID, thread_id: UUID, query_vector: Vectors, top_k: int, title_filter: str | None

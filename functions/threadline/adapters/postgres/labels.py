@@ -14,7 +14,7 @@ from threadline.domain.ports import LabelDecision
 
 SELECT_SUMMARY: LiteralString = (
     "SELECT t.id, t.project_id, t.category_id, c.name AS category_name, t.label_source, t.label_confidence,"
-    " t.label_model, t.labelled_at, t.first_question, t.message_count, t.created_at, t.updated_at"
+    " t.label_model, t.labelled_at, t.first_question, t.message_count, t.created_at, t.updated_at, t.channel"
     " FROM threads t LEFT JOIN categories c ON c.id = t.category_id"
 )
 
@@ -25,6 +25,7 @@ _FILTERS: dict[str, LiteralString] = {
     "label_source": " AND t.label_source = %(label_source)s",
     "created_after": " AND t.created_at > %(created_after)s",
     "created_before": " AND t.created_at < %(created_before)s",
+    "channel": " AND t.channel = %(channel)s",
 }
 _NEWEST_FIRST = Keyset("t.created_at", "t.id")
 
@@ -76,6 +77,7 @@ def thread_summary(row: Row) -> ThreadSummary:
         message_count=row["message_count"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        channel=row["channel"],
     )
 
 
@@ -87,6 +89,7 @@ def listing_sql(query: ThreadQuery) -> tuple[LiteralString, dict[str, Any]]:
         "label_source": query.label_source,
         "created_after": query.created_after,
         "created_before": query.created_before,
+        "channel": query.channel,
     }
     return page_sql(
         SELECT_SUMMARY + " WHERE t.project_id = %(project_id)s", _FILTERS, filters, _NEWEST_FIRST, query.page

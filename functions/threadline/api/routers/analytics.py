@@ -85,6 +85,7 @@ class IntervalPublic(BaseModel):
     threads: int
     unlabelled: int
     by_category: dict[UUID, int]
+    by_channel: dict[str, int] = Field(description="new threads per channel: api, widget, openai, mcp")
     answers: Answers
 
 
@@ -100,6 +101,7 @@ class AnalyticsPublic(BaseModel):
     unlabelled: int
     label_sources: dict[str, int]
     categories: list[CategoryTotal]
+    channels: dict[str, int] = Field(description="new threads per channel (api, widget, openai, mcp)")
     answers: Answers
     intervals: list[IntervalPublic]
 
@@ -116,6 +118,7 @@ class AnalyticsPublic(BaseModel):
             unlabelled=a.unlabelled,
             label_sources=a.label_sources,
             categories=[CategoryTotal(id=c.id, name=c.name, threads=a.category_totals[c.id]) for c in a.categories],
+            channels=a.channel_totals,
             answers=Answers.of(a.totals),
             intervals=[
                 IntervalPublic(
@@ -123,6 +126,7 @@ class AnalyticsPublic(BaseModel):
                     threads=b.threads,
                     unlabelled=b.unlabelled,
                     by_category=b.by_category,
+                    by_channel=b.by_channel,
                     answers=Answers.of(b.figures),
                 )
                 for b in a.buckets

@@ -13,6 +13,7 @@ from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import labels
+from threadline.domain.channels import Channel
 
 router = APIRouter(prefix="/query/v1", tags=["threads"], responses=API_ERRORS)
 
@@ -41,6 +42,7 @@ class ThreadListItem(BaseModel):
     message_count: int
     created_at: datetime
     updated_at: datetime
+    channel: Channel
 
 
 class LabelCorrection(BaseModel):
@@ -61,9 +63,10 @@ def list_threads(
     label_source: Literal["auto", "user"] | None = None,
     created_after: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone")] = None,
     created_before: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone")] = None,
+    channel: Channel | None = None,
 ) -> PagePublic[ThreadListItem]:
-    """Threads newest first, by keyset pagination, with their labels."""
-    query = labels.build_query(page, category_id, unlabelled, label_source, created_after, created_before)
+    """Threads newest first, by keyset pagination, with their labels and the channel each came through."""
+    query = labels.build_query(page, category_id, unlabelled, label_source, created_after, created_before, channel)
     return PagePublic[ThreadListItem].of(labels.list_threads(container.labels, project_id, query))
 
 
