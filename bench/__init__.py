@@ -17,4 +17,5 @@ BENCHMARKS: list[str] = [
     "classify_accuracy",
     "reports",
     "rollup_writes",
+    "embedding",
 ]
