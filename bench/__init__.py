@@ -18,4 +18,5 @@ BENCHMARKS: list[str] = [
     "reports",
     "rollup_writes",
     "embedding",
+    "coldstart",
 ]
