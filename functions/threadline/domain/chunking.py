@@ -82,7 +82,12 @@ def _enforce(draft: ChunkDraft, counter: TokenCounter, limit: int) -> list[Chunk
     else:
         middle = len(words) // 2
         halves = [" ".join(words[:middle]), " ".join(words[middle:])]
-    return [piece for half in halves if half.strip() for piece in _enforce(ChunkDraft(0, draft.heading, half), counter, limit)]
+    return [
+        piece
+        for half in halves
+        if half.strip()
+        for piece in _enforce(ChunkDraft(0, draft.heading, half), counter, limit)
+    ]
 
 
 class _Packer:

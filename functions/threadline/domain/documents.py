@@ -90,7 +90,9 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def ingest(repo: DocumentRepository, embedder: PassageEmbedder, project_id: UUID, upload: Upload) -> tuple[Document, bool]:
+def ingest(
+    repo: DocumentRepository, embedder: PassageEmbedder, project_id: UUID, upload: Upload
+) -> tuple[Document, bool]:
     """Ingest an upload; returns (document, created). Same content again is a no-op returning the first document.
 
     An unsupported format raises before anything is stored; content that cannot be parsed is kept as
@@ -149,7 +151,9 @@ def project_of_key(key: str) -> UUID:
     return project_id
 
 
-def ingest_object(repo: DocumentRepository, embedder: PassageEmbedder, store: ObjectStore, bucket: str, key: str) -> Document:
+def ingest_object(
+    repo: DocumentRepository, embedder: PassageEmbedder, store: ObjectStore, bucket: str, key: str
+) -> Document:
     """Ingest an object of the DocumentsBucket. Redelivery is a no-op (content hash); an unsupported
     format is recorded as a failed document, since no client is there to receive a 4xx."""
     project_id = project_of_key(key)
