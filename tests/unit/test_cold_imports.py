@@ -44,8 +44,9 @@ def test_every_template_handler_is_checked() -> None:
     # Given the template's functions
     modules = _handler_modules()
 
-    # Then every Python handler module of the stack is in this test's scope
-    assert set(modules) == {
+    # Then the Python handlers (all but ChatFunction's run.sh) are this test's scope, the known ones included
+    assert all(m.startswith("threadline.handlers.") for m in modules)
+    assert set(modules) >= {
         "threadline.handlers.api",
         "threadline.handlers.ingest",
         "threadline.handlers.backfill",
