@@ -19,4 +19,6 @@ BENCHMARKS: list[str] = [
     "rollup_writes",
     "local_runtime",
     "soak",
+    "embedding",
+    "coldstart",
 ]
