@@ -20,4 +20,6 @@ BENCHMARKS: list[str] = [
     "local_runtime",
     "soak",
     "reach",
+    "embedding",
+    "coldstart",
 ]
