@@ -49,6 +49,9 @@ SAMPLES: dict[str, tuple[str, str | None, Check]] = {
     "schedule/report_tick.json": ("ReportFunction", None, lambda p: p["counts"]["sent"] == 0),
     "apigw/get_thread.json": ("ApiFunction", None, _unauthorized),
     "apigw/post_chat.json": ("ApiFunction", None, _unauthorized),
+    # The sample key names no project: each protocol's own 401 (OpenAI's error body; MCP over JSON-RPC).
+    "apigw/post_chat_completions.json": ("ApiFunction", None, _unauthorized),
+    "apigw/post_mcp.json": ("ApiFunction", None, _unauthorized),
     "schedule/sweep_tick.json": ("SweeperFunction", None, lambda p: p["asked"] == p["requeued"] == 0),
     # The database is migrated already; the sample's response URL answers nothing (port 9), which the
     # handler reports instead of raising (CloudFormation then times the deploy out).
