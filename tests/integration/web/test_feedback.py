@@ -178,3 +178,18 @@ def test_feedback_down_is_measured_once_per_answer_and_alert_rules_use_it(
     metrics = client.get(f"/query/v1/projects/{site.project_id}/metrics/", headers=site.admin).json()["results"]
     feedback = next(m for m in metrics if m["metric"] == "feedback_down")
     assert feedback["count"] == 2 and feedback["mean"] == pytest.approx(0.5)
+
+
+def test_deleting_a_thread_takes_its_ratings_out_of_the_counts(
+    client: TestClient, site: Site, web_container: Container
+) -> None:
+    # Given a rated answer
+    answer = _ask(client, site, site.widget)
+    _rate(client, site.widget, answer["question_answer_id"], rating="down", comment="wrong")
+    # When its thread is deleted
+    deleted = client.delete(f"/query/v1/threads/{answer['thread_id']}/", headers=site.admin)
+    # Then the rating goes with it and the rollup counts nothing
+    assert deleted.status_code == 204
+    assert _rows(web_container, "SELECT count(*) FROM answer_feedback") == [(0,)]
+    rollup = _rows(web_container, "SELECT coalesce(sum(up), 0), coalesce(sum(down), 0) FROM analytics_feedback_hours")
+    assert rollup == [(0, 0)]
