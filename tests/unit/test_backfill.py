@@ -7,9 +7,9 @@ from uuid import uuid4
 
 import pytest
 
-from threadline.adapters.postgres.seed import question_pool
 from threadline.domain.backfill import Backfill, Scope, State, parse_scope
 from threadline.domain.errors import InvalidInput
+from threadline.local.seed import question_pool
 
 pytestmark = pytest.mark.unit
 

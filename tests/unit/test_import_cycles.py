@@ -1,97 +1,29 @@
 """No import cycle in the package: the module-level imports of every module of `threadline` form a DAG.
 
-Read from the source (ast), not by importing, so the check costs milliseconds and sees every module, the
-CLI's and the local cloud's included. Imports inside functions (the lazy imports that keep cold starts short)
-and under `if TYPE_CHECKING:` are not edges: they run after every module has loaded, or never.
+Read from the source (infra/build/imports.py, ast), not by importing, so the check costs milliseconds and
+sees every module, the CLI's and the local cloud's included.
 """
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "functions"
+from infra.build.imports import find_cycle, import_graph, module_files
+
+SOURCE_ROOT = Path(__file__).resolve().parents[2] / "functions"
 
 pytestmark = pytest.mark.unit
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE_ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _modules() -> dict[str, Path]:
-    return {_module_name(p): p for p in sorted((PACKAGE_ROOT / "threadline").rglob("*.py"))}
-
-
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _top_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
-    found: list[ast.Import | ast.ImportFrom] = []
-    pending: list[ast.stmt] = list(tree.body)
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            found.append(node)
-        elif isinstance(node, ast.If) and not _is_type_checking(node):
-            pending += node.body + node.orelse
-        elif isinstance(node, ast.Try):
-            pending += node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body]
-    return found
-
-
-def _edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    targets: set[str] = set()
-    for node in _top_level_imports(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            targets |= {alias.name for alias in node.names}
-            continue
-        base = node.module or ""
-        if node.level:
-            anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-            base = f"{anchor}.{base}".rstrip(".")
-        # `from a import b` depends on the module a.b when there is one, else on a.
-        targets |= {f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names}
-    return {t for t in targets if t in modules and t != name}
-
-
-def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    path: list[str] = []
-
-    def visit(node: str) -> list[str]:
-        state[node] = 1
-        path.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                return [*path[path.index(nxt) :], nxt]
-            if nxt not in state and (cycle := visit(nxt)):
-                return cycle
-        path.pop()
-        state[node] = 2
-        return []
-
-    for start in sorted(graph):
-        if start not in state and (cycle := visit(start)):
-            return cycle
-    return []
-
-
 def test_the_module_level_imports_of_the_package_have_no_cycle() -> None:
     # Given every module of the package and its module-level imports
-    modules = _modules()
-    graph = {name: _edges(name, path, modules) for name, path in modules.items()}
+    modules = module_files(SOURCE_ROOT, "threadline")
+    graph = import_graph(modules)
 
     # When the graph is walked depth first
-    cycle = _find_cycle(graph)
+    cycle = find_cycle(graph)
 
     # Then no import path leads back to where it started
     assert len(modules) > 100
@@ -99,12 +31,33 @@ def test_the_module_level_imports_of_the_package_have_no_cycle() -> None:
     assert cycle == [], " -> ".join(cycle)
 
 
-def test_the_cycle_finder_finds_a_cycle() -> None:
+def test_a_cycle_is_found_and_named_from_where_it_closes() -> None:
     # Given a graph where c leads back to a
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
 
     # When it is walked
-    cycle = _find_cycle(graph)
+    cycle = find_cycle(graph)
 
     # Then the cycle is reported from where it closes
     assert cycle == ["a", "b", "c", "a"]
+
+
+def test_a_lazy_import_is_an_edge_only_of_the_lazy_graph(tmp_path: Path) -> None:
+    # Given a package whose module a imports b inside a function and c under TYPE_CHECKING
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import c\n"
+        "def f():\n    from pkg.b import thing\n    return thing\n"
+    )
+    (tmp_path / "pkg" / "b.py").write_text("from . import a\nthing = 1\n")
+    (tmp_path / "pkg" / "c.py").write_text("")
+    modules = module_files(tmp_path, "pkg")
+
+    # When both graphs are built
+    loading, lazy = import_graph(modules), import_graph(modules, lazy=True)
+
+    # Then b -> a loads with the module, a -> b only when f runs, and c never
+    assert loading["pkg.a"] == set() and loading["pkg.b"] == {"pkg.a"}
+    assert lazy["pkg.a"] == {"pkg.b"}
+    assert find_cycle(loading) == [] and find_cycle(lazy) == ["pkg.a", "pkg.b", "pkg.a"]

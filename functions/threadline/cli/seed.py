@@ -20,7 +20,7 @@ def configure(sub: Any) -> None:
 
 
 def _seed(args: argparse.Namespace, container: Container) -> object:
-    from threadline.adapters.postgres.seed import Seeder
+    from threadline.local.seed import Seeder
 
     if args.threads < 0 or args.projects < 1:
         raise SystemExit("--threads must be >= 0 and --projects >= 1")
