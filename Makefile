@@ -47,6 +47,7 @@ test-fast: install  ## unit tests only
 lint: install
 	$(VENV)/bin/ruff check functions tests bench infra
 	$(VENV)/bin/ruff format --check functions tests bench infra
+	$(PY) -m infra.build.dead_code
 
 typecheck: install
 	$(VENV)/bin/mypy
