@@ -15,7 +15,8 @@ import pytest
 from infra.build import artifact, checks, package
 from tests.infra.conftest import PACKAGE_DIR, REPO_ROOT, SIZE_REPORT, TEMPLATE
 
-pytestmark = pytest.mark.infra
+# Slow: needs the packaged artifact (`make test-slow` packages first) and imports each handler under python3.12.
+pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
 
 def _entries(sam: dict[str, Any], out: Path = PACKAGE_DIR) -> dict[str, Any]:
