@@ -12,7 +12,7 @@ MODEL := layers/model/all-MiniLM-L6-v2.int8.onnx
 REFERENCE_WEIGHTS := build/model/model.safetensors
 N ?= 1000000
 
-.PHONY: install model dev test test-fast lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
+.PHONY: install model dev test test-fast test-slow lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -38,15 +38,19 @@ install: $(VENV)/.synced $(TOKENIZER) $(MODEL)  ## virtual environment, locked d
 dev: install  ## the whole stack on this machine: Postgres, moto, the API, pollers, schedules
 	$(VENV)/bin/threadline dev
 
-test: install package  ## every test tier, the template and packaged-artifact checks included
-	$(PY) -m pytest
+test: install  ## every test but the slow ones (`make test-slow`): unit, integration, template checks
+	$(PY) -m pytest -m "not slow"
 
-test-fast: install  ## unit tests only
-	$(PY) -m pytest -m unit -q
+test-slow: install package  ## the slow tests: the whole dev stack, state machine runs, the packaged artifact
+	$(PY) -m pytest -m slow
+
+test-fast: install  ## unit tests only (tests/unit: collecting only that folder skips importing the others)
+	$(PY) -m pytest -q tests/unit
 
 lint: install
 	$(VENV)/bin/ruff check functions tests bench infra
 	$(VENV)/bin/ruff format --check functions tests bench infra
+	$(PY) -m infra.build.dead_code
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bench.labelling_support import bench_database
 from threadline.adapters.embeddings import OnnxMiniLM
-from threadline.adapters.postgres.seed import Seeder
 from threadline.bootstrap import Container
 from threadline.domain import backfill
+from threadline.local.seed import Seeder
 from threadline.settings import Settings, get_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from infra.build import artifact, checks, package
-from tests.infra.conftest import PACKAGE_DIR, SIZE_REPORT, TEMPLATE
+from tests.infra.conftest import PACKAGE_DIR, REPO_ROOT, SIZE_REPORT, TEMPLATE
 
-pytestmark = pytest.mark.infra
+# Slow: needs the packaged artifact (`make test-slow` packages first) and imports each handler under python3.12.
+pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
 
 def _entries(sam: dict[str, Any], out: Path = PACKAGE_DIR) -> dict[str, Any]:
@@ -53,6 +54,50 @@ def test_every_handler_imports_from_the_code_and_layers_alone(
     # Then every import succeeds from /var/task and /opt only, and the artifact is left as built (no bytecode in it)
     assert problems == []
     assert [p for folder in ("code", "layers") for p in (PACKAGE_DIR / folder).rglob("__pycache__")] == []
+
+
+def test_the_code_leaves_the_dev_only_packages_out_and_no_handler_reaches_them(
+    package_manifest: dict[str, Any],
+) -> None:
+    # Given the artifact's code folder, built without the CLI, the local cloud and the demo seeder
+    code = PACKAGE_DIR / "code" / "threadline"
+    assert (code / "handlers").is_dir()
+    assert [folder for folder in package.DEV_ONLY if (PACKAGE_DIR / "code" / folder).exists()] == []
+    assert not (code / "adapters" / "postgres" / "seed.py").exists()
+
+    # When every handler's imports, those inside functions included, are followed through the source
+    problems = checks.dev_only_problems(package_manifest, REPO_ROOT)
+
+    # Then none reaches a module the code artifact leaves out (and the handlers import: the test above)
+    assert package_manifest["artifacts"]["code"]["left_out"] == list(package.DEV_ONLY)
+    assert problems == []
+
+
+def test_a_handler_reaching_a_dev_only_package_names_the_function_and_the_import_chain(tmp_path: Path) -> None:
+    # Given a copy of the source whose sweeper imports the seeder, inside a function (a lazy import)
+    shutil.copytree(REPO_ROOT / "functions", tmp_path / "functions", ignore=shutil.ignore_patterns("__pycache__"))
+    sweeper = tmp_path / "functions" / "threadline" / "domain" / "sweeper.py"
+    sweeper.write_text(sweeper.read_text() + "\n\ndef _reseed() -> None:\n    from threadline.local import seed\n")
+    manifest = {
+        "artifacts": {"code": {"source": "functions", "left_out": list(package.DEV_ONLY)}},
+        "functions": {
+            "SweeperFunction": {"handler": "threadline.handlers.sweeper.lambda_handler"},
+            "ChatFunction": {"handler": "run.sh"},
+            "MigrateFunction": {"handler": "threadline.handlers.migrate.lambda_handler"},
+        },
+    }
+
+    # When the handlers' imports are followed
+    problems = checks.dev_only_problems(manifest, tmp_path)
+
+    # Then each function that reaches it is named with the chain from its handler (the chat through run.sh's app
+    # and the container), and the migrator, which never loads the sweeper, is not
+    assert problems == [
+        "ChatFunction: threadline.api.app -> threadline.bootstrap -> threadline.domain.sweeper -> "
+        "threadline.local.seed, left out of the code artifact",
+        "SweeperFunction: threadline.handlers.sweeper -> threadline.domain.sweeper -> threadline.local.seed, "
+        "left out of the code artifact",
+    ]
 
 
 def test_the_artifact_ships_the_migrations_where_settings_find_them(

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
-from threadline.domain.errors import Conflict, InvalidInput
+from threadline.domain.errors import Conflict
 from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 from threadline.domain.ports import LabelDecision, ThreadClassifier
 
@@ -187,14 +187,6 @@ class ManifestStore(Protocol):
     """Keeps the Map's item list where its ItemReader reads it."""
 
     def write(self, key: str, items: list[dict[str, Any]]) -> Manifest: ...
-
-
-def parse_scope(value: str) -> Scope:
-    """A scope from its name, or InvalidInput."""
-    try:
-        return Scope(value)
-    except ValueError:
-        raise InvalidInput("scope must be one of: " + ", ".join(s.value for s in Scope), scope=value) from None
 
 
 def start(repo: BackfillRepository, runner: WorkflowRunner, project_id: UUID | None, scope: Scope) -> Started:

@@ -1,3 +1,4 @@
+# Over 350 lines: the chat's one flow and its types; being changed in parallel, split types from flow after that lands.
 """Threads and grounded, streamed answers: retrieve, prompt, stream, use tools, save, announce."""
 
 from __future__ import annotations

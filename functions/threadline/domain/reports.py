@@ -1,3 +1,4 @@
+# Over 350 lines: one feature, callers use `reports.X` for all of it; its sections (periods, sending) are the seams.
 """Scheduled usage reports: per-team settings, reporting periods, the report itself, and sending it once.
 
 At most one report per team and period: a worker claims the (team, cadence, period) row BEFORE it

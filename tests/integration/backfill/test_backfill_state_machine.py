@@ -19,7 +19,8 @@ from threadline.settings import Settings
 
 from .conftest import Seeded, labels, seed
 
-pytestmark = pytest.mark.integration
+# Slow: thousands of seeded threads through the real state machine, and a range's retries backing off 1 + 2 + 4 s.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @dataclass

@@ -1,3 +1,4 @@
+# Over 350 lines: OpenAI's wire models (request, response, stream chunk) and the two routes speaking them.
 """OpenAI-compatible chat: POST /v1/chat/completions and GET /v1/models, for any OpenAI client.
 
 The key is the bearer token (`Authorization: Bearer <project key>`, as the openai SDK sends it). Every request
