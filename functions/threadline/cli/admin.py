@@ -25,10 +25,15 @@ def configure(sub: Any) -> None:
     project.add_argument("name")
     project.set_defaults(func=_create_project)
     key = verbs.add_parser("create-key", help="create a project API key (printed once)")
-    key.add_argument("project_id", type=UUID)
+    key.add_argument("project_id", type=UUID, nargs="?", help="the project (or --project)")
+    key.add_argument("--project", type=UUID, dest="project_option")
     key.add_argument("--name", default="default")
+    key.add_argument("--scope", choices=[tenancy.ADMIN, tenancy.WIDGET], default=tenancy.ADMIN)
+    key.add_argument(
+        "--origin", action="append", default=[], dest="origins", help="a widget key's page origin (repeatable)"
+    )
     key.set_defaults(func=_create_key)
-    revoke = verbs.add_parser("revoke-key", help="revoke a key by its prefix")
+    revoke = verbs.add_parser("revoke-key", help="revoke a key by its prefix (or id)")
     revoke.add_argument("project_id", type=UUID)
     revoke.add_argument("prefix")
     revoke.set_defaults(func=_revoke_key)
@@ -55,12 +60,23 @@ def _create_project(args: argparse.Namespace, container: Container) -> object:
 
 
 def _create_key(args: argparse.Namespace, container: Container) -> object:
-    issued = tenancy.issue_api_key(container.tenancy, args.project_id, args.name)
+    project_id = args.project_option or args.project_id
+    if project_id is None:
+        raise SystemExit("create-key needs a project: --project ID")
+    issued = tenancy.issue_api_key(container.tenancy, project_id, args.name, args.scope, args.origins)
     return {"key": issued.key, **asdict(issued.info)}
 
 
 def _revoke_key(args: argparse.Namespace, container: Container) -> object:
-    return container.tenancy.revoke_api_key(args.project_id, args.prefix)
+    return container.tenancy.revoke_api_key(args.project_id, _key_ref(args.prefix))
+
+
+def _key_ref(text: str) -> UUID | str:
+    """A key's id when the text is one, else its prefix."""
+    try:
+        return UUID(text)
+    except ValueError:
+        return text
 
 
 def _list(args: argparse.Namespace, container: Container) -> object:
