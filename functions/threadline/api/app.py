@@ -13,6 +13,7 @@ from threadline.api.deps import reject_unknown_query
 from threadline.api.errors import install_error_handlers
 from threadline.api.reach import mount_reach
 from threadline.api.routers import ROUTERS
+from threadline.api.web import mount_web
 from threadline.bootstrap import Container, get_container
 
 
@@ -38,6 +39,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         # Every route refuses query parameters it does not declare (the API contract, README).
         app.include_router(router, dependencies=[Depends(reject_unknown_query)])
     mount_reach(app, resolved)
+    mount_web(app)
     if container is None:
         # The process-wide app (Lambda, uvicorn) is built once; what exists now lives as long as the process.
         freeze_startup_objects()
