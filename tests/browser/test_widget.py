@@ -37,6 +37,7 @@ def _widget_key(app_url: str, tenant: Tenant, origin: str) -> str:
         f"{app_url}/query/v1/projects/{tenant.project_id}/api-keys/",
         json={"name": "docs site", "scope": "widget", "origins": [origin]},
         headers=tenant.headers,
+        timeout=60,
     )
     assert response.status_code == 201, response.text
     key: str = response.json()["key"]
@@ -47,7 +48,7 @@ def _embed(folder: Path, app_url: str, tenant: Tenant, key: str, theme: str = ""
     extra = f' data-theme="{theme}"' if theme else ""
     # The host page's own CSS is hostile on purpose: it must not restyle the widget.
     (folder / "index.html").write_text(
-        "<!doctype html><html><head><title>Acme docs</title>"
+        "<!doctype html><html><head><title>Acme docs</title><link rel='icon' href='data:,'>"
         "<style>button{background:red!important;font-size:40px!important} p{color:lime}</style></head>"
         "<body><h1>Acme documentation</h1><p>How do refunds work? Ask the assistant.</p>"
         f'<script src="{app_url}/widget.js" data-project-id="{tenant.project_id}" data-key="{key}"{extra} async>'
@@ -60,12 +61,13 @@ def _upload(app_url: str, tenant: Tenant) -> None:
         f"{app_url}/query/v1/projects/{tenant.project_id}/documents/",
         json={"title": "Refund policy", "text": REFUNDS},
         headers=tenant.headers,
+        timeout=60,
     )
     assert response.status_code == 201, response.text
 
 
 def _thread(app_url: str, tenant: Tenant, thread_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{app_url}/query/v1/threads/{thread_id}/", headers=tenant.headers)
+    response = httpx.get(f"{app_url}/query/v1/threads/{thread_id}/", headers=tenant.headers, timeout=60)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -23,35 +23,45 @@ interface Analytics {
 
 const PALETTE = ["#2457d6", "#d6452f", "#1f9d55", "#b7791f", "#805ad5", "#0f8b8d", "#c53f8c", "#4a5568"];
 
-/** One uPlot chart; rebuilt when its data changes (a handful of series over at most a few hundred buckets). */
-function Chart(props: { title: string; data: uPlot.AlignedData; series: { label: string; bars?: boolean }[] }) {
+/**
+ * One uPlot chart; rebuilt when its data changes (a handful of series over at most a few hundred buckets).
+ * `stacked` draws bars stacked: series i is drawn as the sum of series i..n, each over the next, so the visible
+ * part of each bar is its own count; the legend shows the series' own values.
+ */
+function Chart(props: { title: string; x: number[]; ys: (number | null)[][]; labels: string[]; stacked?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const host = ref.current;
     if (!host) return;
-    const bars = uPlot.paths.bars?.({ size: [0.6, 40] });
+    const drawn = props.stacked
+      ? props.ys.map((_, i) => props.x.map((_, j) => props.ys.slice(i).reduce((sum, y) => sum + (y[j] ?? 0), 0)))
+      : props.ys;
+    const bars = props.stacked ? uPlot.paths.bars?.({ size: [0.7, 48] }) : undefined;
     const plot = new uPlot(
       {
         width: Math.max(320, host.clientWidth || 640),
         height: 240,
         series: [
           {},
-          ...props.series.map((s, i) => ({
-            label: s.label,
+          ...props.labels.map((label, i) => ({
+            label,
             stroke: PALETTE[i % PALETTE.length],
-            fill: s.bars ? `${PALETTE[i % PALETTE.length]}55` : undefined,
-            width: 2,
-            paths: s.bars ? bars : undefined,
+            fill: props.stacked ? PALETTE[i % PALETTE.length] : undefined,
+            width: props.stacked ? 1 : 2,
+            paths: bars,
+            points: { show: !props.stacked },
+            value: (_u: uPlot, _v: number | null, _s: number, idx: number | null) =>
+              idx == null ? "--" : String(props.ys[i][idx] ?? "--"),
           })),
         ],
-        axes: [{}, { size: 50 }],
+        axes: [{}, { size: 70 }],
         scales: { x: { time: true } },
       },
-      props.data,
+      [props.x, ...drawn] as uPlot.AlignedData,
       host,
     );
     return () => plot.destroy();
-  }, [JSON.stringify(props.data), JSON.stringify(props.series)]);
+  }, [JSON.stringify(props)]);
   return (
     <figure class="card chart">
       <figcaption>{props.title}</figcaption>
@@ -121,18 +131,22 @@ export function AnalyticsPage(p: PageProps) {
           </div>
           <Chart
             title={`Threads per category per ${interval}`}
-            data={[xs, ...a.categories.map((c) => a.intervals.map((b) => b.by_category[c.id] ?? 0)), a.intervals.map((b) => b.unlabelled)]}
-            series={[...a.categories.map((c) => ({ label: c.name, bars: true })), { label: "unlabelled", bars: true }]}
+            x={xs}
+            ys={[...a.categories.map((c) => a.intervals.map((b) => b.by_category[c.id] ?? 0)), a.intervals.map((b) => b.unlabelled)]}
+            labels={[...a.categories.map((c) => c.name), "unlabelled"]}
+            stacked
           />
           <Chart
             title={`Mean answer latency per ${interval} (ms)`}
-            data={[xs, a.intervals.map((b) => b.answers.latency.avg_ms)]}
-            series={[{ label: "mean latency ms" }]}
+            x={xs}
+            ys={[a.intervals.map((b) => b.answers.latency.avg_ms)]}
+            labels={["mean latency ms"]}
           />
           <Chart
             title={`Questions and unanswered per ${interval}`}
-            data={[xs, a.intervals.map((b) => b.answers.questions), a.intervals.map((b) => b.answers.incomplete + b.answers.failed)]}
-            series={[{ label: "questions" }, { label: "unanswered (incomplete or failed)" }]}
+            x={xs}
+            ys={[a.intervals.map((b) => b.answers.questions), a.intervals.map((b) => b.answers.incomplete + b.answers.failed)]}
+            labels={["questions", "unanswered (incomplete or failed)"]}
           />
         </>
       )}

@@ -31,7 +31,9 @@ a.cite{font-size:11px;vertical-align:super;text-decoration:none;background:var(-
 .excerpt{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;max-width:300px}
 .feedback{display:flex;gap:6px;margin-top:6px}
 .feedback button{border:1px solid var(--line);background:none;border-radius:6px;padding:1px 7px;font-size:13px;color:var(--fg)}
-.feedback button[aria-pressed=true]{background:var(--accent);border-color:var(--accent)}
+.feedback button{display:inline-flex;align-items:center;padding:3px 7px}
+.feedback svg{width:15px;height:15px;fill:currentColor}.feedback svg.down{transform:rotate(180deg)}
+.feedback button[aria-pressed=true]{background:var(--accent);border-color:var(--accent);color:var(--accent-fg)}
 .error{color:var(--err);margin:6px 0 0}
 .status{margin:0;padding:0 14px;min-height:1.2em;font-size:12.5px;color:var(--muted)}
 form{display:flex;gap:8px;padding:8px 14px}

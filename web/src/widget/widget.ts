@@ -45,6 +45,22 @@ async function errorMessage(response: Response): Promise<string> {
   return `The assistant is unavailable (HTTP ${response.status}).`;
 }
 
+// A thumb drawn as SVG (Material Icons' thumb_up, Apache-2.0): emoji fonts are missing on many systems.
+const THUMB =
+  "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z";
+
+function thumb(rating: "up" | "down"): SVGSVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  if (rating === "down") svg.setAttribute("class", "down");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", THUMB);
+  svg.append(path);
+  return svg;
+}
+
 const NETWORK_LOST = "The connection was lost before the answer finished. Check your network and ask again.";
 let instances = 0;
 
@@ -263,11 +279,12 @@ export class ThreadlineChat extends HTMLElement {
 
   private addFeedback(bubble: HTMLElement, answerId: string, mine: "up" | "down" | null): void {
     const row = el("div", { class: "feedback", role: "group", "aria-label": "Was this answer helpful?" });
-    for (const [rating, label, glyph] of [
-      ["up", "Helpful", "👍"],
-      ["down", "Not helpful", "👎"],
+    for (const [rating, label] of [
+      ["up", "Helpful"],
+      ["down", "Not helpful"],
     ] as const) {
-      const b = el("button", { type: "button", "aria-label": label, "aria-pressed": String(mine === rating) }, glyph);
+      const b = el("button", { type: "button", "aria-label": label, "aria-pressed": String(mine === rating) });
+      b.append(thumb(rating));
       b.dataset.rating = rating;
       b.dataset.answer = answerId;
       row.append(b);
