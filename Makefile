@@ -72,6 +72,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+	cd web && node_modules/.bin/tsc --noEmit -p .
 
 validate: install package  ## cfn-lint on the template and its translation, the packaged artifact; every state machine in moto
 	$(PY) -m pytest -q tests/infra
