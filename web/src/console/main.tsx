@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { call, loadSession, saveSession, type Session } from "./api";
 import { AnalyticsPage, Alerts } from "./insights";
 import { Backfills, Imports, Reports } from "./jobs";
+import { Keys } from "./keys";
 import { Categories, Documents } from "./library";
 import "./style.css";
 import { Threads, ThreadView } from "./threads";
@@ -18,6 +19,7 @@ const NAV: [string, string][] = [
   ["backfills", "Backfills"],
   ["imports", "Imports"],
   ["reports", "Reports"],
+  ["keys", "Keys"],
 ];
 
 /** The hash route (`#/threads/ID` -> ["threads", "ID"]): static hosting needs no server-side routes. */
@@ -79,6 +81,7 @@ function App() {
   else if (page === "backfills") body = <Backfills {...props} />;
   else if (page === "imports") body = <Imports {...props} />;
   else if (page === "reports") body = <Reports {...props} />;
+  else if (page === "keys") body = <Keys {...props} />;
   else body = <Threads {...props} />;
   return (
     <>
