@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from threadline.adapters.postgres.documents import PostgresDocuments
     from threadline.adapters.postgres.imports import PostgresImports
     from threadline.adapters.postgres.labels import PostgresLabels
+    from threadline.adapters.postgres.rate_limits import PostgresRateCounter
     from threadline.adapters.postgres.reports import PostgresReports
     from threadline.adapters.postgres.tenancy import PostgresTenancy
     from threadline.domain.chat import ChatService
@@ -62,6 +63,13 @@ class Container:
         from threadline.adapters.postgres.tenancy import PostgresTenancy
 
         return PostgresTenancy(self.db)
+
+    @cached_property
+    def rate_counter(self) -> PostgresRateCounter:
+        """Widget keys' request counts, shared by every instance through the database."""
+        from threadline.adapters.postgres.rate_limits import PostgresRateCounter
+
+        return PostgresRateCounter(self.db)
 
     @cached_property
     def embedder(self) -> OnnxMiniLM:

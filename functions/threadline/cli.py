@@ -36,9 +36,14 @@ def _admin_parser(sub: Any) -> None:
     project.add_argument("team_id", type=UUID)
     project.add_argument("name")
     key = verbs.add_parser("create-key", help="create a project API key (printed once)")
-    key.add_argument("project_id", type=UUID)
+    key.add_argument("project_id", type=UUID, nargs="?", help="the project (or --project)")
+    key.add_argument("--project", type=UUID, dest="project_option")
     key.add_argument("--name", default="default")
-    revoke = verbs.add_parser("revoke-key", help="revoke a key by its prefix")
+    key.add_argument("--scope", choices=[tenancy.ADMIN, tenancy.WIDGET], default=tenancy.ADMIN)
+    key.add_argument(
+        "--origin", action="append", default=[], dest="origins", help="a widget key's page origin (repeatable)"
+    )
+    revoke = verbs.add_parser("revoke-key", help="revoke a key by its prefix (or id)")
     revoke.add_argument("project_id", type=UUID)
     revoke.add_argument("prefix")
     listing = verbs.add_parser("list", help="list teams, projects of a team, or keys of a project")
@@ -61,10 +66,13 @@ def _admin(args: argparse.Namespace, container: Container) -> object:
     if verb == "create-project":
         return tenancy.create_project(repo, args.team_id, args.name)
     if verb == "create-key":
-        issued = tenancy.issue_api_key(repo, args.project_id, args.name)
+        project_id = args.project_option or args.project_id
+        if project_id is None:
+            raise SystemExit("create-key needs a project: --project ID")
+        issued = tenancy.issue_api_key(repo, project_id, args.name, args.scope, args.origins)
         return {"key": issued.key, **asdict(issued.info)}
     if verb == "revoke-key":
-        return repo.revoke_api_key(args.project_id, args.prefix)
+        return repo.revoke_api_key(args.project_id, _key_ref(args.prefix))
     if verb in _ADMIN_VERBS:
         return _ADMIN_VERBS[verb](args, container)
     return _admin_list(args, repo)
@@ -78,6 +86,14 @@ def _admin_list(args: argparse.Namespace, repo: tenancy.TenancyRepository) -> ob
     if args.project is None:
         raise SystemExit("list keys needs --project")
     return repo.list_api_keys(args.project)
+
+
+def _key_ref(text: str) -> UUID | str:
+    """A key's id when the text is one, else its prefix."""
+    try:
+        return UUID(text)
+    except ValueError:
+        return text
 
 
 _COMMANDS["admin"] = _admin

@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     classifier_margin: float = Field(default=0.02, ge=0.0)
     classification_enabled: bool = True
 
+    # The web: widget keys' rate limits (requests per minute, per key and per client IP, shared through Postgres)
+    # and the browser origins of the console (comma-separated `scheme://host[:port]`), which may call the API
+    # with an admin key. Origins listed on active widget keys are allowed as well (api/cors.py).
+    widget_rate_per_key: int = Field(default=60, ge=1)
+    widget_rate_per_ip: int = Field(default=20, ge=1)
+    console_origins: str = ""
+    # Set by template.yaml on ChatFunction only: under the Lambda Web Adapter every request comes from the
+    # adapter on 127.0.0.1, and the caller's address is in the `x-amzn-request-context` header it adds.
+    aws_lwa_port: int | None = None
+
     # Local cloud
     local_dir: Path = _REPO_ROOT / ".local"
 

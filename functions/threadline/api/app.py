@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from threadline import __version__
+from threadline.api.cors import CorsMiddleware
 from threadline.api.deps import reject_unknown_query
 from threadline.api.errors import install_error_handlers
 from threadline.api.reach import mount_reach
@@ -40,6 +41,8 @@ def create_app(container: Container | None = None) -> FastAPI:
         app.include_router(router, dependencies=[Depends(reject_unknown_query)])
     mount_reach(app, resolved)
     mount_web(app)
+    # Outermost, so preflights never reach authentication and error responses carry the CORS headers too.
+    app.add_middleware(CorsMiddleware, container=resolved)
     if container is None:
         # The process-wide app (Lambda, uvicorn) is built once; what exists now lives as long as the process.
         freeze_startup_objects()

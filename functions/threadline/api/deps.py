@@ -10,10 +10,11 @@ from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
+from threadline.api.access import authorize
 from threadline.api.errors import invalid_fields
 from threadline.bootstrap import Container
 from threadline.domain.errors import NotFound
-from threadline.domain.tenancy import Principal, authenticate
+from threadline.domain.tenancy import Principal
 
 _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False, description="A project API key")
 
@@ -27,9 +28,12 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_principal(container: ContainerDep, api_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
-    """Authenticate X-API-KEY; 401 when missing or invalid (a sync dependency: FastAPI runs it in its threadpool)."""
-    return authenticate(container.tenancy, api_key)
+def get_principal(
+    request: Request, container: ContainerDep, api_key: Annotated[str | None, Depends(_api_key_header)]
+) -> Principal:
+    """Authenticate X-API-KEY (401) and hold a widget key to its routes, origins and rate (403, 429); a sync
+    dependency: FastAPI runs it in its threadpool."""
+    return authorize(container, request, api_key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

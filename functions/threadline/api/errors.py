@@ -14,8 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from threadline.domain.errors import (
     Conflict,
     DomainError,
+    Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -27,6 +29,8 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
     Conflict: 409,
     InvalidInput: 422,
     Unauthorized: 401,
+    Forbidden: 403,
+    RateLimited: 429,
     Unavailable: 503,
     UnsupportedMediaType: 415,
 }
@@ -58,8 +62,10 @@ def _documented(description: str) -> dict[str, Any]:
 # The error responses every /query/v1 route documents; routes add their own (409, 415) next to these.
 API_ERRORS: dict[int | str, dict[str, Any]] = {
     401: _documented("`unauthorized`: X-API-KEY is missing or invalid"),
+    403: _documented("`forbidden`: a widget key outside its routes, or from an origin not listed on it"),
     404: _documented("`not_found`: no such resource in the key's project (another project's look the same)"),
     422: _documented("`invalid_input`: a field, query parameter or body is not acceptable; `details.field` names it"),
+    429: _documented("`rate_limited`: a widget key's requests per minute (per key, per client IP); see Retry-After"),
     503: _documented("`unavailable`: a dependency (database, queue, model) cannot serve the request now"),
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -82,6 +88,8 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     status = next((s for cls, s in STATUS_BY_ERROR.items() if isinstance(exc, cls)), 400)
     headers = {"WWW-Authenticate": "X-API-KEY"} if status == 401 else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(error_body(exc.code, exc.message, exc.details or None), status_code=status, headers=headers)
 
 

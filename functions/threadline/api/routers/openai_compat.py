@@ -26,19 +26,25 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from threadline.api.access import authorize
 from threadline.api.deps import ContainerDep
 from threadline.domain import openai_compat
 from threadline.domain.answering import citation_footer, collect
 from threadline.domain.chat import ChatEvent, Failed, Meta, NewExchange, Outcome, Sources, Token
-from threadline.domain.errors import DomainError, InvalidInput, NotFound, Unauthorized, Unavailable
+from threadline.domain.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
 from threadline.domain.openai_compat import MODEL_ALIAS, ChatMessage, InvalidMessages
-from threadline.domain.tenancy import Principal, authenticate
+from threadline.domain.tenancy import Principal
 from threadline.observability import logger
 
 # A chat request is a question and some history; 1 MiB is far above any real one and bounds what is parsed.
 MAX_REQUEST_BYTES = 1024 * 1024
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+}
 
 
 def openai_error(
@@ -54,6 +60,8 @@ def _domain_error(exc: DomainError) -> JSONResponse:
     param = param if isinstance(param, str) else None
     if isinstance(exc, Unauthorized):
         return openai_error(401, exc.message, "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+    if isinstance(exc, Forbidden):
+        return openai_error(403, exc.message, exc.code)
     if isinstance(exc, NotFound):
         return openai_error(404, exc.message, "model_not_found" if param == "model" else "not_found", param)
     if isinstance(exc, InvalidInput):
@@ -126,12 +134,14 @@ _bearer = HTTPBearer(auto_error=False, description="A project API key, as `Autho
 
 
 async def bearer_principal(
-    container: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The project of the bearer key; 401 in OpenAI's shape when it is missing or invalid."""
+    """The project of the bearer key; 401 in OpenAI's shape when it is missing or invalid, 403 for a widget key."""
     if credentials is None:
         raise Unauthorized("You didn't provide an API key: send a project key as 'Authorization: Bearer <key>'.")
-    return await run_in_threadpool(authenticate, container.tenancy, credentials.credentials)
+    return await run_in_threadpool(authorize, container, request, credentials.credentials)
 
 
 BearerPrincipal = Annotated[Principal, Depends(bearer_principal)]
