@@ -84,7 +84,7 @@ def test_the_widget_streams_cites_rates_and_survives_a_reload(
     page.goto(f"{host}/index.html")
 
     # When the visitor opens the chat and asks
-    launcher = page.get_by_role("button", name="Open the chat")
+    launcher = page.get_by_role("button", name="Chat with us")
     launcher.click()
     dialog = page.get_by_role("dialog", name="Ask us anything")
     question = dialog.get_by_role("textbox", name="Your question")
@@ -95,7 +95,7 @@ def test_the_widget_streams_cites_rates_and_survives_a_reload(
 
     # Then the answer streams in token by token, Markdown rendered and the model's HTML shown as text
     answer = dialog.locator(".msg.bot").first
-    answer.get_by_role("button", name="Helpful").wait_for()
+    answer.get_by_role("button", name="Helpful", exact=True).wait_for()
     assert page.evaluate("window.__lengths.size") >= 5, "the answer appeared in pieces, not at once"
     assert answer.locator("strong", has_text="5 business days").count() == 1
     assert answer.locator("img").count() == 0 and page.title() == "Acme docs"
@@ -110,9 +110,9 @@ def test_the_widget_streams_cites_rates_and_survives_a_reload(
     assert page.locator("body > p").evaluate("e => getComputedStyle(e).color") == "rgb(0, 255, 0)"
 
     # When the visitor rates the answer
-    answer.get_by_role("button", name="Helpful").click()
+    answer.get_by_role("button", name="Helpful", exact=True).click()
     # Then the rating is stored on the answer
-    assert answer.get_by_role("button", name="Helpful").get_attribute("aria-pressed") == "true"
+    assert answer.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed") == "true"
     thread_id = page.evaluate(f"localStorage.getItem('threadline:thread:{tenant.project_id}')")
     deadline = time.monotonic() + 5
     while _thread(app_url, tenant, thread_id)["messages"][0]["feedback"]["up"] != 1:
@@ -122,14 +122,14 @@ def test_the_widget_streams_cites_rates_and_survives_a_reload(
 
     # When the page is reloaded and the visitor asks a follow-up
     page.reload()
-    page.get_by_role("button", name="Open the chat").click()
+    page.get_by_role("button", name="Chat with us").click()
     restored = page.get_by_role("dialog").locator(".msg.bot").first
-    restored.get_by_role("button", name="Helpful").wait_for()
+    restored.get_by_role("button", name="Helpful", exact=True).wait_for()
     assert "5 business days" in restored.inner_text()
-    assert restored.get_by_role("button", name="Helpful").get_attribute("aria-pressed") == "true"
+    assert restored.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed") == "true"
     page.get_by_role("textbox", name="Your question").fill("To which card?")
     page.get_by_role("textbox", name="Your question").press("Enter")
-    page.get_by_role("dialog").locator(".msg.bot").nth(1).get_by_role("button", name="Helpful").wait_for()
+    page.get_by_role("dialog").locator(".msg.bot").nth(1).get_by_role("button", name="Helpful", exact=True).wait_for()
 
     # Then the follow-up went to the same thread, with the first exchange as its history
     messages = _thread(app_url, tenant, thread_id)["messages"]
@@ -144,7 +144,7 @@ def test_failures_read_as_messages_and_the_panel_is_keyboard_operable(
     # Given the widget, in dark mode, and a model that fails once
     host, folder = host_site
     _embed(folder, app_url, tenant, _widget_key(app_url, tenant, host), theme="dark")
-    llm_stub.script(Reply(status=500))
+    llm_stub.script(*[Reply(status=500)] * 4)  # the chat and the SDK each retry once
     page.goto(f"{host}/index.html")
 
     # When the visitor opens it with the keyboard and asks
@@ -168,8 +168,9 @@ def test_failures_read_as_messages_and_the_panel_is_keyboard_operable(
 
     # When Escape is pressed, the panel closes and focus returns to the launcher
     question.press("Escape")
-    launcher = page.get_by_role("button", name="Open the chat")
+    launcher = page.get_by_role("button", name="Chat with us")
     assert page.get_by_role("dialog").count() == 0
+    assert launcher.get_attribute("aria-expanded") == "false"
     assert launcher.evaluate("e => e.getRootNode().activeElement === e")
     # and the dark theme applies
     assert launcher.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(122, 162, 255)"

@@ -104,7 +104,8 @@ export class ThreadlineChat extends HTMLElement {
     this.launcher = el("button", {
       class: "launcher",
       type: "button",
-      "aria-label": "Open the chat",
+      // One name; aria-expanded says whether the panel is open (a toggle button, as screen readers expect).
+      "aria-label": "Chat with us",
       "aria-expanded": "false",
       "aria-controls": `${this.uid}-panel`,
     });
@@ -183,7 +184,6 @@ export class ThreadlineChat extends HTMLElement {
   toggle(open: boolean): void {
     this.panel.hidden = !open;
     this.launcher.setAttribute("aria-expanded", String(open));
-    this.launcher.setAttribute("aria-label", open ? "Close the chat" : "Open the chat");
     if (open) {
       this.input.focus();
       if (!this.restored) void this.restore();
