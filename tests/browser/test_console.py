@@ -1,5 +1,5 @@
 """The team console in a browser against the real app: sign in with an admin key, correct a label, edit a
-category, upload a document and see it ready, and read the analytics chart."""
+category, upload a document and see it ready, read the analytics chart, and create a widget key."""
 
 from __future__ import annotations
 
@@ -93,5 +93,18 @@ def test_the_console_corrects_a_label_edits_a_category_uploads_and_charts(
     assert "Discovery" in legend and "Troubleshooting" in legend and "unlabelled" in legend
     assert page.locator(".figure", has_text="threads").inner_text().split()[0] == str(len(QUESTIONS))
     page.screenshot(path=str(SCREENSHOTS / "console-analytics.png"), full_page=True)
+    # When a widget key is created for a docs site
+    page.get_by_role("link", name="Keys").click()
+    form = page.get_by_role("form", name="New key")
+    form.get_by_label("Name").fill("docs site")
+    form.get_by_label("Origins").fill("https://docs.example.com")
+    form.get_by_role("button", name="Create key").click()
+    # Then the script tag to paste is shown with the new key, and the key is a widget key for that origin
+    snippet = page.locator(".snippet").inner_text()
+    assert f'src="{app_url}/widget.js"' in snippet and f'data-project-id="{pid}"' in snippet
+    keys = _api(app_url, tenant, "GET", f"/projects/{pid}/api-keys/")["results"]
+    widget = next(k for k in keys if k["scope"] == "widget")
+    assert widget["origins"] == ["https://docs.example.com"] and widget["prefix"] in snippet
+
     # and nothing failed in the page but the refused category (the browser logs every non-2xx response)
     assert [e for e in page.console_errors if "409" not in e] == []
