@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from threadline.adapters.postgres.chat import PostgresChat
     from threadline.adapters.postgres.db import Database
     from threadline.adapters.postgres.documents import PostgresDocuments
+    from threadline.adapters.postgres.feedback import PostgresFeedback
     from threadline.adapters.postgres.imports import PostgresImports
     from threadline.adapters.postgres.labels import PostgresLabels
     from threadline.adapters.postgres.rate_limits import PostgresRateCounter
@@ -153,6 +154,13 @@ class Container:
         from threadline.adapters.postgres.alerts import PostgresAlerts
 
         return PostgresAlerts(self.db)
+
+    @cached_property
+    def feedback(self) -> PostgresFeedback:
+        """Ratings of answers."""
+        from threadline.adapters.postgres.feedback import PostgresFeedback
+
+        return PostgresFeedback(self.db)
 
     @cached_property
     def imports(self) -> PostgresImports:

@@ -30,6 +30,7 @@ WIDGET_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/query/v1/threads/{thread_id}/chat/"),
         ("POST", "/query/v1/threads/{thread_id}/chat/stream/"),
         ("GET", "/query/v1/threads/{thread_id}/"),
+        ("POST", "/query/v1/answers/{question_answer_id}/feedback/"),
     }
 )
 

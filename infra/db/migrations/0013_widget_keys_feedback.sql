@@ -44,6 +44,8 @@ CREATE TABLE answer_feedback (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT answer_feedback_pkey PRIMARY KEY (message_id, api_key_id)
 );
+-- Analytics read the minutes around a window's edges from the rows, by (project, time of the first rating).
+CREATE INDEX answer_feedback_project_created_idx ON answer_feedback (project_id, created_at);
 
 -- Ratings per (project, UTC hour of the first rating), kept exactly like the rollups of 0007 and 0009: a
 -- statement-level trigger with transition tables, in the writing transaction, applied in key order. A rating

@@ -13,7 +13,7 @@ from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
 from threadline.domain import analytics
 from threadline.domain.analytics import ProjectAnalytics
-from threadline.domain.usage import ExchangeFigures
+from threadline.domain.usage import ExchangeFigures, FeedbackCounts
 
 router = APIRouter(prefix="/query/v1", tags=["analytics"], responses=API_ERRORS)
 
@@ -70,6 +70,20 @@ class Answers(BaseModel):
         )
 
 
+class RatingsPublic(BaseModel):
+    """Answer ratings (by the time of each first rating): up, down, and the share that is down."""
+
+    up: int
+    down: int
+    down_rate: float | None = Field(description="down / (up + down); null when nothing was rated")
+
+    @classmethod
+    def of(cls, counts: FeedbackCounts) -> RatingsPublic:
+        """From the domain counts."""
+        rate = counts.down_rate
+        return cls(up=counts.up, down=counts.down, down_rate=None if rate is None else round(rate, 4))
+
+
 class CategoryTotal(BaseModel):
     """A category and its threads over the window."""
 
@@ -87,6 +101,7 @@ class IntervalPublic(BaseModel):
     by_category: dict[UUID, int]
     by_channel: dict[str, int] = Field(description="new threads per channel: api, widget, openai, mcp")
     answers: Answers
+    feedback: RatingsPublic
 
 
 class AnalyticsPublic(BaseModel):
@@ -103,6 +118,7 @@ class AnalyticsPublic(BaseModel):
     categories: list[CategoryTotal]
     channels: dict[str, int] = Field(description="new threads per channel (api, widget, openai, mcp)")
     answers: Answers
+    feedback: RatingsPublic
     intervals: list[IntervalPublic]
 
     @classmethod
@@ -120,6 +136,7 @@ class AnalyticsPublic(BaseModel):
             categories=[CategoryTotal(id=c.id, name=c.name, threads=a.category_totals[c.id]) for c in a.categories],
             channels=a.channel_totals,
             answers=Answers.of(a.totals),
+            feedback=RatingsPublic.of(a.feedback),
             intervals=[
                 IntervalPublic(
                     start=b.start,
@@ -128,6 +145,7 @@ class AnalyticsPublic(BaseModel):
                     by_category=b.by_category,
                     by_channel=b.by_channel,
                     answers=Answers.of(b.figures),
+                    feedback=RatingsPublic.of(b.feedback),
                 )
                 for b in a.buckets
             ],

@@ -32,6 +32,7 @@ from threadline.domain.chat import (
     Token,
 )
 from threadline.domain.errors import Unavailable
+from threadline.domain.feedback import AnswerFeedback
 from threadline.domain.tenancy import Principal
 
 router = APIRouter(prefix="/query/v1", tags=["chat"], responses=API_ERRORS)
@@ -90,8 +91,29 @@ class ThreadPublic(BaseModel):
     updated_at: datetime
 
 
+class FeedbackCommentPublic(BaseModel):
+    """A comment left with a rating."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    rating: Literal["up", "down"]
+    comment: str
+    updated_at: datetime
+
+
+class AnswerFeedbackPublic(BaseModel):
+    """The answer's ratings: counts, the reading key's own (`mine`), and the comments, oldest first."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    up: int = 0
+    down: int = 0
+    mine: Literal["up", "down"] | None = None
+    comments: list[FeedbackCommentPublic] = Field(default_factory=list)
+
+
 class ExchangePublic(BaseModel):
-    """One question and its answer, with the sources the answer drew on."""
+    """One question and its answer, with the sources the answer drew on and its ratings."""
 
     question_answer_id: UUID
     question: str
@@ -106,10 +128,11 @@ class ExchangePublic(BaseModel):
     error: str | None
     created_at: datetime
     completed_at: datetime | None
+    feedback: AnswerFeedbackPublic = Field(default_factory=AnswerFeedbackPublic)
 
     @classmethod
-    def of(cls, exchange: Exchange) -> ExchangePublic:
-        """The public view of an exchange."""
+    def of(cls, exchange: Exchange, feedback: AnswerFeedback | None = None) -> ExchangePublic:
+        """The public view of an exchange (with no ratings unless given)."""
         return cls(
             question_answer_id=exchange.id,
             question=exchange.question,
@@ -124,6 +147,7 @@ class ExchangePublic(BaseModel):
             error=exchange.error,
             created_at=exchange.created_at,
             completed_at=exchange.completed_at,
+            feedback=AnswerFeedbackPublic.model_validate(feedback or AnswerFeedback()),
         )
 
 
@@ -164,7 +188,8 @@ def create_thread(body: ThreadCreate, container: ContainerDep, project_id: Proje
 def get_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep) -> ThreadDetail:
     """The thread with its label and every question, answer, sources and usage; 404 for another project's thread."""
     found = container.chat.get_thread(principal.project_id, thread_id, _started_by(principal))
-    messages = [ExchangePublic.of(e) for e in found.exchanges]
+    ratings = container.feedback.for_thread(thread_id, principal.key_id)
+    messages = [ExchangePublic.of(e, ratings.get(e.id)) for e in found.exchanges]
     usage = UsagePublic.of(
         sum(m.usage.prompt_tokens for m in messages), sum(m.usage.completion_tokens for m in messages)
     )
