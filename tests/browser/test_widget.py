@@ -112,7 +112,8 @@ def test_the_widget_streams_cites_rates_and_survives_a_reload(
     # When the visitor rates the answer
     answer.get_by_role("button", name="Helpful", exact=True).click()
     # Then the rating is stored on the answer
-    assert answer.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed") == "true"
+    answer.locator("button[data-rating=up][aria-pressed=true]").wait_for()  # once the API has stored it
+    page.get_by_text("Thanks for your feedback").wait_for()
     thread_id = page.evaluate(f"localStorage.getItem('threadline:thread:{tenant.project_id}')")
     deadline = time.monotonic() + 5
     while _thread(app_url, tenant, thread_id)["messages"][0]["feedback"]["up"] != 1:
