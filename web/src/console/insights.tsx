@@ -14,6 +14,7 @@ interface Answers {
 }
 
 interface Analytics {
+  feedback?: { up: number; down: number; down_rate: number | null };
   threads: number;
   unlabelled: number;
   categories: { id: string; name: string; threads: number }[];
@@ -128,6 +129,11 @@ export function AnalyticsPage(p: PageProps) {
             <div class="card figure">
               <strong>{a.unlabelled}</strong> unlabelled
             </div>
+            {a.feedback && (
+              <div class="card figure">
+                <strong>{a.feedback.up}</strong> helpful · <strong>{a.feedback.down}</strong> not helpful
+              </div>
+            )}
           </div>
           <Chart
             title={`Threads per category per ${interval}`}
