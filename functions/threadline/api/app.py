@@ -14,6 +14,7 @@ from threadline.api.deps import reject_unknown_query
 from threadline.api.errors import install_error_handlers
 from threadline.api.reach import mount_reach
 from threadline.api.routers import ROUTERS
+from threadline.api.web import mount_web
 from threadline.bootstrap import Container, get_container
 
 
@@ -39,6 +40,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         # Every route refuses query parameters it does not declare (the API contract, README).
         app.include_router(router, dependencies=[Depends(reject_unknown_query)])
     mount_reach(app, resolved)
+    mount_web(app)
     # Outermost, so preflights never reach authentication and error responses carry the CORS headers too.
     app.add_middleware(CorsMiddleware, container=resolved)
     if container is None:

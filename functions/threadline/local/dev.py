@@ -178,6 +178,8 @@ def _banner(demo: Demo, app_url: str, endpoint: str, local_dir: Path) -> str:
             "",
             "Threadline is running.",
             f"  API            {app_url}  (docs: {app_url}/docs)",
+            f"  console        {app_url}/console/  (sign in with the demo API key)",
+            f"  widget         {app_url}/widget.js  (README, Web: the script tag, with a widget key)",
             f"  AWS (moto)     {endpoint}",
             f"  demo project   {demo.project_id}",
             f"  demo API key   {demo.api_key}",
