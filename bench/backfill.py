@@ -42,11 +42,23 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--range-size", type=int, default=1000, help="threads per keyset range (one Lambda call)")
     parser.add_argument("--concurrency", type=int, default=1, help="Map concurrency on this machine")
     parser.add_argument("--aws-concurrency", type=int, default=40, help="Map concurrency of the AWS projection")
+    parser.add_argument(
+        "--raw-seconds", type=float, default=60.0, help="how long each raw embedding measurement runs at most"
+    )
+    parser.add_argument(
+        "--time-limit-min",
+        type=float,
+        default=0.0,
+        help="stop the execution after this many minutes and report the figures so far (0: run to the end)",
+    )
     return parser.parse_args(argv)
 
 
-def _raw_embedding_rate(container: Container) -> tuple[float, float]:
-    """(questions per wall second, questions per CPU second of this process)."""
+def _raw_embedding_rate(container: Container, seconds: float) -> tuple[float, float]:
+    """(questions per wall second, questions per CPU second of this process), over `seconds` at most.
+
+    Bounded in time rather than in questions: on a busy shared machine 8,192 questions took ten minutes.
+    """
     with container.db.transaction() as conn:
         # A uniform sample of rows (TABLESAMPLE SYSTEM picks whole pages, and none at all on a small table).
         rows = conn.execute(
@@ -58,10 +70,14 @@ def _raw_embedding_rate(container: Container) -> tuple[float, float]:
         raise SystemExit(f"too few threads ({len(questions)}) to measure the raw embedding rate; seed more")
     embedder: OnnxMiniLM = container.embedder
     embedder.embed(questions[:32])  # warm-up
-    started, cpu = time.perf_counter(), time.process_time()
+    started, cpu, done = time.perf_counter(), time.process_time(), 0
     for first in range(0, len(questions), backfill.CLASSIFY_BATCH):
-        embedder.embed(questions[first : first + backfill.CLASSIFY_BATCH])
-    return len(questions) / (time.perf_counter() - started), len(questions) / (time.process_time() - cpu)
+        batch = questions[first : first + backfill.CLASSIFY_BATCH]
+        embedder.embed(batch)
+        done += len(batch)
+        if time.perf_counter() - started > seconds and done >= 2 * backfill.CLASSIFY_BATCH:
+            break
+    return done / (time.perf_counter() - started), done / (time.process_time() - cpu)
 
 
 def _in_scope(container: Container) -> tuple[int, int]:
@@ -84,17 +100,39 @@ def _user_label_checksum(container: Container) -> str:
     return str(row["sum"])
 
 
-def _run_backfill(container: Container) -> tuple[backfill.Backfill, float, float]:
+def _run_backfill(container: Container, limit_s: float) -> tuple[backfill.Backfill, float, float]:
+    """Start the backfill and follow it to its end, or stop its execution once `limit_s` (if > 0) has passed."""
     started, cpu = time.perf_counter(), time.process_time()
     job = backfill.start(container.backfills, container.backfill_runner, None, backfill.Scope.UNLABELLED).backfill
     last_report = started
     while job.state is backfill.State.RUNNING:
         time.sleep(1.0)
         job = backfill.status(container.backfills, container.backfill_runner, None, job.id)
-        if time.perf_counter() - last_report > 30:
+        elapsed = time.perf_counter() - started
+        if elapsed - (last_report - started) > 30:
             last_report = time.perf_counter()
-            print(f"  ... {job.ranges_done}/{job.ranges_total} ranges, {job.threads_labelled} threads", flush=True)
+            rate = job.threads_labelled / elapsed
+            print(
+                f"  ... {elapsed / 60:.1f} min: {job.ranges_done}/{job.ranges_total} ranges,"
+                f" {job.threads_labelled:,} threads ({rate:,.1f}/s)",
+                flush=True,
+            )
+        if limit_s and elapsed > limit_s and job.state is backfill.State.RUNNING and job.execution_arn:
+            return _stop(container, job), elapsed, time.process_time() - cpu
     return job, time.perf_counter() - started, time.process_time() - cpu
+
+
+def _stop(container: Container, job: backfill.Backfill) -> backfill.Backfill:
+    """Stop the execution (its Map stops starting ranges) and wait for the job to record the stop."""
+    import boto3
+
+    print(f"time limit reached: stopping the execution at {job.threads_labelled:,} threads labelled", flush=True)
+    boto3.client("stepfunctions").stop_execution(executionArn=job.execution_arn, cause="bench.backfill time limit")
+    deadline = time.monotonic() + 120
+    while job.state is backfill.State.RUNNING and time.monotonic() < deadline:
+        time.sleep(1.0)
+        job = backfill.status(container.backfills, container.backfill_runner, None, job.id)
+    return job
 
 
 def _listing_after(container: Container, url: str, runs: int = 200) -> None:
@@ -172,11 +210,14 @@ def _measure(args: argparse.Namespace, url: str) -> None:
     memory = PeakMemory(roots=[postmaster_pid(int(backend["pid"]))]).start()
     print(f"backfill benchmark: {args.threads:,} threads over {args.projects} projects", flush=True)
     seeded = Seeder(container.db, container.tenancy).seed(args.threads, args.projects)
-    print(f"seeding time (COPY): {seeded.threads:,} threads + {seeded.messages:,} messages in {seeded.seconds:.1f} s")
+    print(
+        f"seeding time (COPY): {seeded.threads:,} threads + {seeded.messages:,} messages in {seeded.seconds:.1f} s",
+        flush=True,
+    )
     to_label, _ = _in_scope(container)
     user_labels_before = _user_label_checksum(container)
-    raw_before, raw_cpu_before = _raw_embedding_rate(container)
-    print(f"raw embedding throughput: {raw_before:,.0f} questions/s (batches of {backfill.CLASSIFY_BATCH})")
+    raw_before, raw_cpu_before = _raw_embedding_rate(container, args.raw_seconds)
+    print(f"raw embedding throughput: {raw_before:,.1f} questions/s (batches of {backfill.CLASSIFY_BATCH})", flush=True)
 
     moto, endpoint = start_moto()
     cloud = LocalCloud.start(endpoint, parameters={"DatabaseUrl": url})
@@ -188,22 +229,30 @@ def _measure(args: argparse.Namespace, url: str) -> None:
     with cloud.session(**environment):
         get_settings.cache_clear()
         runner_container = Container(cloud.settings(base))
-        job, wall, cpu = _run_backfill(runner_container)
+        job, wall, cpu = _run_backfill(runner_container, args.time_limit_min * 60)
         runner_container.close()
     moto.stop()
 
     # The machine may be shared: the raw rate is measured before and after the run, and CPU time is
     # compared too (it does not depend on what else runs).
-    raw_after, raw_cpu_after = _raw_embedding_rate(container)
+    raw_after, raw_cpu_after = _raw_embedding_rate(container, args.raw_seconds)
     raw_rate, raw_cpu_rate = (raw_before + raw_after) / 2, (raw_cpu_before + raw_cpu_after) / 2
     remaining, _ = _in_scope(container)
-    rate = job.threads_labelled / wall if wall else 0.0
-    cpu_rate = job.threads_labelled / cpu if cpu else 0.0
+    # A stopped run's ranges in flight are not counted in the job yet: the rows say how many were labelled.
+    finished = job.state is backfill.State.SUCCEEDED
+    labelled = job.threads_labelled if finished else to_label - remaining
+    rate = labelled / wall if wall else 0.0
+    cpu_rate = labelled / cpu if cpu else 0.0
     ratio = rate / raw_rate if raw_rate else 0.0
     print(
         f"backfill state: {job.state.value}, ranges {job.ranges_done}/{job.ranges_total}, failures {len(job.failures)}"
     )
     print(f"threads labelled: {job.threads_labelled:,} of {to_label:,} in scope; still unlabelled: {remaining:,}")
+    if not finished:
+        print(
+            f"stopped before the end: {labelled:,} labelled; all {to_label:,} in scope at this rate would take"
+            f" {to_label / max(rate, 1e-9) / 60:,.0f} min"
+        )
     print(f"user labels intact: {_user_label_checksum(container) == user_labels_before}")
     print(
         f"backfill wall time through the state machine: {wall:.1f} s = {wall / 60:.1f} min"
