@@ -124,10 +124,13 @@ def _run_backfill(container: Container, limit_s: float) -> tuple[backfill.Backfi
 
 def _stop(container: Container, job: backfill.Backfill) -> backfill.Backfill:
     """Stop the execution (its Map stops starting ranges) and wait for the job to record the stop."""
-    import boto3
+    from threadline.adapters.aws.clients import stepfunctions_for
 
     print(f"time limit reached: stopping the execution at {job.threads_labelled:,} threads labelled", flush=True)
-    boto3.client("stepfunctions").stop_execution(executionArn=job.execution_arn, cause="bench.backfill time limit")
+    settings = container.settings
+    stepfunctions_for(settings.aws_endpoint_url, settings.aws_region).stop_execution(
+        executionArn=job.execution_arn, cause="bench.backfill time limit"
+    )
     deadline = time.monotonic() + 120
     while job.state is backfill.State.RUNNING and time.monotonic() < deadline:
         time.sleep(1.0)
@@ -172,10 +175,11 @@ def _projections(
     million_in_scope = 1_000_000 * in_scope_share
     seed_1m = seed_s * 1_000_000 / max(args.threads, 1)
     for raw in (400, 1000):  # the raw model on two dedicated cores, from the architecture notes
-        total = seed_1m + million_in_scope / (ratio * raw)
+        backfill_s = million_in_scope / (ratio * raw) if ratio else float("inf")
         print(
-            f"projected whole run at 1,000,000 threads on 2 dedicated cores (raw {raw}/s x ratio {ratio:.2f}):"
-            f" {total / 60:.0f} min (target <= 60; seeding scaled from this run: {seed_1m / 60:.1f} min)"
+            f"projected backfill of 1,000,000 threads on 2 dedicated cores (raw {raw}/s x ratio {ratio:.2f}):"
+            f" {backfill_s / 60:.0f} min (target <= {TARGET_WALL_MIN}; seeding scaled from this run:"
+            f" {seed_1m / 60:.1f} min more)"
         )
     # A ClassifyRange Lambda of 3008 MB has 2 vCPUs; its pace is this run's threads per CPU second, twice.
     range_s = args.range_size / (2 * cpu_rate) if cpu_rate else 0.0

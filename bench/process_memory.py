@@ -2,7 +2,7 @@
 
 The kernel keeps each process's high-water mark (VmHWM in /proc/<pid>/status), so a sampler only has to see a
 process once before it exits to know its peak; short-lived backends that start and end between two samples are
-missed, which is why the sampler runs every 200 ms. A Postgres backend's RSS counts the shared buffers it
+missed, which is why the sampler runs every 500 ms. A Postgres backend's RSS counts the shared buffers it
 touched, so backends of one server overlap: their peaks are not to be added up.
 """
 
@@ -51,17 +51,20 @@ def _name(pid: int) -> str:
         return "postgres client backend"
     if Path(words[0]).name == "postgres":
         return "postgres postmaster"
+    if "-m" in words[:-1]:  # python -u -m threadline.local.worker ...: the module says what it is
+        return f"{Path(words[0]).name} -m {words[words.index('-m') + 1]}"
     return Path(words[0]).name + (" " + " ".join(words[1:3]) if len(words) > 1 else "")
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in _PROC.iterdir():
-        if entry.name.isdigit():
-            ppid = _status(int(entry.name)).get("PPid")
-            if ppid:
-                tree.setdefault(int(ppid), []).append(int(entry.name))
-    return tree
+def _children(pid: int) -> list[int]:
+    """The children of a process (of any of its threads), without reading every process's status."""
+    found: list[int] = []
+    try:
+        for task in (_PROC / str(pid) / "task").iterdir():
+            found.extend(int(child) for child in (task / "children").read_text().split())
+    except OSError:  # the process or one of its threads ended
+        pass
+    return found
 
 
 @dataclass
@@ -69,7 +72,7 @@ class PeakMemory:
     """Samples the peak RSS of this process, its descendants and the given roots' trees (a postmaster)."""
 
     roots: list[int] = field(default_factory=list)
-    interval_s: float = 0.2
+    interval_s: float = 0.5
     peaks_kib: dict[int, tuple[str, int]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -89,11 +92,10 @@ class PeakMemory:
 
     def sample(self) -> None:
         """Record the high-water mark of every process in the watched trees."""
-        tree = _children()
         todo = [os.getpid(), *self.roots]
         while todo:
             pid = todo.pop()
-            todo.extend(tree.get(pid, []))
+            todo.extend(_children(pid))
             peak = _status(pid).get("VmHWM", "")
             if peak.endswith("kB"):
                 name = self.peaks_kib[pid][0] if pid in self.peaks_kib else _name(pid)
