@@ -31,6 +31,8 @@ _EXCHANGE_COLUMNS = (
 def _retrieval(scope: LiteralString) -> LiteralString:
     # The inner query is what the HNSW index serves (ORDER BY distance LIMIT k on chunks alone);
     # relaxed_order iterative scans may return rows slightly out of order, so the outer query re-sorts.
+    # `c.project_id = %(project_id)s` is also what prunes the scan to the project's own partition and graph
+    # (migration 0015): keep it a plain equality on the parameter, or every project's partition is planned.
     return (
         "SELECT r.id AS chunk_id, r.document_id, d.title, r.heading, r.content, 1 - r.distance AS score"
         " FROM (SELECT c.id, c.document_id, c.heading, c.content, c.embedding <=> %(vector)s AS distance"
