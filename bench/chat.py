@@ -454,9 +454,24 @@ def _measure_ttft(
         print(f"  p95 with {concurrency} concurrent streams / p95 of one: {together_p95 / single_p95:.1f}x")
 
 
+# The thread-scoped statement before migration 0015 (one statement, the scope a filter on the HNSW scan).
+_OLD_IN_THREAD = (
+    "SELECT r.id AS chunk_id, r.document_id, d.title, r.heading, r.content, 1 - r.distance AS score"
+    " FROM (SELECT c.id, c.document_id, c.heading, c.content, c.embedding <=> %(vector)s AS distance"
+    "       FROM chunks c WHERE c.project_id = %(project_id)s"
+    " AND ((SELECT t.document_ids FROM threads t WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)"
+    " IS NULL OR c.document_id = ANY((SELECT t.document_ids FROM threads t"
+    " WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)::uuid[]))"
+    "       ORDER BY c.embedding <=> %(vector)s LIMIT %(top_k)s) r"
+    " JOIN documents d ON d.id = r.document_id"
+    " ORDER BY r.distance"
+)
+
+
 def _before(sql: str) -> str:
-    """The production statement on the old layout's single table."""
-    return sql.replace("FROM chunks c", f"FROM {SINGLE} c")
+    """The statement as it was before migration 0015, on the old layout's single table."""
+    old = _OLD_IN_THREAD if sql == _RETRIEVE_IN_THREAD else sql
+    return old.replace("FROM chunks c", f"FROM {SINGLE} c")
 
 
 def _uses_hnsw(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> bool:
