@@ -269,10 +269,12 @@ def _measure(args: argparse.Namespace, url: str) -> None:
     print(f"ratio to raw embedding: {ratio:.2f} wall-clock (target >= {TARGET_RATIO})")
     print(
         f"ratio to raw embedding per CPU second of this process: {cpu_rate / raw_cpu_rate:.2f}"
-        f" ({cpu_rate:,.0f} vs {raw_cpu_rate:,.0f} per CPU s; Postgres' own CPU not included)"
+        f" ({cpu_rate:,.0f} vs {raw_cpu_rate:,.0f} per CPU s; not comparable when the handlers run in"
+        " threadline.local.worker processes, whose CPU and Postgres' are not counted)"
     )
     memory.stop()
-    print("peak RSS per process (this process runs moto, the Lambda handlers and the model; Postgres backends")
+    print("peak RSS per process (this process runs moto and the raw model; the Lambda handlers run in")
+    print("threadline.local.worker processes with their own model; Postgres backends")
     print("count the shared buffers they touched, so they overlap):")
     for line in memory.report():
         print(line)
