@@ -4,8 +4,11 @@
 
 Everything is real: Postgres + pgvector (embedded, or BENCH_DATABASE_URL's server), the COPY seeder, moto in
 server mode with template.yaml deployed, Step Functions executing Plan -> distributed Map -> Summarize,
-and each Lambda task running our handler in this process with the real embedding model. The raw
-embedding throughput is measured in the same run on the same questions, in batches of the same size.
+and each Lambda task running our handler in a local Lambda worker process with the real embedding model. The
+raw embedding throughput is measured in the same run on the same questions, in batches of the same size.
+It prints the seeding time, the wall time and threads/s against the raw rate, whether every user label is
+intact, the peak RSS of every process (this one, the workers, Postgres'), and the thread listing afterwards.
+`--time-limit-min` stops the execution after that long and reports the figures of the part that ran.
 """
 
 from __future__ import annotations
