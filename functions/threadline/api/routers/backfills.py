@@ -11,16 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS, CONFLICT
+from threadline.api.models import RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import backfill
 
 router = APIRouter(prefix="/query/v1", tags=["backfills"], responses=API_ERRORS)
 
 
-class BackfillCreate(BaseModel):
+class BackfillCreate(RequestModel):
     """Which threads to label: the unlabelled ones, or the auto-labelled ones again (after categories changed)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     scope: Literal["unlabelled", "relabel_auto"] = "unlabelled"
 

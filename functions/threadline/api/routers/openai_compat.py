@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadline.api.deps import ContainerDep
+from threadline.api.models import RequestModel
 from threadline.domain import openai_compat
 from threadline.domain.answering import citation_footer, collect
 from threadline.domain.chat import ChatEvent, Failed, Meta, NewExchange, Outcome, Sources, Token
@@ -153,7 +154,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-class ChatMessageIn(BaseModel):
+class ChatMessageIn(RequestModel):
     """A message as OpenAI clients send it. Content is text or a list of parts of which only text is read."""
 
     model_config = ConfigDict(extra="allow")
@@ -165,7 +166,7 @@ class ChatMessageIn(BaseModel):
     tool_call_id: str | None = None
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(RequestModel):
     """`include_usage`: a last chunk with the usage and no choices, as OpenAI sends it."""
 
     model_config = ConfigDict(extra="allow")
@@ -173,12 +174,10 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(RequestModel):
     """OpenAI's chat-completions request. Sampling parameters are accepted and ignored (the project's own model
     settings apply); tools, several choices, log probabilities and non-text output are refused with a 400;
     any argument OpenAI does not define is refused, as OpenAI refuses it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=200, description=f"`{MODEL_ALIAS}` or the project's id")
     messages: list[ChatMessageIn]

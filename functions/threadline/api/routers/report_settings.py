@@ -10,15 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import RequestModel
 from threadline.domain import reports
 
 router = APIRouter(prefix="/query/v1", tags=["reports"], responses=API_ERRORS)
 
 
-class ReportSettingsUpdate(BaseModel):
+class ReportSettingsUpdate(RequestModel):
     """The full settings; every field is validated (addresses, IANA timezone) before anything is stored."""
-
-    model_config = ConfigDict(extra="forbid")
 
     recipients: list[str] = Field(default_factory=list, max_length=50, examples=[["ops@example.com"]])
     cadence: str = Field(default="weekly", examples=["weekly"], description="daily, weekly or monthly")
