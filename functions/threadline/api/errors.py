@@ -109,8 +109,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return await _domain_error(request, invalid_fields(field_problems(exc.errors())))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The framework's own 400s are bodies it could not parse (bytes that are not JSON, a multipart form
+        # over its limits): invalid input like any other, so the documented 422 naming `body` (found by fuzzing).
+        return await _domain_error(request, InvalidInput(str(exc.detail), field="body"))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 

@@ -199,3 +199,15 @@ def test_a_stream_whose_save_fails_after_sources_ends_with_an_error_event(
     assert events[-1][1]["code"] == "internal_error" and "server closed" not in events[-1][1]["message"]
     thread = live.get(f"/query/v1/threads/{events[0][1]['thread_id']}/", headers=tenant.headers).json()
     assert thread["messages"][0]["question"] == "Refunds?"
+
+
+def test_a_body_that_does_not_parse_is_a_422_naming_body(client: TestClient, tenant: Tenant) -> None:
+    # Given bytes that are not JSON (nor UTF-8), sent as JSON (schemathesis found these were an undocumented 400)
+    # When they are posted to a JSON route
+    response = client.post(
+        f"/query/v1/projects/{tenant.project_id}/alert-rules/",
+        content=b"\n\x03\xff\xfe\\X",
+        headers={**tenant.headers, "content-type": "application/json"},
+    )
+    # Then it is the documented invalid-input error, naming the body
+    assert _problem(response) == (422, "invalid_input", "body"), response.text

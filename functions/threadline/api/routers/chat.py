@@ -39,7 +39,19 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-Sent Events: `meta`, then `token` (many), then `sources` and `done`, or `error`",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # Each event as `{"event", "data"}`: `data` is the JSON text of the event's payload.
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"enum": ["meta", "token", "sources", "done", "error"]},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                    },
+                }
+            }
+        },
     }
 }
 

@@ -42,6 +42,34 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
 
 
+class OpenAIErrorDetail(BaseModel):
+    """OpenAI's error object."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIErrorPublic(BaseModel):
+    """The body of every error of the OpenAI-compatible routes: OpenAI's shape, so its SDKs raise the right class."""
+
+    error: OpenAIErrorDetail
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": OpenAIErrorPublic, "description": description}
+
+
+# Documented on every route, so a client (and the schema fuzzing) knows each status it may get.
+OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _documented("`invalid_request_error`: a parameter is invalid or not supported; `param` names it"),
+    401: _documented("the bearer key is missing or invalid"),
+    404: _documented("no such model (or thread) for this key"),
+    503: _documented("a dependency (database, model) cannot serve the request now"),
+}
+
+
 def openai_error(
     status: int, message: str, code: str | None, param: str | None = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -122,7 +150,7 @@ class OpenAIRoute(APIRoute):
         return route
 
 
-router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=OPENAI_ERRORS)
 _bearer = HTTPBearer(auto_error=False, description="A project API key, as `Authorization: Bearer <key>`")
 
 
