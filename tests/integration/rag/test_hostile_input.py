@@ -211,3 +211,19 @@ def test_a_body_that_does_not_parse_is_a_422_naming_body(client: TestClient, ten
     )
     # Then it is the documented invalid-input error, naming the body
     assert _problem(response) == (422, "invalid_input", "body"), response.text
+
+
+@pytest.mark.parametrize("path", ["documents/", "interactions/import/"])
+def test_a_multipart_body_that_does_not_parse_is_a_422_naming_body(
+    client: TestClient, tenant: Tenant, path: str
+) -> None:
+    # Given a multipart body whose part has no headers (schemathesis found this was a 500 on both uploads)
+    boundary = "0d37f771f3609e9baf6be26654101f5f"
+    # When it is uploaded
+    response = client.post(
+        f"/query/v1/projects/{tenant.project_id}/{path}",
+        content=f"--{boundary}\r\nTrue--{boundary}--\r\n".encode(),
+        headers={**tenant.headers, "content-type": f"multipart/form-data; boundary={boundary}"},
+    )
+    # Then it is the documented invalid-input error, naming the body
+    assert _problem(response) == (422, "invalid_input", "body"), response.text
