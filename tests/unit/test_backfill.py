@@ -28,6 +28,7 @@ def test_execution_name_is_the_backfill_id_then_one_suffix_per_resumption(attemp
         ranges_done=0,
         threads_planned=0,
         threads_labelled=0,
+        threads_unlabelled=None,
         failures=[],
         error=None,
         cutoff=now,

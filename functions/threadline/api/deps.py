@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the container, the authenticated principal, and the refusal of unknown query parameters."""
+"""FastAPI dependencies: the container, the authenticated principal, and the refusal of unknown query parameters
+and of query values Postgres cannot store."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from threadline.api.errors import invalid_fields
 from threadline.bootstrap import Container
 from threadline.domain.errors import NotFound
 from threadline.domain.tenancy import Principal
+from threadline.domain.text import unstorable_reason
 
 _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False, description="A project API key")
 
@@ -72,7 +74,8 @@ def _declared_query(route: APIRoute) -> frozenset[str]:
 
 async def reject_unknown_query(request: Request) -> None:
     """422 naming every query parameter the route does not declare: an ignored filter would answer a different
-    question than the one asked (`alerts?interaction_id=...` listed every alert)."""
+    question than the one asked (`alerts?interaction_id=...` listed every alert); and 422 naming every one whose
+    value holds a character text cannot store (NUL)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -83,4 +86,10 @@ async def reject_unknown_query(request: Request) -> None:
                 {"field": n, "in": "query", "message": "unknown query parameter", "type": "extra_forbidden"}
                 for n in unknown
             ]
+        )
+    # The body's models refuse NUL (api/models.py); a query value reaches SQL filters just the same.
+    unstorable = [(n, r) for n, v in request.query_params.multi_items() if (r := unstorable_reason(v))]
+    if unstorable:
+        raise invalid_fields(
+            [{"field": n, "in": "query", "message": r, "type": "string_unstorable"} for n, r in unstorable]
         )

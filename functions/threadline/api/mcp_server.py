@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from threadline import __version__
 from threadline.api.access import authorize
+from threadline.api.models import RequestModel
 from threadline.bootstrap import Container
 from threadline.domain import mcp as mcp_domain
 from threadline.domain.answering import citation_footer, collect
@@ -42,7 +43,7 @@ MAX_REQUEST_BYTES = 256 * 1024
 UNAUTHORIZED = -32001  # JSON-RPC server-defined error range; what MCP servers commonly use for a refused key
 
 
-class SearchArguments(BaseModel):
+class SearchArguments(RequestModel):
     """Arguments of the search tool."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -56,7 +57,7 @@ class SearchArguments(BaseModel):
     )
 
 
-class AskArguments(BaseModel):
+class AskArguments(RequestModel):
     """Arguments of the ask tool."""
 
     model_config = ConfigDict(extra="forbid", strict=True)

@@ -35,7 +35,8 @@ class State(StrEnum):
     """Where a backfill stands."""
 
     RUNNING = "running"
-    SUCCEEDED = "succeeded"
+    SUCCEEDED = "succeeded"  # every range ran and no thread of the scope is left unlabelled
+    INCOMPLETE = "incomplete"  # every range ran, yet threads of the scope are unlabelled (threads_unlabelled)
     FAILED = "failed"
     STOPPED = "stopped"
 
@@ -80,11 +81,18 @@ class Backfill:
     ranges_done: int
     threads_planned: int
     threads_labelled: int
+    # Threads of the scope still unlabelled when it ended, counted then (None while running).
+    threads_unlabelled: int | None
     failures: list[RangeFailure]
     error: str | None
     cutoff: datetime
     started_at: datetime
     finished_at: datetime | None
+
+    @property
+    def resumed(self) -> bool:
+        """Whether a stopped or failed attempt was resumed: every read says so, not only the start's response."""
+        return self.attempt > 1
 
     @property
     def execution_name(self) -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -25,12 +26,17 @@ from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.labels import ThreadSummary
 from threadline.domain.ports import ChatEvents, Embedder, Vectors
 from threadline.domain.prompting import Passage, Turn, build_messages, extractive_answer, format_numbered
+from threadline.domain.text import strip_unstorable
 
 MAX_QUESTION_CHARS = 4000
 MAX_TOOL_ROUNDS = 2
 RECORD_TIMEOUT_S = 30.0
 EXCERPT_CHARS = 300
 OFFLINE_MODEL = "extractive"
+# What a client is told when answering fails for a reason it cannot act on (the details go to the log only).
+INTERNAL_ERROR_MESSAGE = "the answer could not be completed"
+
+log = logging.getLogger(__name__)
 
 
 # ---- entities ---------------------------------------------------------------------------------------------
@@ -379,10 +385,24 @@ class ChatService:
         except DomainError as exc:
             run.outcome.status, run.outcome.error = "failed", exc.message
             yield Failed(exc.code, exc.message)
+        except Exception:
+            # Anything else still ends the stream with an `error` event and a saved (failed) exchange: a client
+            # that saw `meta` must never be left with a dropped connection and neither `done` nor `error`.
+            log.exception("answering failed", extra={"question_answer_id": str(exchange.message_id)})
+            run.outcome.status, run.outcome.error = "failed", INTERNAL_ERROR_MESSAGE
+            yield Failed("internal_error", INTERNAL_ERROR_MESSAGE)
         run.outcome.sources = source_list(run.passages, run.outcome.answer)
         if run.outcome.status == "complete":
             yield Sources(run.outcome.sources)
-        if not await asyncio.to_thread(self._finish, run):
+        try:
+            saved = await asyncio.to_thread(self._finish, run)
+        except Exception:
+            # Saving failed after `sources` (issue 17: the client got meta, tokens, sources, then a dropped
+            # connection): `error` is still the last event, so the client knows the answer was not kept.
+            log.exception("saving the exchange failed", extra={"question_answer_id": str(exchange.message_id)})
+            yield Failed("internal_error", "the answer could not be saved")
+            return
+        if not saved:
             yield Failed("not_found", "the thread was deleted while answering")
         elif run.outcome.status == "complete":
             yield Done(run.outcome)
@@ -398,6 +418,8 @@ class ChatService:
         except DomainError:
             return False
         outcome = run.outcome
+        # The model's text is the one input no edge validates: a NUL in it must not lose the whole exchange.
+        outcome.answer = strip_unstorable(outcome.answer)
         outcome.latency_ms = _ms_since(run.started)
         if not outcome.sources:
             outcome.sources = source_list(run.passages, outcome.answer)

@@ -31,7 +31,7 @@ from threadline.local.demo import Demo, DemoContext, ensure_demo, run_setup_hook
 from threadline.local.mail import MailWriter
 from threadline.local.pollers import PollerThreads
 from threadline.local.schedules import Ticker
-from threadline.settings import get_settings
+from threadline.settings import Settings, get_settings
 
 _LOG = logging.getLogger("threadline.local.dev")
 # Ctrl-C/SIGTERM must stop the stack within 10 s even under load: in-flight requests get this long to finish,
@@ -111,6 +111,20 @@ def _start_database(stack: ExitStack, container: Container, local_dir: Path, dea
 
 
 API_FUNCTION = "ApiFunction"
+
+
+def template_parameters(settings: Settings, database_url: str) -> dict[str, str]:
+    """The stack's parameters: the database, and the language model the environment configures.
+
+    Every function's environment comes from the template, whose OpenAIBaseUrl defaults to "" (offline): without
+    passing the environment's OPENAI_BASE_URL/OPENAI_API_KEY/LLM_MODEL as parameters, `make dev` ignored them.
+    """
+    parameters = {"DatabaseUrl": database_url, "LlmModel": settings.llm_model}
+    if settings.openai_base_url:
+        parameters["OpenAIBaseUrl"] = settings.openai_base_url
+    if settings.openai_api_key:
+        parameters["OpenAIApiKey"] = settings.openai_api_key
+    return parameters
 
 
 def api_environment(cloud: LocalCloud, database_url: str) -> dict[str, str]:
@@ -277,7 +291,7 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event, deadline: 
         cloud = LocalCloud.start(
             endpoint,
             template=options.template,
-            parameters={"DatabaseUrl": database_url, "ConsoleOrigins": origins},
+            parameters={**template_parameters(get_container().settings, database_url), "ConsoleOrigins": origins},
             app_url=f"{app_url}/",
         )
         stack.callback(invoke.uninstall)

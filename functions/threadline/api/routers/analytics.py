@@ -7,10 +7,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import Instant
 from threadline.domain import analytics
 from threadline.domain.analytics import ProjectAnalytics
 from threadline.domain.usage import ExchangeFigures, FeedbackCounts
@@ -156,8 +157,8 @@ class AnalyticsPublic(BaseModel):
 def project_analytics(
     container: ContainerDep,
     project_id: ProjectIdDep,
-    from_: Annotated[AwareDatetime | None, Query(alias="from", description="inclusive, with a UTC offset")] = None,
-    to: Annotated[AwareDatetime | None, Query(description="exclusive, with a UTC offset; default now")] = None,
+    from_: Annotated[Instant | None, Query(alias="from", description="inclusive, with a UTC offset")] = None,
+    to: Annotated[Instant | None, Query(description="exclusive, with a UTC offset; default now")] = None,
     interval: Annotated[str, Query(description="day or week")] = "day",
     tz: Annotated[str, Query(description="IANA timezone of the day/week boundaries")] = "UTC",
 ) -> AnalyticsPublic:

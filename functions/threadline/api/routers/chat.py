@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import RequestModel
 from threadline.api.routers.thread_labels import CategoryRefPublic, ThreadListItem
 from threadline.bootstrap import Container
 from threadline.domain.channels import DEFAULT_CHANNEL, Channel
@@ -41,24 +42,32 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-Sent Events: `meta`, then `token` (many), then `sources` and `done`, or `error`",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # Each event as `{"event", "data"}`: `data` is the JSON text of the event's payload.
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"enum": ["meta", "token", "sources", "done", "error"]},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                    },
+                }
+            }
+        },
     }
 }
 
 
-class ThreadCreate(BaseModel):
+class ThreadCreate(RequestModel):
     """A thread's own instructions and the documents its answers may draw on (all of them when omitted)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     system_prompt: str | None = Field(default=None, max_length=8000)
     document_ids: list[UUID] | None = Field(default=None, max_length=200)
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestModel):
     """A question (a follow-up goes to /threads/{thread_id}/chat/: a `thread_id` here is a 422, not a new thread)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
 

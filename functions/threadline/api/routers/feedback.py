@@ -11,15 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import RequestModel
 from threadline.domain.feedback import MAX_COMMENT_CHARS, rate_answer
 
 router = APIRouter(prefix="/query/v1", tags=["feedback"], responses=API_ERRORS)
 
 
-class FeedbackCreate(BaseModel):
+class FeedbackCreate(RequestModel):
     """A rating of an answer, with an optional comment."""
-
-    model_config = ConfigDict(extra="forbid")
 
     rating: Literal["up", "down"]
     comment: str | None = Field(default=None, max_length=MAX_COMMENT_CHARS)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS, CONFLICT
+from threadline.api.models import RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import tenancy
 
@@ -43,10 +44,8 @@ class ApiKeyPublic(BaseModel):
     last_used_at: datetime | None
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestModel):
     """A new key: `admin` reaches every route of the project; `widget` only chats, from the listed origins."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="default", min_length=1, max_length=200)
     scope: Literal["admin", "widget"] = "admin"

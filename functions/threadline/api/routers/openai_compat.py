@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadline.api.access import authorize
 from threadline.api.deps import ContainerDep
+from threadline.api.models import RequestModel
 from threadline.domain import openai_compat
 from threadline.domain.answering import citation_footer, collect
 from threadline.domain.chat import ChatEvent, Failed, Meta, NewExchange, Outcome, Sources, Token
@@ -45,6 +46,34 @@ ERROR_TYPES = {
     401: "invalid_request_error",
     403: "permission_error",
     404: "invalid_request_error",
+}
+
+
+class OpenAIErrorDetail(BaseModel):
+    """OpenAI's error object."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIErrorPublic(BaseModel):
+    """The body of every error of the OpenAI-compatible routes: OpenAI's shape, so its SDKs raise the right class."""
+
+    error: OpenAIErrorDetail
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": OpenAIErrorPublic, "description": description}
+
+
+# Documented on every route, so a client (and the schema fuzzing) knows each status it may get.
+OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _documented("`invalid_request_error`: a parameter is invalid or not supported; `param` names it"),
+    401: _documented("the bearer key is missing or invalid"),
+    404: _documented("no such model (or thread) for this key"),
+    503: _documented("a dependency (database, model) cannot serve the request now"),
 }
 
 
@@ -130,7 +159,7 @@ class OpenAIRoute(APIRoute):
         return route
 
 
-router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=OPENAI_ERRORS)
 _bearer = HTTPBearer(auto_error=False, description="A project API key, as `Authorization: Bearer <key>`")
 
 
@@ -164,7 +193,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-class ChatMessageIn(BaseModel):
+class ChatMessageIn(RequestModel):
     """A message as OpenAI clients send it. Content is text or a list of parts of which only text is read."""
 
     model_config = ConfigDict(extra="allow")
@@ -176,7 +205,7 @@ class ChatMessageIn(BaseModel):
     tool_call_id: str | None = None
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(RequestModel):
     """`include_usage`: a last chunk with the usage and no choices, as OpenAI sends it."""
 
     model_config = ConfigDict(extra="allow")
@@ -184,12 +213,10 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(RequestModel):
     """OpenAI's chat-completions request. Sampling parameters are accepted and ignored (the project's own model
     settings apply); tools, several choices, log probabilities and non-text output are refused with a 400;
     any argument OpenAI does not define is refused, as OpenAI refuses it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=200, description=f"`{MODEL_ALIAS}` or the project's id")
     messages: list[ChatMessageIn]

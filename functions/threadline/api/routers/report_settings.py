@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import RequestModel
 from threadline.domain import reports
 from threadline.domain.report_preview import send_preview
 from threadline.domain.report_render import render_mail
@@ -17,10 +18,8 @@ from threadline.domain.report_render import render_mail
 router = APIRouter(prefix="/query/v1", tags=["reports"], responses=API_ERRORS)
 
 
-class ReportSettingsUpdate(BaseModel):
+class ReportSettingsUpdate(RequestModel):
     """The full settings; every field is validated (addresses, IANA timezone) before anything is stored."""
-
-    model_config = ConfigDict(extra="forbid")
 
     recipients: list[str] = Field(default_factory=list, max_length=50, examples=[["ops@example.com"]])
     cadence: str = Field(default="weekly", examples=["weekly"], description="daily, weekly or monthly")
@@ -64,10 +63,8 @@ def put_report_settings(
     return ReportSettingsPublic.model_validate(saved)
 
 
-class ReportPreviewRequest(BaseModel):
+class ReportPreviewRequest(RequestModel):
     """Where to send the preview: one address, or null for the saved recipients."""
-
-    model_config = ConfigDict(extra="forbid")
 
     to: str | None = Field(default=None, max_length=320, examples=["me@example.com"])
 

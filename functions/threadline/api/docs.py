@@ -1,0 +1,29 @@
+"""Swagger UI at /docs with its assets served by the app itself, so the page works without the internet."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from starlette.staticfiles import StaticFiles
+
+ASSETS = "/docs/assets"
+
+
+def mount_docs(app: FastAPI) -> None:
+    """/docs and its JS/CSS from the pinned `swagger-ui-bundle` package (FastAPI's default page loads them
+    from a CDN, which left it blank offline, issue 17). ReDoc has no bundled assets, so it is not served."""
+    from swagger_ui_bundle import swagger_ui_path  # only the path: imported when an app is built, not per call
+
+    app.mount(ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{app.title} - API docs",
+            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{ASSETS}/favicon-32x32.png",
+        )
