@@ -102,8 +102,14 @@ backfill: install  ## operators: backfill every project (SCOPE=unlabelled|relabe
 seed: install  ## demo data: THREADS threads over PROJECTS projects, written with COPY
 	$(VENV)/bin/threadline seed --threads $(THREADS) --projects $(PROJECTS)
 
+# huggingface-hub and hf-xet (~15 MB) come with tokenizers for Tokenizer.from_pretrained (downloads), which Lambda
+# never calls (the tokenizer is read from /opt/tokenizer.json): left out, they give the artifact its headroom back.
+# The packaged-import checks (tests/infra/test_package.py) import every handler and run the model without them.
+LAYER_EXCLUDED := huggingface-hub hf-xet
+LAYER_REQUIREMENTS ?= layers/deps/requirements.txt
+
 layer-requirements: $(UV)  ## the dependencies layer's requirements, from the lock file
-	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o layers/deps/requirements.txt
+	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet $(addprefix --no-emit-package ,$(LAYER_EXCLUDED)) -o $(LAYER_REQUIREMENTS)
 
 # The Lambda artifact for python3.12 x86_64 without Docker or Python 3.12 (uv installs the cp312 wheels), then
 # the template packaged: to PACKAGE_BUCKET in AWS when set, else to moto's S3 in the packager's process.

@@ -21,6 +21,13 @@ await build({
   loader: { ".css": "css" },
 });
 copyFileSync("src/console/index.html", join(out, "console", "index.html"));
+// Swagger UI for the API's /docs, from the pinned swagger-ui-dist: served by the app so the page works offline
+// (a CDN left it blank). Only the three files the page loads: the package's source maps and other bundles
+// would cost the Lambda artifact ~10 MB it does not have.
+mkdirSync(join(out, "docs"), { recursive: true });
+for (const name of ["swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"]) {
+  copyFileSync(join("node_modules", "swagger-ui-dist", name), join(out, "docs", name));
+}
 
 const sizes = [];
 const walk = (dir) => {

@@ -7,15 +7,19 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+from threadline.api.web import WEB_DIR
+
 ASSETS = "/docs/assets"
 
 
 def mount_docs(app: FastAPI) -> None:
-    """/docs and its JS/CSS from the pinned `swagger-ui-bundle` package (FastAPI's default page loads them
-    from a CDN, which left it blank offline, issue 17). ReDoc has no bundled assets, so it is not served."""
-    from swagger_ui_bundle import swagger_ui_path  # only the path: imported when an app is built, not per call
+    """/docs and its JS/CSS from `make web`'s copy of the pinned npm `swagger-ui-dist` (FastAPI's default page
+    loads them from a CDN, which left it blank offline, issue 17). ReDoc has no bundled assets: not served.
 
-    app.mount(ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui-assets")
+    The PyPI `swagger-ui-bundle` did the same at run time but put 8.3 MB (every asset and source map) and
+    jinja2 into the dependencies layer, pushing every function past Lambda's 250 MB; three files are ~1.9 MB.
+    """
+    app.mount(ASSETS, StaticFiles(directory=str(WEB_DIR / "docs"), check_dir=False), name="swagger-ui-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
     @app.get("/docs", include_in_schema=False)
