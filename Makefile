@@ -63,7 +63,7 @@ dev: install  ## the whole stack on this machine: Postgres, moto, the API, polle
 test: install browser package  ## every test but the slow ones (`make test-slow`): unit, integration, browser, template and packaged-artifact checks
 	$(PY) -m pytest -m "not slow"
 
-test-slow: install package  ## the slow tests: the whole dev stack, state machine runs, the packaged artifact
+test-slow: install  ## the slow tests: the whole dev stack over HTTP, state machine runs
 	$(PY) -m pytest -m slow
 
 test-fast: install  ## unit tests only (tests/unit: collecting only that folder skips importing the others)

@@ -41,7 +41,6 @@ def test_the_translated_cloudformation_passes_cfn_lint() -> None:
     assert not [lid for lid, res in cfn["Resources"].items() if res["Type"].startswith("AWS::Serverless::")]
 
 
-@pytest.mark.slow  # packages the template first (the artifact's uploads)
 def test_the_packaged_template_and_its_translation_pass_cfn_lint(packaged_template: Path) -> None:
     # Given template.packaged.yaml, every local URI rewritten to the object uploaded to S3 (`make package`)
     text = packaged_template.read_text(encoding="utf-8")

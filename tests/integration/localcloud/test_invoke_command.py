@@ -128,9 +128,8 @@ def test_an_event_over_6_mb_is_refused_and_the_command_fails(
     assert json.loads(logs.getvalue())["errorType"] == "RequestEntityTooLargeException"
 
 
-@pytest.mark.slow  # needs the packaged artifact and a python3.12 worker
 def test_the_packaged_artifact_runs_a_sample_event(local_cloud: LocalCloud, settings: Settings) -> None:
-    # Given the artifact `make package` builds (`make test-slow` builds it first)
+    # Given the artifact `make package` builds (`make test` builds it first)
     assert (DEFAULT_PACKAGE / "manifest.json").is_file(), "run make package"
     options = InvokeOptions(
         function="ReportFunction",
