@@ -39,10 +39,14 @@ llm_container = rag.llm_container
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session (each test gets its own context: its own storage, its own origin
-    state). Needs `make browser` and `make web` (both part of `make test`)."""
+    """One headless Chromium for the browser tests (each test gets its own context: its own storage, its own
+    origin state). Needs `make browser` and `make web` (both part of `make test`).
+
+    Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running on the main thread
+    while it is open, and every later test that calls `asyncio.run` (the MCP and OpenAI clients, Mangum) then
+    failed with "cannot be called from a running event loop" in a whole-suite run."""
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.is_file(), "run `make browser` (Debian's chromium) first; make test does"

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from threadline.local import worker as _worker_module
 from threadline.local.worker import END_OF_LOGS, FRAME_HEADER, write_frame
 
 _LOG = logging.getLogger("threadline.local.runtime")
@@ -43,6 +44,7 @@ ASYNC_PAYLOAD_LIMIT = 262_144  # bytes: an Event invocation's payload
 _RESPONSE_TOO_LARGE = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
 # Lambda gives the init phase 10 s; an init that runs over is retried inside the invoke, under the Timeout.
 INIT_LIMIT_S = 10.0
+WORKER_SCRIPT = str(Path(_worker_module.__file__).resolve())
 _SAMPLE_S = 0.05  # how often a busy worker's memory is sampled
 _LAYER_ROOT = "/opt/"
 # External layers the local cloud stands in for, and the /opt paths their emulation provides.
@@ -217,8 +219,10 @@ class Worker:
         self._response_read, response_write = os.pipe()
         started = time.monotonic()
         self.process = subprocess.Popen(
-            [spec.python or _current_python(), "-u", "-m", "threadline.local.worker", str(request_read),
-             str(response_write)],
+            # The worker runs as a file, like Lambda's runtime client, not as `-m threadline.local.worker`: the
+            # packaged code (`threadline invoke --package`) leaves threadline.local out, so the module is not on
+            # the function's path. It imports only the standard library; -P keeps its folder off sys.path.
+            [spec.python or _current_python(), "-u", "-P", WORKER_SCRIPT, str(request_read), str(response_write)],
             env=environment,
             cwd=spec.code_dir,
             stdin=subprocess.DEVNULL,
