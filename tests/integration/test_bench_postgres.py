@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,13 +49,17 @@ def bench_tmp() -> Iterator[Path]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _bench(module: str, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+def _bench_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BENCH_DATABASE_URL")}
-    env["TMPDIR"] = str(tmp)
+    env["TMPDIR"] = str(tmp)  # where the embedded data goes (a temporary folder, or the store when run as root)
+    return env
+
+
+def _bench(module: str, *args: str, tmp: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=REPO_ROOT,
-        env=env,
+        env=_bench_env(tmp),
         capture_output=True,
         text=True,
         timeout=300,
@@ -92,3 +98,32 @@ def test_bench_classify_ttft_stops_its_server(bench_tmp: Path) -> None:
     assert "ratio enabled/disabled" in run.stdout
     assert postgres_processes_under(bench_tmp) == []
     assert list(bench_tmp.rglob("postmaster.pid")) == []
+
+
+@pytest.mark.timeout(200)
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_a_benchmark_ended_by_a_signal_stops_its_server(bench_tmp: Path, stop_signal: signal.Signals) -> None:
+    # Given the time-to-first-token benchmark running on an embedded server, with far more requests to go
+    log = (bench_tmp / "bench.log").open("w")
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench.classify_ttft", "--requests", "100000", "--warmup", "0"],
+        cwd=REPO_ROOT,
+        env=_bench_env(bench_tmp),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while not postgres_processes_under(bench_tmp) and bench.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    running = postgres_processes_under(bench_tmp)
+    time.sleep(2.0)  # into the migrations or the measuring
+
+    # When it gets SIGTERM (`timeout`, a cancelled job) or SIGHUP (its terminal closed)
+    bench.send_signal(stop_signal)
+    code = bench.wait(60)
+    log.close()
+
+    # Then it ended with the signal's status and its server went with it
+    assert running != [], (bench_tmp / "bench.log").read_text()[-3000:]
+    assert code == 128 + stop_signal, (bench_tmp / "bench.log").read_text()[-3000:]
+    assert postgres_processes_under(bench_tmp) == []

@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,14 +145,34 @@ def stop_owned(server: Any, timeout_s: float = 3.0) -> None:
 def embedded_server(data_dir: Path) -> Iterator[str]:
     """The superuser URL of an embedded server on `data_dir` for the length of a `with`, stopped when it ends.
 
-    The one way the benchmarks start a server: ended by an exception or Ctrl-C too, the server does not outlive
-    the `with` (a handle thrown away left `bench.reports`'s running after it exited).
+    The one way the benchmarks start a server: ended by an exception, Ctrl-C, SIGTERM (`timeout`, a cancelled CI
+    job) or SIGHUP (a closed terminal) too, the server does not outlive the `with`. Python's default for the
+    last two ends the process without running `finally` or atexit, which left `bench.classify_ttft`'s running.
     """
-    url, server = start_embedded(data_dir)
+    with _signals_exit():
+        url, server = start_embedded(data_dir)
+        try:
+            yield url
+        finally:
+            stop_owned(server)
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # the status a shell reports for a process ended by that signal
+
+
+@contextmanager
+def _signals_exit() -> Iterator[None]:
+    """Within the `with`, SIGTERM and SIGHUP raise SystemExit (so `finally` blocks run); outside, as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; its own default applies
+        return
+    previous = {signum: signal.signal(signum, _raise_exit) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        yield url
+        yield
     finally:
-        stop_owned(server)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
 
 def stop_now(data_dir: Path, timeout_s: float = 1.5) -> None:
