@@ -87,6 +87,7 @@ def test_bench_reports_stops_its_server_and_keeps_its_data_for_reuse(bench_tmp: 
     assert not (data / "postmaster.pid").exists()
 
 
+@pytest.mark.slow  # 34 s on two shared cores: two app processes load the model before the first request
 @pytest.mark.timeout(320)
 def test_bench_classify_ttft_stops_its_server(bench_tmp: Path) -> None:
     # Given the time-to-first-token benchmark on an embedded server (its data under bench_tmp)
