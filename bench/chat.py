@@ -182,14 +182,12 @@ def _database(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from threadline.local.postgres import start_embedded
+    from threadline.local.postgres import embedded_server
 
-    with tempfile.TemporaryDirectory(prefix="tlbench") as tmp:
-        admin, server = start_embedded(Path(tmp) / "pg")
+    with tempfile.TemporaryDirectory(prefix="tlbench") as tmp, embedded_server(Path(tmp) / "pg") as admin:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench_chat")
         yield _dbname(admin, "bench_chat")
-        server.cleanup()
 
 
 def _dbname(url: str, name: str) -> str:

@@ -7,7 +7,7 @@ import statistics
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -24,13 +24,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @contextmanager
 def bench_database() -> Iterator[str]:
     """A fresh migrated database: on BENCH_DATABASE_URL's server if set, else an embedded one; dropped after."""
-    with tempfile.TemporaryDirectory(prefix="tlbench") as tmp:
-        server = None
+    with ExitStack() as stack:
         admin = os.environ.get("BENCH_DATABASE_URL", "")
         if not admin:
-            from threadline.local.postgres import start_embedded
+            from threadline.local.postgres import embedded_server
 
-            admin, server = start_embedded(Path(tmp) / "data")
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="tlbench"))
+            admin = stack.enter_context(embedded_server(Path(tmp) / "data"))
         name = f"bench_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -43,8 +43,6 @@ def bench_database() -> Iterator[str]:
         finally:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            if server is not None:
-                server.cleanup()
 
 
 def bench_settings(database_url: str) -> Settings:

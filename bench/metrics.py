@@ -353,15 +353,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settle", action="store_true", help="wait for each answer's enqueue before the next question")
     args = parser.parse_args(argv)
 
-    from threadline.local.postgres import start_embedded
+    from threadline.local.postgres import embedded_server
     from threadline.observability import logger
 
     # Per-record logs and the moto server's access log would drown the figures.
     logger.setLevel("WARNING")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    with tempfile.TemporaryDirectory(prefix="tlbm") as tmp:
-        pg_url, pg_server = start_embedded(Path(tmp) / "pg")
+    with tempfile.TemporaryDirectory(prefix="tlbm") as tmp, embedded_server(Path(tmp) / "pg") as pg_url:
         moto_server, endpoint = _start_moto_process()
         try:
             migrate(pg_url, REPO / "infra" / "db" / "migrations")
@@ -375,7 +374,6 @@ def main(argv: list[str] | None = None) -> None:
             bootstrap.get_container().close()
             moto_server.terminate()
             moto_server.wait(timeout=10)
-            pg_server.cleanup()
 
 
 if __name__ == "__main__":

