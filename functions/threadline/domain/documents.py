@@ -26,8 +26,8 @@ MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 EMBED_BATCH = 32
 MAX_TITLE = 300
 # What an invocation keeps in hand after its last batch: the final commit, sending the continuation and
-# Powertools' own reporting. A 32-chunk batch embeds in about 0.9 s on IngestFunction's 3008 MB (7,610 chunks
-# in 202 s through the old synchronous path); the margin also grows with the slowest batch seen (below).
+# Powertools' own reporting. A 32-chunk batch costs about 0.85 s (the finding behind issue 17: 7,610 chunks in
+# 202 s through the old synchronous path); the margin also grows with the slowest batch seen (in `resume`).
 SAFETY_MS = 15_000
 # Stored objects of API uploads are named by their format, so the IngestFunction detects the same one.
 _EXTENSIONS = {
