@@ -140,37 +140,6 @@ class PostgresDocuments:
             raise NotFound("document not found")
         return _document(row)
 
-    def store_chunks(
-        self, document_id: UUID, project_id: UUID, chunks: Sequence[ChunkDraft], vectors: Vectors
-    ) -> Document:
-        """Replace the chunks and mark the document ready, atomically (a retried ingest leaves no duplicates)."""
-        with self._db.transaction() as conn:
-            # project_id prunes the statement to the project's partition (migration 0015); without it every
-            # partition's document index would be probed.
-            conn.execute(
-                "DELETE FROM chunks WHERE project_id = %(project_id)s AND document_id = %(id)s",
-                {"id": document_id, "project_id": project_id},
-            )
-            with (
-                conn.cursor() as cur,
-                cur.copy(
-                    "COPY chunks (document_id, project_id, ordinal, heading, content, embedding)"
-                    " FROM STDIN WITH (FORMAT BINARY)"
-                ) as copy,
-            ):
-                copy.set_types(["uuid", "uuid", "int4", "text", "text", "vector"])
-                for chunk, vector in zip(chunks, vectors, strict=True):
-                    copy.write_row((document_id, project_id, chunk.ordinal, chunk.heading, chunk.content, vector))
-            row = conn.execute(
-                "UPDATE documents SET status = 'ready', error = NULL, chunk_count = %(count)s,"
-                " chunks_total = %(count)s, chunks_done = %(count)s, updated_at = now()"
-                " WHERE id = %(id)s RETURNING " + _COLUMNS,
-                {"id": document_id, "count": len(chunks)},
-            ).fetchone()
-        if row is None:
-            raise NotFound("document not found")
-        return _document(row)
-
     def mark_failed(self, document_id: UUID, reason: str) -> Document:
         """Record why ingestion failed."""
         with self._db.transaction() as conn:
