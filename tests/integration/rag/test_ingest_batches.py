@@ -221,6 +221,34 @@ def test_api_upload_answers_202_pending_and_the_ingest_function_makes_it_ready(
         # And the same content again is the same document (200), not a second object or ingestion
         again = client.post(url, files={"file": ("copy.md", _manual(), "text/markdown")}, headers=tenant.headers)
         assert again.status_code == 200 and again.json()["id"] == body["id"]
+    deployed.close()
+
+
+def test_an_unreadable_upload_is_accepted_then_shown_failed_with_its_reason(
+    cloud: LocalCloud, settings: Settings, embedder: object
+) -> None:
+    from threadline.api.app import create_app
+
+    # Given the app as ApiFunction runs it
+    deployed = Container(cloud.settings(settings).model_copy(update={"ingest_inline": False}))
+    deployed.__dict__["embedder"] = embedder
+    tenant = make_tenant(deployed, "corrupt")
+    url = f"/query/v1/projects/{tenant.project_id}/documents/"
+    with TestClient(create_app(deployed)) as client:
+        # When a corrupt PDF is uploaded (its format is known, its content is only read by the ingester)
+        files = {"file": ("broken.pdf", b"%PDF-1.4 this is not a pdf", "application/pdf")}
+        accepted = client.post(url, files=files, headers=tenant.headers)
+        cloud.drain("IngestQueue")
+        shown = client.get(f"{url}{accepted.json()['id']}/", headers=tenant.headers).json()
+        # And an unsupported one is uploaded
+        refused = client.post(
+            url, files={"file": ("a.xlsx", b"PK\x03\x04", "application/vnd.ms-excel")}, headers=tenant.headers
+        )
+    deployed.close()
+    # Then the first is accepted pending and ends failed with the parser's reason; the second is a 415 at once
+    assert accepted.status_code == 202 and accepted.json()["status"] == "pending"
+    assert shown["status"] == "failed" and "PDF" in shown["error"] and shown["chunks_done"] == 0
+    assert refused.status_code == 415
 
 
 def test_without_a_bucket_or_inline_ingestion_an_upload_is_503(settings: Settings, embedder: object) -> None:
