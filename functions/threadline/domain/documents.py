@@ -17,7 +17,7 @@ from typing import Protocol
 from uuid import UUID
 
 from threadline.domain.chunking import ChunkDraft, chunk_sections
-from threadline.domain.errors import InvalidInput, NotFound, UnsupportedMediaType
+from threadline.domain.errors import InvalidInput, NotFound, Unavailable, UnsupportedMediaType
 from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 from threadline.domain.parsing import DocumentFormat, ParseError, detect_format, parse
 from threadline.domain.ports import Embedder, PassageEmbedder, Vectors
@@ -29,7 +29,10 @@ MAX_TITLE = 300
 # Powertools' own reporting. A 32-chunk batch costs about 0.85 s (the finding behind issue 17: 7,610 chunks in
 # 202 s through the old synchronous path); the margin also grows with the slowest batch seen (in `resume`).
 SAFETY_MS = 15_000
-# Stored objects of API uploads are named by their format, so the IngestFunction detects the same one.
+# API uploads are stored under {project_id}/uploads/: such an object only feeds the document the API claimed
+# for it and never creates one (a redelivered notification after the document was deleted must not bring it
+# back). Its name ends in its format, so the IngestFunction detects the same one.
+UPLOADS = "uploads"
 _EXTENSIONS = {
     DocumentFormat.PDF: ".pdf",
     DocumentFormat.MARKDOWN: ".md",
@@ -85,6 +88,10 @@ class DocumentRepository(Protocol):
         self, project_id: UUID, title: str, source: str, content_type: str, content_hash: str, size: int
     ) -> Claim:
         """Insert a pending document, or return the one with the same content (re-claiming a stale pending one)."""
+        ...
+
+    def find(self, project_id: UUID, content_hash: str) -> Document | None:
+        """The project's document with this content, if any."""
         ...
 
     def set_total(self, document_id: UUID, project_id: UUID, total: int) -> Document:
@@ -187,13 +194,13 @@ def submit(
         raise InvalidInput(f"document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
     fmt = detect_format(upload.filename, upload.declared_type, upload.data)
     digest = content_hash(upload.data)
-    key = f"{project_id}/uploads/{digest}{_EXTENSIONS[fmt]}"
+    key = f"{project_id}/{UPLOADS}/{digest}{_EXTENSIONS[fmt]}"
     claim = repo.claim(project_id, _title(upload), f"s3://{bucket}/{key}", fmt.value, digest, len(upload.data))
     if not claim.must_ingest:
         return claim.document, False
     try:
         store.put(bucket, key, upload.data, fmt.value)
-    except Exception:
+    except Unavailable:
         repo.delete(project_id, claim.document.id)
         raise
     return claim.document, True
@@ -267,8 +274,10 @@ def ingest_object(
     bucket: str,
     key: str,
     clock: RemainingTime | None,
-) -> Document:
+) -> Document | None:
     """Ingest an object of the DocumentsBucket as far as `clock` allows, then ask for a continuation.
+
+    None when the object's document was deleted (an API upload's documents are never recreated from the file).
 
     The document is found by content hash (an API upload claimed it already; a redelivered notification finds
     it too), and a pending one is carried on from its progress, so redelivery never duplicates chunks. An
@@ -283,8 +292,16 @@ def ingest_object(
         if len(upload.data) > MAX_DOCUMENT_BYTES:
             raise InvalidInput(f"document is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
         fmt = detect_format(upload.filename, upload.declared_type, upload.data)
-        claim = repo.claim(project_id, _title(upload), upload.source, fmt.value, content_hash(data), len(data))
-        return _carry_on(continuations, resume(repo, embedder, claim.document, data, fmt, clock), bucket, key)
+        if key.split("/", 2)[1] == UPLOADS:
+            document = repo.find(project_id, content_hash(data))
+            if document is None:  # deleted before the IngestFunction came to it: nothing to ingest
+                return None
+        else:
+            digest = content_hash(data)
+            document = repo.claim(project_id, _title(upload), upload.source, fmt.value, digest, len(data)).document
+        return _carry_on(continuations, resume(repo, embedder, document, data, fmt, clock), bucket, key)
+    except NotFound:  # deleted while it was being ingested: its chunks went with it, nothing goes on
+        return None
     except UnsupportedMediaType as exc:
         claim = repo.claim(
             project_id,
@@ -323,7 +340,10 @@ def continue_object(
     if content_hash(data) != digest:
         return repo.mark_failed(document.id, "the stored file changed while it was being ingested")
     fmt = DocumentFormat(document.content_type)
-    return _carry_on(continuations, resume(repo, embedder, document, data, fmt, clock), bucket, key)
+    try:
+        return _carry_on(continuations, resume(repo, embedder, document, data, fmt, clock), bucket, key)
+    except NotFound:  # deleted while it was being ingested
+        return None
 
 
 def _carry_on(continuations: Continuations, document: Document, bucket: str, key: str) -> Document:

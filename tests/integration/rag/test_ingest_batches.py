@@ -186,6 +186,14 @@ def test_a_continuation_for_a_stale_upload_changes_nothing(cloud: LocalCloud, in
     assert _progress(ingest_env.settings.database_url, tenant) == before == ("pending", SECTIONS, EMBED_BATCH, 0)
     assert _receive(cloud) == []
 
+    # When the document is deleted mid-ingestion and its continuation then arrives
+    ingest_env.documents.delete(tenant.project_id, continuation.document_id)
+    response = lambda_handler(_event([continuation.model_dump_json()]), _Context(batches=100))  # type: ignore[arg-type]
+    # Then nothing is stored for it and nothing goes on
+    assert response == {"batchItemFailures": []}
+    assert _chunks(ingest_env.settings.database_url, tenant) == []
+    assert _receive(cloud) == []
+
 
 def test_api_upload_answers_202_pending_and_the_ingest_function_makes_it_ready(
     cloud: LocalCloud, settings: Settings, embedder: object
@@ -249,6 +257,29 @@ def test_an_unreadable_upload_is_accepted_then_shown_failed_with_its_reason(
     assert accepted.status_code == 202 and accepted.json()["status"] == "pending"
     assert shown["status"] == "failed" and "PDF" in shown["error"] and shown["chunks_done"] == 0
     assert refused.status_code == 415
+
+
+def test_an_upload_deleted_before_its_ingestion_is_not_brought_back(
+    cloud: LocalCloud, settings: Settings, embedder: object
+) -> None:
+    from threadline.api.app import create_app
+
+    # Given a document uploaded through the API and deleted before the IngestFunction got to it
+    deployed = Container(cloud.settings(settings).model_copy(update={"ingest_inline": False}))
+    deployed.__dict__["embedder"] = embedder
+    tenant = make_tenant(deployed, "regret")
+    url = f"/query/v1/projects/{tenant.project_id}/documents/"
+    with TestClient(create_app(deployed)) as client:
+        accepted = client.post(url, json={"title": "Draft", "text": "Refunds take a week."}, headers=tenant.headers)
+        deleted = client.delete(f"{url}{accepted.json()['id']}/", headers=tenant.headers)
+        # When the IngestFunction handles the stored file's notification
+        report = cloud.drain("IngestQueue")
+        listed = client.get(url, headers=tenant.headers).json()["results"]
+    deployed.close()
+    # Then the document stays deleted: the file does not create a new one, and the record succeeded
+    assert (accepted.status_code, deleted.status_code) == (202, 204)
+    assert listed == []
+    assert cloud.queue_messages("IngestDeadLetterQueue") == [], report
 
 
 def test_without_a_bucket_or_inline_ingestion_an_upload_is_503(settings: Settings, embedder: object) -> None:

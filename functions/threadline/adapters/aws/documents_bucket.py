@@ -30,8 +30,13 @@ class S3Objects:
         return response["Body"].read(), response.get("ContentType")
 
     def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        """Store an object; the bucket's notification sends it to the IngestQueue."""
-        self._client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+        """Store an object; the bucket's notification sends it to the IngestQueue. S3 failing is a 503."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+        except (BotoCoreError, ClientError) as exc:
+            raise Unavailable("the document could not be stored; upload it again") from exc
 
 
 class SqsContinuations:

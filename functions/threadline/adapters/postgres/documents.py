@@ -72,6 +72,12 @@ class PostgresDocuments:
             raise NotFound("document not found")
         return Claim(_document(row), must_ingest=False)
 
+    def find(self, project_id: UUID, content_hash: str) -> Document | None:
+        """The project's document with this content, if any."""
+        with self._db.transaction() as conn:
+            row = conn.execute(_BY_HASH, {"project_id": project_id, "content_hash": content_hash}).fetchone()
+        return None if row is None else _document(row)
+
     def set_total(self, document_id: UUID, project_id: UUID, total: int) -> Document:
         """Record the chunk count once; a concurrent invocation that set it first computed the same number."""
         with self._db.transaction() as conn:
