@@ -277,7 +277,13 @@ def bench_ttft(questions: int, settle: bool = False) -> None:
     with BackgroundServer(stub.app) as llm:
         stub.base_url = f"{llm.url}/v1"
         base = Settings().model_copy(
-            update={"openai_base_url": stub.base_url, "openai_api_key": "sk-bench", "llm_model": "stub"}
+            # No cloud here: the seeded documents are ingested within their upload requests.
+            update={
+                "openai_base_url": stub.base_url,
+                "openai_api_key": "sk-bench",
+                "llm_model": "stub",
+                "ingest_inline": True,
+            }
         )
         container = Container(base)
         events = _SwitchableEvents(container.chat_events)

@@ -86,9 +86,13 @@ def embedder(tokenizer_path: Path) -> object:
 
 @pytest.fixture
 def settings(database_url: str, tokenizer_path: Path, tmp_path: Path) -> Settings:
-    """Settings for one test: its own database, no LLM, no AWS unless a test adds them."""
+    """Settings for one test: its own database, no LLM, no AWS unless a test adds them.
+
+    Without a cloud, uploads are ingested within the request (INGEST_INLINE); tests of the bucket path turn it off.
+    """
     return Settings(
         database_url=database_url,
+        ingest_inline=True,
         embedding_tokenizer_path=tokenizer_path,
         local_dir=tmp_path / "local",
         openai_base_url="",

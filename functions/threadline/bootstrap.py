@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from threadline.adapters.aws.backfill import S3Manifests, StepFunctionsRunner
     from threadline.adapters.aws.chat_events import SqsChatEvents
     from threadline.adapters.aws.classify_queue import SqsClassifyQueue
-    from threadline.adapters.aws.documents_bucket import S3Objects
+    from threadline.adapters.aws.documents_bucket import S3Objects, SqsContinuations
     from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
     from threadline.adapters.embeddings import OnnxMiniLM
     from threadline.adapters.llm.openai_chat import OpenAIChat
@@ -229,6 +229,17 @@ class Container:
 
         settings = self.settings
         return S3Objects(lambda: s3_for(settings.aws_endpoint_url, settings.aws_region))
+
+    @property
+    def ingest_continuations(self) -> SqsContinuations:
+        """Where the IngestFunction sends documents it could not finish in one invocation (the IngestQueue)."""
+        from threadline.adapters.aws.clients import sqs_for
+        from threadline.adapters.aws.documents_bucket import SqsContinuations
+
+        settings = self.settings
+        return SqsContinuations(
+            lambda: sqs_for(settings.aws_endpoint_url, settings.aws_region), settings.ingest_queue_url
+        )
 
     @cached_property
     def sweeper(self) -> SweepServices:

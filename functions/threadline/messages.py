@@ -49,6 +49,20 @@ class ImportChunk(QueueMessage):
     chunk_no: int = Field(ge=0)
 
 
+class ContinueIngest(QueueMessage):
+    """IngestQueue: carry on ingesting a document that one invocation could not finish in its time.
+
+    The content hash names the upload: a message about content the document no longer has changes nothing.
+    """
+
+    kind: Literal["continue_ingest"] = "continue_ingest"
+    project_id: UUID
+    document_id: UUID
+    content_hash: str = Field(min_length=64, max_length=64)
+    bucket: str = Field(min_length=1)
+    key: str = Field(min_length=1)
+
+
 M = TypeVar("M", bound=QueueMessage)
 
 

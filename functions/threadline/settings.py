@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     aws_endpoint_url: str = ""
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
     documents_bucket: str = ""
+    # Uploads through the API are stored in DOCUMENTS_BUCKET and ingested by the IngestFunction. Without a cloud
+    # (tests, `threadline invoke` scripts) INGEST_INLINE=true ingests within the request instead; the template
+    # never sets it, since ApiFunction's 30 s cannot embed a large file.
+    ingest_inline: bool = False
     classify_queue_url: str = ""
     ingest_queue_url: str = ""
     metrics_queue_url: str = ""

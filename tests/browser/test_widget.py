@@ -63,7 +63,7 @@ def _upload(app_url: str, tenant: Tenant) -> None:
         headers=tenant.headers,
         timeout=60,
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
 
 
 def _thread(app_url: str, tenant: Tenant, thread_id: str) -> dict[str, Any]:

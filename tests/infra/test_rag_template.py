@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +69,22 @@ def test_both_chat_paths_may_send_classify_and_metrics_messages(cfn: dict[str, A
     env = cfn[function]["Properties"]["Environment"]["Variables"]
     assert env["CLASSIFY_QUEUE_URL"] == {"Ref": "ClassifyQueue"}
     assert env["METRICS_QUEUE_URL"] == {"Ref": "MetricsQueue"}
+
+
+def test_api_stores_uploads_in_the_bucket_and_ingest_function_continues_itself(cfn: dict[str, Any]) -> None:
+    # Given the translated template
+    api = cfn["ApiFunction"]["Properties"]
+    ingest = cfn["IngestFunction"]["Properties"]
+    # Then ApiFunction stores uploads in the DocumentsBucket (and never ingests inline: 30 s is too short)
+    assert api["Environment"]["Variables"]["DOCUMENTS_BUCKET"] == {"Ref": "DocumentsBucket"}
+    assert "INGEST_INLINE" not in api["Environment"]["Variables"]
+    puts = [s for s in _statements(cfn, "ApiFunctionRole") if "s3:PutObject" in s["Action"]]
+    assert any('"Ref": "DocumentsBucket"' in json.dumps(s["Resource"]) for s in puts)
+    # And IngestFunction may send its continuations to the queue it polls
+    assert ingest["Environment"]["Variables"]["INGEST_QUEUE_URL"] == {"Ref": "IngestQueue"}
+    sends = [s for s in _statements(cfn, "IngestFunctionRole") if "sqs:SendMessage*" in s["Action"]]
+    assert [json.dumps(s["Resource"]).count('["IngestQueue", "QueueName"]') for s in sends] == [1]
+
+
+def _statements(cfn: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    return [s for p in cfn[role]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]

@@ -86,6 +86,6 @@ def upload(client: TestClient | httpx.Client, tenant: Tenant, title: str, text: 
         json={"title": title, "text": text},
         headers=tenant.headers,
     )
-    assert response.status_code in (200, 201), response.text
+    assert response.status_code in (200, 202), response.text
     document_id: str = response.json()["id"]
     return document_id

@@ -35,7 +35,9 @@ def _vectors(count: int, seed: int) -> list[np.ndarray]:
 def _document(container: Container, project_id: UUID, name: str, count: int, seed: int) -> UUID:
     claim = container.documents.claim(project_id, name, "", "text/plain", name, 10)
     drafts = [ChunkDraft(ordinal=i, heading="", content=f"{name} {i}") for i in range(count)]
-    container.documents.store_chunks(claim.document.id, project_id, drafts, _vectors(count, seed))
+    container.documents.set_total(claim.document.id, project_id, count)
+    container.documents.add_chunks(claim.document.id, project_id, 0, drafts, _vectors(count, seed))
+    container.documents.finish(claim.document.id, project_id)
     return claim.document.id
 
 

@@ -57,7 +57,7 @@ def test_no_stored_chunk_exceeds_the_models_window(
             files={"file": (name, data, media_type)},
             headers=tenant.headers,
         )
-        assert response.status_code == 201 and response.json()["status"] == "ready", response.text
+        assert response.status_code == 202 and response.json()["status"] == "ready", response.text
 
     # Then every stored chunk, as embedded (heading path, line break, text), fits in 256 word pieces
     with psycopg.connect(container.settings.database_url) as conn:

@@ -45,7 +45,7 @@ def test_markdown_upload_is_chunked_embedded_and_deduplicated(
     first = client.post(_docs_url(tenant), files=files, headers=tenant.headers)
     again = client.post(_docs_url(tenant), files=files, headers=tenant.headers)
     # Then the first creates a ready document with chunks, the second returns the same document
-    assert first.status_code == 201, first.text
+    assert first.status_code == 202, first.text
     body = first.json()
     assert body["status"] == "ready" and body["chunk_count"] >= 2 and body["title"] == "guide.md"
     assert again.status_code == 200 and again.json()["id"] == body["id"]
@@ -67,7 +67,7 @@ def test_html_and_text_uploads_become_ready(
     client: TestClient, tenant: Tenant, filename: str, content: bytes, media_type: str
 ) -> None:
     response = client.post(_docs_url(tenant), files={"file": (filename, content, media_type)}, headers=tenant.headers)
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     assert response.json()["status"] == "ready" and response.json()["content_type"] == media_type
 
 
@@ -86,8 +86,8 @@ def test_pdf_upload_and_json_text_upload(client: TestClient, tenant: Tenant) -> 
     text_response = client.post(
         _docs_url(tenant), json={"title": "Shipping", "text": "We ship worldwide."}, headers=tenant.headers
     )
-    assert pdf_response.status_code == 201 and pdf_response.json()["chunk_count"] == 1
-    assert text_response.status_code == 201 and text_response.json()["title"] == "Shipping"
+    assert pdf_response.status_code == 202 and pdf_response.json()["chunk_count"] == 1
+    assert text_response.status_code == 202 and text_response.json()["title"] == "Shipping"
 
 
 def test_corrupt_pdf_is_422_and_kept_as_failed_with_reason(client: TestClient, tenant: Tenant) -> None:

@@ -16,7 +16,7 @@ from threadline.domain.ports import Vectors
 
 _COLUMNS: LiteralString = (
     "id, project_id, title, source, content_type, content_hash, size_bytes, status, error, chunk_count,"
-    " created_at, updated_at"
+    " created_at, updated_at, chunks_total, chunks_done"
 )
 _NEWEST_FIRST = Keyset("created_at", "id")
 # A pending document whose ingester died (Lambda timeout, crash) may be taken over after this long.
@@ -72,32 +72,76 @@ class PostgresDocuments:
             raise NotFound("document not found")
         return Claim(_document(row), must_ingest=False)
 
-    def store_chunks(
-        self, document_id: UUID, project_id: UUID, chunks: Sequence[ChunkDraft], vectors: Vectors
-    ) -> Document:
-        """Replace the chunks and mark the document ready, atomically (a retried ingest leaves no duplicates)."""
+    def find(self, project_id: UUID, content_hash: str) -> Document | None:
+        """The project's document with this content, if any."""
         with self._db.transaction() as conn:
-            # project_id prunes the statement to the project's partition (migration 0015); without it every
-            # partition's document index would be probed.
+            row = conn.execute(_BY_HASH, {"project_id": project_id, "content_hash": content_hash}).fetchone()
+        return None if row is None else _document(row)
+
+    def set_total(self, document_id: UUID, project_id: UUID, total: int) -> Document:
+        """Record the chunk count once; a concurrent invocation that set it first computed the same number."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "UPDATE documents SET chunks_total = coalesce(chunks_total, %(total)s), updated_at = now()"
+                " WHERE id = %(id)s AND project_id = %(project_id)s RETURNING " + _COLUMNS,
+                {"id": document_id, "project_id": project_id, "total": total},
+            ).fetchone()
+        if row is None:
+            raise NotFound("document not found")
+        return _document(row)
+
+    def add_chunks(
+        self, document_id: UUID, project_id: UUID, start: int, chunks: Sequence[ChunkDraft], vectors: Vectors
+    ) -> Document:
+        """COPY the batch into a scratch table, then INSERT ... ON CONFLICT DO NOTHING (COPY cannot skip rows).
+
+        The unique (project_id, document_id, ordinal) of migration 0016 makes a batch stored twice a no-op;
+        GREATEST keeps progress from falling when an older duplicate commits after a newer batch.
+        """
+        with self._db.transaction() as conn:
             conn.execute(
-                "DELETE FROM chunks WHERE project_id = %(project_id)s AND document_id = %(id)s",
-                {"id": document_id, "project_id": project_id},
+                "CREATE TEMP TABLE chunk_batch (document_id uuid, project_id uuid, ordinal int4, heading text,"
+                " content text, embedding vector(384)) ON COMMIT DROP"
             )
             with (
                 conn.cursor() as cur,
                 cur.copy(
-                    "COPY chunks (document_id, project_id, ordinal, heading, content, embedding)"
+                    "COPY chunk_batch (document_id, project_id, ordinal, heading, content, embedding)"
                     " FROM STDIN WITH (FORMAT BINARY)"
                 ) as copy,
             ):
                 copy.set_types(["uuid", "uuid", "int4", "text", "text", "vector"])
                 for chunk, vector in zip(chunks, vectors, strict=True):
                     copy.write_row((document_id, project_id, chunk.ordinal, chunk.heading, chunk.content, vector))
+            # project_id = constant prunes the insert's conflict checks to the project's partition (0015).
+            conn.execute(
+                "INSERT INTO chunks (document_id, project_id, ordinal, heading, content, embedding)"
+                " SELECT document_id, %(project_id)s, ordinal, heading, content, embedding FROM chunk_batch"
+                " ON CONFLICT (project_id, document_id, ordinal) DO NOTHING",
+                {"project_id": project_id},
+            )
             row = conn.execute(
-                "UPDATE documents SET status = 'ready', error = NULL, chunk_count = %(count)s, updated_at = now()"
-                " WHERE id = %(id)s RETURNING " + _COLUMNS,
-                {"id": document_id, "count": len(chunks)},
+                "UPDATE documents SET chunks_done = greatest(chunks_done, %(done)s), updated_at = now()"
+                " WHERE id = %(id)s AND project_id = %(project_id)s RETURNING " + _COLUMNS,
+                {"id": document_id, "project_id": project_id, "done": start + len(chunks)},
             ).fetchone()
+        if row is None:
+            raise NotFound("document not found")
+        return _document(row)
+
+    def finish(self, document_id: UUID, project_id: UUID) -> Document:
+        """Mark the document ready; its chunk count is what is stored."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "UPDATE documents SET status = 'ready', error = NULL, chunk_count = chunks_done, updated_at = now()"
+                " WHERE id = %(id)s AND project_id = %(project_id)s AND status = 'pending' RETURNING " + _COLUMNS,
+                {"id": document_id, "project_id": project_id},
+            ).fetchone()
+            if row is None:  # finished (or failed) by a concurrent invocation: report it as it stands
+                row = conn.execute(
+                    "SELECT " + _COLUMNS + " FROM documents WHERE id = %(id)s AND project_id = %(project_id)s",
+                    {"id": document_id, "project_id": project_id},
+                ).fetchone()
         if row is None:
             raise NotFound("document not found")
         return _document(row)

@@ -17,7 +17,7 @@ from threadline.api.models import RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import documents
 from threadline.domain.documents import Upload
-from threadline.domain.errors import DocumentRejected, InvalidInput
+from threadline.domain.errors import DocumentRejected, InvalidInput, Unavailable
 from threadline.domain.text import strip_unstorable, unstorable_reason
 
 router = APIRouter(prefix="/query/v1/projects/{project_id}/documents", tags=["documents"], responses=API_ERRORS)
@@ -51,6 +51,8 @@ class DocumentPublic(BaseModel):
     status: str
     error: str | None
     chunk_count: int
+    chunks_total: int | None = Field(description="chunks the file makes; null until the ingester has parsed it")
+    chunks_done: int = Field(description="chunks embedded and stored so far (only grows)")
     created_at: datetime
     updated_at: datetime
 
@@ -97,22 +99,38 @@ async def _upload_from(request: Request) -> Upload:
 
 @router.post(
     "/",
-    status_code=201,
+    status_code=202,
     responses={200: {"model": DocumentPublic, "description": "the same content was already uploaded"}, **UNSUPPORTED},
     openapi_extra=_UPLOAD_BODY,
 )
 async def upload_document(
     request: Request, response: Response, container: ContainerDep, project_id: ProjectIdDep
 ) -> DocumentPublic:
-    """Ingest a PDF, Markdown, HTML or text file (multipart `file`, optional `title`) or JSON {title, text}.
+    """Upload a PDF, Markdown, HTML or text file (multipart `file`, optional `title`) or JSON {title, text}.
 
-    Re-uploading the same content returns the existing document with 200. A file that cannot be
-    parsed is kept with status `failed` and answered with 422 naming the reason.
+    Answers 202 with the document `pending`: the file is stored in the documents bucket and the
+    IngestFunction embeds it; poll GET .../documents/{id}/ until `ready` (progress in `chunks_done` of
+    `chunks_total`) or `failed` (with the reason). Re-uploading the same content returns the existing
+    document with 200. With INGEST_INLINE (no cloud) the request ingests the file itself, so the 202
+    already shows it `ready`, and a file that cannot be parsed is answered with 422 naming the reason.
     """
     upload = await _upload_from(request)
-    document, created = await run_in_threadpool(
-        documents.ingest, container.documents, container.embedder, project_id, upload
-    )
+    settings = container.settings
+    if settings.ingest_inline:
+        document, created = await run_in_threadpool(
+            documents.ingest, container.documents, container.embedder, project_id, upload
+        )
+    elif settings.documents_bucket:
+        document, created = await run_in_threadpool(
+            documents.submit,
+            container.documents,
+            container.documents_bucket,
+            settings.documents_bucket,
+            project_id,
+            upload,
+        )
+    else:
+        raise Unavailable("document uploads need DOCUMENTS_BUCKET (or INGEST_INLINE=true without a cloud)")
     if document.status == "failed":
         raise DocumentRejected(
             f"the document could not be ingested: {document.error}",
