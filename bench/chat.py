@@ -36,7 +36,7 @@ import psycopg
 from httpx_sse import connect_sse
 from pgvector.psycopg import register_vector
 
-from threadline.adapters.postgres.chat import _RETRIEVE_NEW
+from threadline.adapters.postgres.chat import _VECTOR_NEW as _RETRIEVE_NEW
 from threadline.adapters.postgres.migrate import migrate
 from threadline.settings import Settings
 

@@ -214,6 +214,7 @@ class Container:
             self.chat_events,
             top_k=self.settings.retrieval_top_k,
             history_budget=self.settings.history_token_budget,
+            min_score=self.settings.retrieval_min_score,
         )
 
     @cached_property

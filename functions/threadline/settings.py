@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # Candidates per HNSW scan step. A project is a small slice of all chunks, so the filtered search
     # needs a wide beam: measured recall@10 0.92 at 100, 0.956 at 400, 0.98 at 800 (python -m bench.chat, 100k chunks).
     retrieval_ef_search: int = Field(default=400, ge=10, le=1000)
+    # Relevance floor: a passage whose cosine similarity to the question is below it is neither given to
+    # the model nor cited; with none left the answer says the documents do not cover the question.
+    # Calibrated on python -m bench.retrieval (see docs/architecture.md, "Honest answers").
+    retrieval_min_score: float = Field(default=0.25, ge=-1.0, le=1.0)
 
     # Classification
     classifier: str = Field(default="embedding", pattern="^(embedding|llm)$")

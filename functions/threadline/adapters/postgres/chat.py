@@ -21,20 +21,67 @@ DEFAULT_EF_SEARCH = 400
 _THREAD_COLUMNS = "id, project_id, system_prompt, document_ids, first_question, message_count, created_at, updated_at"
 _EXCHANGE_COLUMNS = (
     "id, question, answer, sources, status, model, prompt_tokens, completion_tokens, latency_ms,"
-    " first_token_ms, error, handoff_reason, created_at, completed_at"
+    " first_token_ms, error, handoff_reason, created_at, completed_at, grounded"
 )
 
 
-def _retrieval(scope: LiteralString) -> LiteralString:
+# Reciprocal rank fusion (Cormack et al. 2009): a chunk scores sum(1 / (RRF_K + rank)) over the two
+# rankings it appears in. k = 60 is the paper's constant; bench.retrieval measured 20-100 within a point.
+RRF_K: LiteralString = "60"
+# Each ranking offers this many candidates per passage returned: fusion needs depth below the top k
+# (a chunk 9th by vectors and 1st by words must be seen by both lists).
+CANDIDATES_PER_PASSAGE = 4
+
+# The question as a tsquery with OR semantics: plainto_tsquery ANDs every content word, so a natural
+# question ("how do I undo the last commit but keep my changes") matches almost nothing; ORed, the rank
+# (ts_rank, term frequency weighted by heading A / text B) decides. The lexemes plainto_tsquery made are
+# already normalised, so the ::tsquery cast reads them back as they are; phrases (<->) of hyphenated
+# identifiers stay phrases.
+_TSQUERY: LiteralString = "replace(plainto_tsquery('english', %(query)s)::text, ' & ', ' | ')::tsquery"
+
+
+def _vector_ranked(scope: LiteralString) -> LiteralString:
     # The inner query is what the HNSW index serves (ORDER BY distance LIMIT k on chunks alone);
-    # relaxed_order iterative scans may return rows slightly out of order, so the outer query re-sorts.
+    # relaxed_order iterative scans may return rows slightly out of order, so ranks come from a re-sort.
     return (
-        "SELECT r.id AS chunk_id, r.document_id, d.title, r.heading, r.content, 1 - r.distance AS score"
-        " FROM (SELECT c.id, c.document_id, c.heading, c.content, c.embedding <=> %(vector)s AS distance"
+        "SELECT v.id, row_number() OVER (ORDER BY v.distance, v.id) AS rank"
+        " FROM (SELECT c.id, c.embedding <=> %(vector)s AS distance"
         "       FROM chunks c WHERE c.project_id = %(project_id)s" + scope + ""
-        "       ORDER BY c.embedding <=> %(vector)s LIMIT %(top_k)s) r"
-        " JOIN documents d ON d.id = r.document_id"
-        " ORDER BY r.distance"
+        "       ORDER BY c.embedding <=> %(vector)s LIMIT %(candidates)s) v"
+    )
+
+
+def _text_ranked(scope: LiteralString) -> LiteralString:
+    # The GIN index finds the matching chunks; only those are ranked.
+    return (
+        "SELECT t.id, row_number() OVER (ORDER BY t.relevance DESC, t.id) AS rank"
+        " FROM (SELECT c.id, ts_rank(c.search, q.query) AS relevance"
+        "       FROM chunks c, (SELECT " + _TSQUERY + " AS query) q"
+        "       WHERE c.project_id = %(project_id)s AND c.search @@ q.query" + scope + ""
+        "       ORDER BY relevance DESC, c.id LIMIT %(candidates)s) t"
+    )
+
+
+def _retrieval(scope: LiteralString, mode: str = "hybrid") -> LiteralString:
+    """The top_k passages by `mode`: "vector", "text" or "hybrid" (both fused by RRF), all in one statement.
+
+    `score` is always the cosine similarity to the question (what the relevance floor compares), whatever
+    ranked the passage.
+    """
+    if mode == "vector":
+        ranked: LiteralString = _vector_ranked(scope)
+    elif mode == "text":
+        ranked = _text_ranked(scope)
+    else:
+        ranked = _vector_ranked(scope) + " UNION ALL " + _text_ranked(scope)
+    return (
+        "SELECT c.id AS chunk_id, c.document_id, d.title, c.heading, c.content,"
+        " 1 - (c.embedding <=> %(vector)s) AS score"
+        " FROM (SELECT r.id, sum(1.0 / (" + RRF_K + " + r.rank)) AS fused"
+        "       FROM (" + ranked + ") r GROUP BY r.id ORDER BY fused DESC, r.id LIMIT %(top_k)s) f"
+        " JOIN chunks c ON c.id = f.id"
+        " JOIN documents d ON d.id = c.document_id"
+        " ORDER BY f.fused DESC, f.id"
     )
 
 
@@ -44,12 +91,16 @@ _THREAD_SCOPE: LiteralString = (
     " IS NULL OR c.document_id = ANY((SELECT t.document_ids FROM threads t"
     " WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)::uuid[]))"
 )
-_RETRIEVE_NEW = _retrieval("")
-_RETRIEVE_IN_THREAD = _retrieval(_THREAD_SCOPE)
-_RETRIEVE_TITLED = _retrieval(
+_TITLE_SCOPE: LiteralString = (
     _THREAD_SCOPE + " AND c.document_id IN (SELECT id FROM documents WHERE project_id = %(project_id)s"
     " AND title ILIKE '%%' || %(title)s || '%%')"
 )
+_RETRIEVE_NEW = _retrieval("")
+_RETRIEVE_IN_THREAD = _retrieval(_THREAD_SCOPE)
+_RETRIEVE_TITLED = _retrieval(_TITLE_SCOPE)
+# Vector-only (bench.chat measures the HNSW recall of this one; bench.retrieval compares the modes).
+_VECTOR_NEW = _retrieval("", "vector")
+
 
 _SET_EF_SEARCH: LiteralString = "SELECT set_config('hnsw.ef_search', %(ef_search)s, true)"
 
@@ -79,7 +130,7 @@ _FINISH: LiteralString = (
     "UPDATE messages SET answer = %(answer)s, sources = %(sources)s, status = %(status)s, model = %(model)s,"
     " prompt_tokens = %(prompt_tokens)s, completion_tokens = %(completion_tokens)s, latency_ms = %(latency_ms)s,"
     " first_token_ms = %(first_token_ms)s, retrieval_score = %(retrieval_score)s, error = %(error)s,"
-    " handoff_reason = %(handoff_reason)s, completed_at = now()"
+    " handoff_reason = %(handoff_reason)s, grounded = %(grounded)s, completed_at = now()"
     " WHERE id = %(message_id)s AND status = 'pending'"
 )
 HISTORY_TURNS = 20
@@ -136,13 +187,17 @@ class PostgresChat:
             ).fetchall()
         return ThreadHistory(Thread(**row), [ExchangeEntity(**r) for r in rows])
 
-    def read_context(self, project_id: UUID, thread_id: UUID | None, query_vector: Vectors, top_k: int) -> Context:
+    def read_context(
+        self, project_id: UUID, thread_id: UUID | None, query: str, query_vector: Vectors, top_k: int
+    ) -> Context:
         """Thread, history and retrieval pipelined in one read-only round trip (no commit to wait for)."""
         params = {
             "project_id": project_id,
             "thread_id": thread_id,
+            "query": query,
             "vector": query_vector,
             "top_k": top_k,
+            "candidates": top_k * CANDIDATES_PER_PASSAGE,
             "turns": HISTORY_TURNS,
             "ef_search": str(max(self._ef_search, top_k)),
         }
@@ -192,18 +247,27 @@ class PostgresChat:
                     "retrieval_score": outcome.retrieval_score,
                     "error": outcome.error,
                     "handoff_reason": outcome.handoff_reason,
+                    "grounded": outcome.grounded,
                 },
             )
 
     def search(
-        self, project_id: UUID, thread_id: UUID, query_vector: Vectors, top_k: int, title_filter: str | None
+        self,
+        project_id: UUID,
+        thread_id: UUID,
+        query: str,
+        query_vector: Vectors,
+        top_k: int,
+        title_filter: str | None,
     ) -> list[Passage]:
         """Retrieval within the thread's scope, optionally only in documents whose title contains `title_filter`."""
         params = {
             "project_id": project_id,
             "thread_id": thread_id,
+            "query": query,
             "vector": query_vector,
             "top_k": top_k,
+            "candidates": top_k * CANDIDATES_PER_PASSAGE,
             "title": title_filter,
             "ef_search": str(max(self._ef_search, top_k)),
         }

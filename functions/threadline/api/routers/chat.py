@@ -105,6 +105,8 @@ class ExchangePublic(BaseModel):
     error: str | None
     created_at: datetime
     completed_at: datetime | None
+    # False: the documents do not cover the question (no passage passed the relevance floor); null: unknown.
+    grounded: bool | None
 
     @classmethod
     def of(cls, exchange: Exchange) -> ExchangePublic:
@@ -123,6 +125,7 @@ class ExchangePublic(BaseModel):
             error=exchange.error,
             created_at=exchange.created_at,
             completed_at=exchange.completed_at,
+            grounded=exchange.grounded,
         )
 
 
@@ -144,6 +147,8 @@ class ChatAnswer(BaseModel):
     usage: UsagePublic
     latency_ms: int | None
     handoff_reason: str | None
+    # False: the documents do not cover the question, and the answer says so (an unanswered question).
+    grounded: bool | None
 
 
 @router.post("/projects/{project_id}/threads/", status_code=201)
@@ -221,6 +226,7 @@ async def _collect(exchange: NewExchange, events: AsyncIterator[ChatEvent]) -> C
         usage=UsagePublic.of(outcome.prompt_tokens, outcome.completion_tokens),
         latency_ms=outcome.latency_ms,
         handoff_reason=outcome.handoff_reason,
+        grounded=outcome.grounded,
     )
 
 
@@ -258,4 +264,5 @@ def _payload(exchange: NewExchange, event: ChatEvent) -> tuple[str, dict[str, An
         "latency_ms": outcome.latency_ms,
         "first_token_ms": outcome.first_token_ms,
         "handoff_reason": outcome.handoff_reason,
+        "grounded": outcome.grounded,
     }

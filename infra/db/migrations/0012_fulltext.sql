@@ -1,0 +1,110 @@
+-- Hybrid retrieval and honest answers (issue 16).
+--
+-- Full text: a generated tsvector of each chunk, its heading path weighted above its text. The 'english'
+-- configuration stems ("rebasing" finds "rebase") and drops stop words, so a natural-language question
+-- ORed into a tsquery keeps only its content words; the parser keeps identifiers such as `--force-with-lease`
+-- or `push.default` whole as well as in parts. Measured on bench.retrieval (git's manual): 'english' beat
+-- 'simple' on every figure. The column is generated, so every writer of chunks gets it for free; adding it
+-- rewrites the chunks table once.
+ALTER TABLE chunks ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    setweight(to_tsvector('english', heading), 'A') || setweight(to_tsvector('english', content), 'B')
+) STORED;
+CREATE INDEX chunks_search_gin ON chunks USING gin (search);
+
+-- An answer is grounded when at least one passage passed the relevance floor; false marks an unanswered
+-- question (a coverage gap: the documents do not cover it). NULL = unknown (pending, or imported).
+ALTER TABLE messages ADD COLUMN grounded boolean;
+
+-- Unanswered questions per (project, UTC hour), kept by the same statement-level triggers as 0007.
+ALTER TABLE analytics_exchange_hours ADD COLUMN unanswered integer NOT NULL DEFAULT 0;
+ALTER TABLE analytics_exchange_hours DROP CONSTRAINT analytics_exchange_hours_pkey;
+ALTER TABLE analytics_exchange_hours ADD CONSTRAINT analytics_exchange_hours_pkey PRIMARY KEY (project_id, hour)
+    INCLUDE (questions, incomplete, failed, answered, latency_sum_ms, prompt_tokens, completion_tokens, unanswered);
+
+-- A new attribute goes last, after `sign`; every row constructor below names it.
+ALTER TYPE analytics_exchange_change ADD ATTRIBUTE grounded boolean;
+
+CREATE OR REPLACE FUNCTION analytics_count_exchanges(changes analytics_exchange_change[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO analytics_exchange_hours AS r (project_id, hour, questions, incomplete, failed, answered,
+                                               latency_sum_ms, prompt_tokens, completion_tokens, unanswered)
+    SELECT project_id, hour, questions, incomplete, failed, answered, latency_sum_ms, prompt_tokens,
+           completion_tokens, unanswered
+    FROM (
+        SELECT project_id, date_trunc('hour', created_at, 'UTC') AS hour,
+               sum(sign) AS questions,
+               sum(sign * (status = 'incomplete')::int) AS incomplete,
+               sum(sign * (status = 'failed')::int) AS failed,
+               sum(sign * (latency_ms IS NOT NULL)::int) AS answered,
+               sum(sign * coalesce(latency_ms, 0)::bigint) AS latency_sum_ms,
+               sum(sign * prompt_tokens::bigint) AS prompt_tokens,
+               sum(sign * completion_tokens::bigint) AS completion_tokens,
+               sum(sign * (grounded IS FALSE)::int) AS unanswered
+        FROM unnest(changes)
+        GROUP BY 1, 2
+    ) delta
+    WHERE (questions, incomplete, failed, answered, latency_sum_ms, prompt_tokens, completion_tokens, unanswered)
+          <> (0, 0, 0, 0, 0, 0, 0, 0)
+    ORDER BY 1, 2
+    ON CONFLICT (project_id, hour) DO UPDATE SET
+        questions = r.questions + EXCLUDED.questions,
+        incomplete = r.incomplete + EXCLUDED.incomplete,
+        failed = r.failed + EXCLUDED.failed,
+        answered = r.answered + EXCLUDED.answered,
+        latency_sum_ms = r.latency_sum_ms + EXCLUDED.latency_sum_ms,
+        prompt_tokens = r.prompt_tokens + EXCLUDED.prompt_tokens,
+        completion_tokens = r.completion_tokens + EXCLUDED.completion_tokens,
+        unanswered = r.unanswered + EXCLUDED.unanswered;
+
+    INSERT INTO analytics_latency_bins AS r (project_id, grain, period, metric, bin, answers)
+    SELECT c.project_id, g.grain, date_trunc(g.grain, c.created_at, 'UTC'), v.metric, analytics_bin(v.ms), sum(c.sign)
+    FROM unnest(changes) AS c
+    CROSS JOIN LATERAL (VALUES ('latency', c.latency_ms), ('first_token', c.first_token_ms)) AS v (metric, ms)
+    CROSS JOIN (VALUES ('day'), ('month')) AS g (grain)
+    WHERE v.ms IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5
+    HAVING sum(c.sign) <> 0
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (project_id, grain, period, metric, bin) DO UPDATE SET answers = r.answers + EXCLUDED.answers;
+$$;
+
+CREATE OR REPLACE FUNCTION analytics_exchanges_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    changes analytics_exchange_change[] := '{}';
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        changes := ARRAY(SELECT (project_id, created_at, status, latency_ms, first_token_ms, prompt_tokens,
+                                 completion_tokens, -1, grounded)::analytics_exchange_change
+                         FROM old_rows);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        changes := changes || ARRAY(SELECT (project_id, created_at, status, latency_ms, first_token_ms, prompt_tokens,
+                                            completion_tokens, 1, grounded)::analytics_exchange_change
+                                    FROM new_rows);
+    END IF;
+    PERFORM analytics_count_exchanges(changes);
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION analytics_recount(project_ids uuid[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    project uuid;
+BEGIN
+    LOCK TABLE threads, messages IN SHARE MODE;
+    DELETE FROM analytics_thread_hours WHERE project_id = ANY(project_ids);
+    DELETE FROM analytics_exchange_hours WHERE project_id = ANY(project_ids);
+    DELETE FROM analytics_latency_bins WHERE project_id = ANY(project_ids);
+    FOREACH project IN ARRAY project_ids LOOP
+        PERFORM analytics_count_threads(ARRAY(
+            SELECT (project_id, created_at, category_id, label_source, 1)::analytics_thread_change
+            FROM threads WHERE project_id = project));
+        PERFORM analytics_count_exchanges(ARRAY(
+            SELECT (project_id, created_at, status, latency_ms, first_token_ms, prompt_tokens, completion_tokens,
+                    1, grounded)::analytics_exchange_change
+            FROM messages WHERE project_id = project));
+    END LOOP;
+END
+$$;
