@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TOKENIZER := layers/model/tokenizer.json
 N ?= 1000000
 
-.PHONY: install model dev test test-fast lint typecheck validate bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
+.PHONY: install model dev test test-fast lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -28,7 +28,7 @@ install: $(VENV)/.synced $(TOKENIZER)  ## virtual environment, locked dependenci
 dev: install  ## the whole stack on this machine: Postgres, moto, the API, pollers, schedules
 	$(VENV)/bin/threadline dev
 
-test: install  ## every test tier, the template checks included
+test: install package  ## every test tier, the template and packaged-artifact checks included
 	$(PY) -m pytest
 
 test-fast: install  ## unit tests only
@@ -41,7 +41,7 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-validate: install  ## cfn-lint on the template and its translation; every state machine executed in moto
+validate: install package  ## cfn-lint on the template and its translation, the packaged artifact; every state machine in moto
 	$(PY) -m pytest -q tests/infra
 
 bench: install  ## benchmarks that print their figures
@@ -68,11 +68,20 @@ seed: install  ## demo data: THREADS threads over PROJECTS projects, written wit
 layer-requirements: $(UV)  ## the dependencies layer's requirements, from the lock file
 	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o layers/deps/requirements.txt
 
-build: install layer-requirements
-	sam build
+# The Lambda artifact for python3.12 x86_64 without Docker or Python 3.12 (uv installs the cp312 wheels), then
+# the template packaged: to PACKAGE_BUCKET in AWS when set, else to moto's S3 in the packager's process.
+package: install layer-requirements $(TOKENIZER)  ## build/package: code, layers, zips, manifest.json, template.packaged.yaml
+	$(PY) -m infra.build.package --uv $(UV) $(if $(PACKAGE_BUCKET),--bucket $(PACKAGE_BUCKET))
 
-deploy: build
-	sam deploy --guided
+build: package  ## the deployable artifact (what `sam build` would make), checked by `make validate`
+
+STACK ?= threadline
+# PARAMETERS: Key=Value pairs for the template, e.g. PARAMETERS="DatabaseUrl=postgresql://... ReportSender=..."
+deploy: install  ## package to PACKAGE_BUCKET and deploy the stack STACK through a CloudFormation change set
+	@test -n "$(PACKAGE_BUCKET)" || { echo "set PACKAGE_BUCKET to an S3 bucket in the stack's region"; exit 2; }
+	$(MAKE) package PACKAGE_BUCKET=$(PACKAGE_BUCKET)
+	$(PY) -m infra.build.deploy --stack-name $(STACK) --template build/package/template.packaged.yaml \
+	  --bucket $(PACKAGE_BUCKET) $(PARAMETERS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam build

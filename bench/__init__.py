@@ -17,4 +17,6 @@ BENCHMARKS: list[str] = [
     "classify_accuracy",
     "reports",
     "rollup_writes",
+    "local_runtime",
+    "soak",
 ]

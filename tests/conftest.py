@@ -104,14 +104,24 @@ def container(settings: Settings, embedder: object) -> Iterator[Container]:
     built.close()
 
 
+def _external_endpoint() -> str | None:
+    """The endpoint of an AWS look-alike started outside the tests: AWS_ENDPOINT_URL, or LOCALSTACK_HOST's under
+    THREADLINE_CLOUD=localstack (whose clients then come from localstack_client, adapters/aws/clients.py)."""
+    if url := os.environ.get("AWS_ENDPOINT_URL"):
+        return url
+    settings = Settings()
+    return f"http://{settings.localstack_host}" if settings.cloud == "localstack" else None
+
+
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
-    """An AWS endpoint for the session: AWS_ENDPOINT_URL if set (e.g. LocalStack), else moto in server mode.
+    """An AWS endpoint for the session: an external one if given (LocalStack, a moto server), else moto in server
+    mode in this process.
 
     Step Functions really executes in moto only with `execute_state_machine` on; MOTO_PORT tells its
     interpreter where the server is.
     """
-    if url := os.environ.get("AWS_ENDPOINT_URL"):
+    if url := _external_endpoint():
         yield url
         return
     from threadline.local.moto_server import start_moto
@@ -131,28 +141,31 @@ def local_cloud(aws_endpoint: str, template_db_url: str) -> Iterator[LocalCloud]
     from threadline.local import invoke
     from threadline.local.cloud import LocalCloud
 
-    cloud = LocalCloud.start(aws_endpoint, parameters={"DatabaseUrl": template_db_url})
+    # Lambda waits about 1 and 2 minutes between asynchronous retries; tests wait a fraction of a second.
+    cloud = LocalCloud.start(aws_endpoint, parameters={"DatabaseUrl": template_db_url}, retry_delays_s=(0.2, 0.4))
     yield cloud
+    cloud.close()
     invoke.uninstall()
 
 
 @pytest.fixture
 def cloud(local_cloud: LocalCloud, settings: Settings) -> Iterator[LocalCloud]:
-    """The session's local cloud for one test: empty queues, and handlers on this test's database."""
-    with local_cloud.session(
-        DATABASE_URL=settings.database_url, EMBEDDING_TOKENIZER_PATH=str(settings.embedding_tokenizer_path)
-    ):
+    """The session's local cloud for one test: empty queues, and functions on this test's database.
+
+    Functions keep their own environment otherwise (their tokenizer comes from the ModelLayer's folder).
+    """
+    with local_cloud.session(DATABASE_URL=settings.database_url):
         yield local_cloud
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint(aws_endpoint: str) -> Iterator[str]:
-    """A moto server in this process, even when AWS_ENDPOINT_URL points elsewhere.
+    """A moto server in this process, even when the session's endpoint is external (see `aws_endpoint`).
 
     Only an in-process moto can run our handlers behind Step Functions tasks and give sent mail back;
-    without AWS_ENDPOINT_URL this is the session's endpoint itself.
+    without an external endpoint this is the session's endpoint itself.
     """
-    if not os.environ.get("AWS_ENDPOINT_URL"):
+    if _external_endpoint() is None:
         yield aws_endpoint
         return
     from threadline.local.moto_server import start_moto
@@ -164,18 +177,16 @@ def moto_endpoint(aws_endpoint: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def local_moto_cloud(local_cloud: LocalCloud, moto_endpoint: str, template_db_url: str) -> LocalCloud:
-    """Like `local_cloud`, on the in-process moto (the same object unless AWS_ENDPOINT_URL is set)."""
+    """Like `local_cloud`, on the in-process moto (the same object unless the endpoint is external)."""
     from threadline.local.cloud import LocalCloud
 
     if local_cloud.deployment.endpoint == moto_endpoint:
         return local_cloud
-    return LocalCloud.start(moto_endpoint, parameters={"DatabaseUrl": template_db_url})
+    return LocalCloud.start(moto_endpoint, parameters={"DatabaseUrl": template_db_url}, retry_delays_s=(0.2, 0.4))
 
 
 @pytest.fixture
 def moto_cloud(local_moto_cloud: LocalCloud, settings: Settings) -> Iterator[LocalCloud]:
     """Like `cloud`, on the in-process moto: for Step Functions flows and mail."""
-    with local_moto_cloud.session(
-        DATABASE_URL=settings.database_url, EMBEDDING_TOKENIZER_PATH=str(settings.embedding_tokenizer_path)
-    ):
+    with local_moto_cloud.session(DATABASE_URL=settings.database_url):
         yield local_moto_cloud

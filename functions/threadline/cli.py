@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from threadline.local.postgres import start_embedded
 
         # With no DATABASE_URL the CLI works on the same embedded database `make dev` uses.
-        container.settings.database_url, _ = start_embedded(container.settings.local_dir / "pg")
+        container.settings.database_url, _ = start_embedded(container.settings.local_dir / "pg", keep_running=True)
     try:
         result = _COMMANDS[args.command](args, container)
     except DomainError as exc:

@@ -8,7 +8,15 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+# functions/ in the repository, /var/task (LAMBDA_TASK_ROOT) in the packaged artifact.
+_CODE_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = _CODE_ROOT.parent
+
+
+def _migrations_dir() -> Path:
+    """The SQL migrations: in the Lambda artifact (`make package` puts them there), else in the repo."""
+    shipped = _CODE_ROOT / "migrations"
+    return shipped if shipped.is_dir() else _REPO_ROOT / "infra" / "db" / "migrations"
 
 
 class Settings(BaseSettings):
@@ -19,9 +27,13 @@ class Settings(BaseSettings):
     # Database
     database_url: str = Field(default="", description="libpq URL; empty means the local embedded server")
     db_pool_max: int = Field(default=8, ge=1)
-    migrations_dir: Path = _REPO_ROOT / "infra" / "db" / "migrations"
+    migrations_dir: Path = Field(default_factory=_migrations_dir)
 
     # AWS (an empty endpoint means real AWS)
+    # `localstack`: every boto3 client comes from localstack_client.session (adapters/aws/clients.py:new_client),
+    # at localstack_host unless an explicit endpoint names another server.
+    cloud: str = Field(default="aws", pattern="^(aws|localstack)$", validation_alias="THREADLINE_CLOUD")
+    localstack_host: str = "localhost:4566"
     aws_endpoint_url: str = ""
     aws_region: str = Field(default="us-east-1", validation_alias="AWS_DEFAULT_REGION")
     documents_bucket: str = ""

@@ -31,3 +31,45 @@ def resources() -> dict[str, Any]:
     """The Resources of template.yaml as written (before the SAM transform)."""
     template: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_Loader)
     return template["Resources"]
+
+
+REPO_ROOT = TEMPLATE.parent
+PACKAGE_DIR = REPO_ROOT / "build" / "package"
+SIZE_REPORT = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session")
+def package_manifest() -> dict[str, Any]:
+    """build/package as `make package` leaves it, brought up to date (the dependencies layer only when
+    layers/deps/requirements.txt changed), so a template edit is checked even without `make package`."""
+    from infra.build import package
+
+    return package.build(TEMPLATE, PACKAGE_DIR, REPO_ROOT / ".local" / "tools" / "bin" / "uv")
+
+
+@pytest.fixture(scope="session")
+def lambda_python() -> Path:
+    """A Python of the functions' runtime (python3.12), which the cp312 wheels of the layer need."""
+    from infra.build import checks
+
+    return checks.find_python()
+
+
+@pytest.fixture(scope="session")
+def packaged_template(package_manifest: dict[str, Any], aws_endpoint: str) -> Path:
+    """template.packaged.yaml, its artifacts uploaded to the local cloud's S3 (what `make package` does)."""
+    import boto3
+
+    from infra.build import package
+
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="threadline-package-test")
+    return package.upload(TEMPLATE, PACKAGE_DIR, s3, "threadline-package-test")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """The artifact's unzipped size per function, whatever the capture mode (-s or not)."""
+    report = config.stash.get(SIZE_REPORT, None)
+    if report:
+        terminalreporter.write_sep("-", "packaged artifact")
+        terminalreporter.write_line(report)

@@ -29,8 +29,8 @@ def _project_with_key(container: Container, name: str) -> tuple[tenancy.Project,
 
 
 @pytest.mark.integration
-def test_health_reports_database(client: TestClient) -> None:
-    response = client.get("/health")
+def test_ready_reports_database(client: TestClient) -> None:
+    response = client.get("/ready")
     assert response.status_code == 200
     assert response.json()["database"] == "ok"
 

@@ -29,3 +29,16 @@ def test_bad_migration_sets_are_rejected(tmp_path: Path, names: list[str]) -> No
 def test_repository_migrations_are_well_formed() -> None:
     migrations = load_migrations(Path(__file__).resolve().parents[2] / "infra" / "db" / "migrations")
     assert migrations and migrations[0].version == 1
+
+
+@pytest.mark.unit
+def test_settings_find_the_repository_migrations_outside_the_artifact() -> None:
+    # Given the repository layout (functions/ has no migrations/ folder; `make package` adds one to the artifact)
+    from threadline.settings import Settings
+
+    # When the default is resolved
+    found = Settings().migrations_dir
+
+    # Then it is infra/db/migrations, which loads
+    assert found == Path(__file__).resolve().parents[2] / "infra" / "db" / "migrations"
+    assert load_migrations(found)

@@ -1,23 +1,28 @@
 """The local cloud as one object: a deployed template plus the glue that makes it act like AWS.
 
-Tests get it from the `local_cloud` fixture; `threadline dev` builds one around its own moto server.
+Its functions run in the local Lambda runtime (local/runtime.py): each in its own worker processes, with
+only its own environment plus the values the local cloud pins (the endpoint, fake credentials, and in tests
+the test's database). Tests get it from the `local_cloud` fixture; `threadline dev` builds one around its
+own moto server.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from threadline.local import invoke
+from threadline.local.async_invoke import AWS_RETRY_DELAYS_S, AsyncInvoker, AsyncOutcome
 from threadline.local.deploy import aws_client, deploy
-from threadline.local.deployment import Deployment
-from threadline.local.invoke import Invocation, invoke_function
+from threadline.local.deployment import AsyncConfig, Deployment
 from threadline.local.mail import SentMail, sent_mail
 from threadline.local.pollers import DrainReport, drain
+from threadline.local.runtime import FunctionSpec, Invocation, LambdaRuntime, LayerPathError, map_layer_paths
 from threadline.local.schedules import fire
 from threadline.settings import Settings
 
@@ -30,16 +35,54 @@ class LocalCloud:
     """A deployment and the ways to drive it: drain the pollers, fire schedules, invoke functions."""
 
     deployment: Deployment
+    runtime: LambdaRuntime = field(default_factory=LambdaRuntime)
+    retry_delays_s: Sequence[float] = AWS_RETRY_DELAYS_S
+    invoker: AsyncInvoker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.invoker = AsyncInvoker(self.runtime, self._async_config, self._deliver, retry_delays_s=self.retry_delays_s)
+        invoke.register(self.runtime, self.invoker, self.deployment)
+        self.runtime.set_pinned(self.base_overrides())
 
     @classmethod
-    def start(cls, endpoint: str, *, template: Path = TEMPLATE, **deploy_options: Any) -> LocalCloud:
-        """Deploy `template` at `endpoint` and route moto's Lambda invocations to our handlers."""
+    def start(
+        cls,
+        endpoint: str,
+        *,
+        template: Path = TEMPLATE,
+        retry_delays_s: Sequence[float] = AWS_RETRY_DELAYS_S,
+        max_workers: int = 4,
+        **deploy_options: Any,
+    ) -> LocalCloud:
+        """Deploy `template` at `endpoint` and run moto's Lambda invocations in the local runtime.
+
+        `retry_delays_s`: the waits between Lambda's asynchronous retries (AWS: about 60 s, then 120 s).
+        `max_workers`: execution environments per function at most (overlapping invocations wait).
+        """
         invoke.install()
         # The default report sender must be verified, or SES refuses the reports.
         deploy_options.setdefault("senders", [str(Settings.model_fields["report_sender"].default)])
-        cloud = cls(deploy(template, endpoint, **deploy_options))
-        invoke.set_overrides(cloud.base_overrides())
-        return cloud
+        return cls(
+            deploy(template, endpoint, **deploy_options),
+            runtime=LambdaRuntime(max_workers=max_workers),
+            retry_delays_s=retry_delays_s,
+        )
+
+    def _async_config(self, function_arn: str) -> AsyncConfig:
+        return self.deployment.function(function_arn).async_config
+
+    def _deliver(self, destination: str, record: dict[str, Any]) -> None:
+        # Lambda's destinations: an SQS queue (what the template uses), or another function (async).
+        service = destination.split(":")[2]
+        if service == "sqs":
+            queue = self.deployment.queue_by_arn(destination)
+            aws_client("sqs", self.deployment.endpoint, self.deployment.region).send_message(
+                QueueUrl=queue.url, MessageBody=json.dumps(record)
+            )
+        elif service == "lambda":
+            self.invoker.invoke(destination, json.dumps(record))
+        else:
+            raise ValueError(f"the local cloud delivers to SQS and Lambda destinations only, not {destination}")
 
     def base_overrides(self) -> dict[str, str]:
         """What every local handler needs on top of its template environment: where AWS is."""
@@ -52,9 +95,27 @@ class LocalCloud:
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
 
+    @staticmethod
+    def local_process_pool() -> dict[str, str]:
+        """The pool size of a process that serves many requests at once (the dev API, operator commands).
+
+        The template sizes each function's pool for one Lambda invocation at a time (1, or 2 for the HTTP
+        functions), which is what the workers get; the in-process app serves every request concurrently.
+        """
+        return {"DB_POOL_MAX": os.environ.get("DB_POOL_MAX", str(Settings.model_fields["db_pool_max"].default))}
+
     def environment(self) -> dict[str, str]:
-        """The environment one process running every function sees (template values plus the overrides)."""
-        return {**self.deployment.environment(), **self.base_overrides()}
+        """The union of every function's environment plus the overrides: what operator commands and a test's
+        own container attach to. /opt paths are mapped to the files in the layers' folders."""
+        merged: dict[str, str] = {}
+        for spec in sorted(self.runtime.specs.values(), key=lambda s: s.logical_id):
+            if spec.arn in {f.arn for f in self.deployment.functions.values()}:
+                merged.update(_mapped_or_raw(spec))
+        return {**merged, **self.base_overrides(), **self.local_process_pool()}
+
+    def function_environment(self, function: str) -> dict[str, str]:
+        """One function's own template environment plus the overrides (what it sees, /opt paths as written)."""
+        return {**self.deployment.function(function).environment, **self.runtime.pinned}
 
     def settings(self, base: Settings) -> Settings:
         """`base` with the deployment's resources (queue URLs, buckets, ARNs) filled in; its database is kept."""
@@ -69,17 +130,21 @@ class LocalCloud:
 
     @contextmanager
     def session(self, **environment: str) -> Iterator[LocalCloud]:
-        """Empty queues, pin extra variables (e.g. DATABASE_URL) for handlers, restore the process after."""
-        saved = dict(os.environ)
+        """Empty queues and pin extra variables (e.g. a test's DATABASE_URL) for every function, until the end.
+
+        Warm workers survive: they take the new values with their next invocation.
+        """
         self.purge()
-        invoke.set_overrides({**self.base_overrides(), **environment})
+        self.runtime.set_pinned({**self.base_overrides(), **environment})
         try:
             yield self
         finally:
-            invoke.set_overrides(self.base_overrides())
-            os.environ.clear()
-            os.environ.update(saved)
-            invoke.reset_caches(close=True)
+            self.runtime.set_pinned(self.base_overrides())
+
+    def close(self) -> None:
+        """Stop the workers and pending asynchronous retries."""
+        self.invoker.stop()
+        self.runtime.close()
 
     def purge(self) -> None:
         """Delete every message of every queue (dead-letter queues included)."""
@@ -89,15 +154,20 @@ class LocalCloud:
 
     def drain(self, *queues: str, timeout_s: float = 60.0) -> DrainReport:
         """Run the SQS pollers until the queues are idle (see pollers.drain)."""
-        return drain(self.deployment, *queues, timeout_s=timeout_s)
+        return drain(self.deployment, self.runtime, *queues, timeout_s=timeout_s)
 
     def invoke(self, function: str, event: Any) -> Invocation:
-        """Invoke a function (logical id or name) in-process with `event`."""
-        return invoke_function(self.deployment.function(function), event)
+        """Invoke a function (logical id, name or ARN) synchronously with `event`, as the Invoke API does."""
+        return self.runtime.invoke(self.deployment.function(function).arn, json.dumps(event))
 
-    def fire(self, schedule: str) -> Invocation:
-        """Fire a schedule (SAM event name, logical id or name) now: its target gets the schedule's Input."""
-        return fire(self.deployment, self.deployment.schedule(schedule))
+    def invoke_async(self, function: str, event: Any) -> AsyncOutcome:
+        """Invoke a function asynchronously (InvocationType=Event): Lambda's retries and destinations apply."""
+        return self.invoker.invoke(self.deployment.function(function).arn, json.dumps(event))
+
+    def fire(self, schedule: str) -> AsyncOutcome:
+        """Fire a schedule (SAM event name, logical id or name) now: its target is invoked asynchronously
+        with the schedule's Input (`.wait()` for the attempts)."""
+        return fire(self.deployment, self.invoker, self.deployment.schedule(schedule))
 
     def mail(self) -> list[SentMail]:
         """Every message sent through SES so far, oldest first."""
@@ -111,3 +181,11 @@ class LocalCloud:
             QueueUrl=info.url, MaxNumberOfMessages=min(10, max_messages), VisibilityTimeout=0
         ).get("Messages", [])
         return messages
+
+
+def _mapped_or_raw(spec: FunctionSpec) -> dict[str, str]:
+    # A function whose /opt path no layer holds keeps it as written: its invocations fail and say so.
+    try:
+        return map_layer_paths(spec)
+    except LayerPathError:
+        return dict(spec.environment)

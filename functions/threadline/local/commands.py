@@ -1,4 +1,4 @@
-"""The local-cloud subcommands of `threadline`: dev, fire, mail."""
+"""The local-cloud subcommands of `threadline`: dev, fire, mail, invoke."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def _dev_parser(sub: Any) -> None:
     dev.add_argument("--port", type=int, default=int(os.environ.get("THREADLINE_PORT", "8000")))
     dev.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "4566")))
     dev.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+    dev.add_argument("--no-demo-setup", action="store_true", help="skip the demo hooks (ingesting the docs)")
 
 
 def _dev(args: argparse.Namespace, container: Container) -> object:
@@ -29,6 +30,7 @@ def _dev(args: argparse.Namespace, container: Container) -> object:
         moto_port=args.moto_port,
         local_dir=container.settings.local_dir,
         template=args.template or TEMPLATE,
+        demo_setup=not args.no_demo_setup,
     )
     code = dev.run(options)
     if code:
@@ -55,17 +57,54 @@ def _fire(args: argparse.Namespace, container: Container) -> object:
 
 
 def _mail_parser(sub: Any) -> None:
-    sub.add_parser("mail", help="list the mail sent through SES in the running dev stack")
+    sub.add_parser("mail", help="list the mail sent through SES in the dev stack (read from its mail folder)")
 
 
 def _mail(_: argparse.Namespace, container: Container) -> object:
     from dataclasses import asdict
 
-    from threadline.local.mail import sent_mail
+    from threadline.local.mail import read_folder
 
-    return [{k: v for k, v in asdict(m).items() if k != "raw"} for m in sent_mail(_endpoint(container))]
+    # The running stack writes each sent message to LOCAL_DIR/mail within half a second; reading that folder
+    # costs only the mail itself, whatever else the local cloud holds.
+    mail = read_folder(container.settings.local_dir / "mail")
+    return [{k: v for k, v in asdict(m).items() if k != "raw"} for m in mail]
+
+
+def _invoke_parser(sub: Any) -> None:
+    invoke = sub.add_parser(
+        "invoke", help="invoke one function once, as `sam local invoke` does, without Docker (see the README)"
+    )
+    invoke.add_argument("function", help="the function's logical id in the template, e.g. ClassifierFunction")
+    invoke.add_argument("-e", "--event", type=Path, default=None, help="the event JSON file (default: {})")
+    source = invoke.add_mutually_exclusive_group()
+    source.add_argument("--package", type=Path, default=None, help="the packaged artifact (default: build/package)")
+    source.add_argument("--source", action="store_true", help="run functions/ with this virtualenv's Python")
+    invoke.add_argument("--endpoint", default=None, help="the AWS endpoint (default: the running `make dev`)")
+    invoke.add_argument("--template", type=Path, default=None, help="another SAM template (default: template.yaml)")
+
+
+def _invoke(args: argparse.Namespace, container: Container) -> object:
+    from threadline.local import invoke_command
+    from threadline.local.cloud import TEMPLATE
+
+    package = None if args.source else (args.package or invoke_command.default_package())
+    options = invoke_command.InvokeOptions(
+        function=args.function,
+        event_path=args.event,
+        endpoint=args.endpoint or _endpoint(container),
+        database_url=container.settings.database_url,
+        package=package,
+        template=args.template or TEMPLATE,
+        region=container.settings.aws_region,
+    )
+    code = invoke_command.run(options)
+    if code:
+        raise SystemExit(code)
+    return None
 
 
 cli.register("dev", _dev_parser, _dev)
+cli.register("invoke", _invoke_parser, _invoke)
 cli.register("fire", _fire_parser, _fire)
 cli.register("mail", _mail_parser, _mail)

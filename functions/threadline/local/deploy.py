@@ -16,10 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
+from threadline.adapters.aws.clients import new_client
 from threadline.local.deployment import (
+    AsyncConfig,
     Deployment,
     EventSourceInfo,
     FunctionInfo,
@@ -31,17 +32,14 @@ from threadline.local.intrinsics import Resolver
 from threadline.local.template import Translated, parameter_values, translate
 
 DEFAULT_ACCOUNT_ID = "123456789012"
-# Layers do not exist locally; environment values pointing into /opt fall back to the settings defaults,
-# which point at the same files in the repository.
-_LAYER_PREFIX = "/opt/"
 _FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def aws_client(service: str, endpoint: str, region: str) -> Any:
-    """A boto3 client for the local endpoint (fake credentials unless real ones are set)."""
+    """A boto3 client for the local endpoint (fake credentials unless real ones are set), made where the app's are."""
     for key, value in _FAKE_CREDENTIALS.items():
         os.environ.setdefault(key, value)
-    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region)  # type: ignore[call-overload]
+    return new_client(service, endpoint, region, config=None)
 
 
 def _resources(cfn: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -176,12 +174,14 @@ class _Deployer:
     def create_functions(self) -> None:
         lam = self.client("lambda")
         code = _placeholder_zip()
+        invoke_configs = self.event_invoke_configs()
         for logical_id, props in _resources(self.cfn, "AWS::Lambda::Function").items():
             name = self.resolver.refs[logical_id]
+            layers = [self.layer(layer) for layer in props.get("Layers", [])]
+            # /opt values are kept: the local runtime maps them to the function's layers (local/runtime.py).
             env = {
                 key: str(value)
                 for key, value in self.resolver.resolve(props.get("Environment", {}).get("Variables", {})).items()
-                if not str(value).startswith(_LAYER_PREFIX)
             }
             config = {
                 "Runtime": props.get("Runtime", "python3.12"),
@@ -204,7 +204,41 @@ class _Deployer:
                 handler=props["Handler"],
                 environment=env,
                 timeout_s=int(props.get("Timeout", 3)),
+                memory_mb=int(props.get("MemorySize", 128)),
+                code_dir=self.t.local_paths.get(
+                    (logical_id, "CodeUri"), self.t.local_paths.get(("Globals", "CodeUri"))
+                ),
+                layer_dirs=tuple(path for path in layers if isinstance(path, Path)),
+                external_layers=tuple(str(layer) for layer in layers if not isinstance(layer, Path)),
+                async_config=invoke_configs.get(logical_id, AsyncConfig()),
             )
+
+    def layer(self, reference: Any) -> Path | str:
+        """A function's layer: the local ContentUri folder of a layer in this template, else its ARN."""
+        if isinstance(reference, dict) and "Ref" in reference:
+            content = self.cfn["Resources"][reference["Ref"]].get("Properties", {}).get("Content", {})
+            owner = str(content.get("S3Key", "")).split("/")[0]
+            if (owner, "ContentUri") in self.t.local_paths:
+                return self.t.local_paths[(owner, "ContentUri")]
+        return str(self.resolver.resolve(reference))
+
+    def event_invoke_configs(self) -> dict[str, AsyncConfig]:
+        """Each function's AWS::Lambda::EventInvokeConfig, by the function's logical id."""
+        configs: dict[str, AsyncConfig] = {}
+        for props in _resources(self.cfn, "AWS::Lambda::EventInvokeConfig").values():
+            function = props["FunctionName"]
+            logical_id = function["Ref"] if isinstance(function, dict) and "Ref" in function else None
+            if logical_id is None:
+                continue
+            resolved = self.resolver.resolve(props)
+            destinations = resolved.get("DestinationConfig", {})
+            configs[logical_id] = AsyncConfig(
+                maximum_retry_attempts=int(resolved.get("MaximumRetryAttempts", 2)),
+                maximum_event_age_s=int(resolved.get("MaximumEventAgeInSeconds", 21600)),
+                on_failure=destinations.get("OnFailure", {}).get("Destination"),
+                on_success=destinations.get("OnSuccess", {}).get("Destination"),
+            )
+        return configs
 
     def record_event_sources(self) -> None:
         # Recorded, not created: moto's own SQS -> Lambda mapping invokes inside SendMessage, one record at a
@@ -222,6 +256,7 @@ class _Deployer:
                 batching_window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)),
                 report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 enabled=bool(props.get("Enabled", True)),
+                maximum_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
             )
 
     def create_state_machines(self) -> None:
@@ -323,10 +358,10 @@ def _bucket_location(region: str) -> dict[str, Any]:
 
 
 def _placeholder_zip() -> bytes:
-    # Invocations run the real handler in-process (local/invoke.py), so the uploaded code is never run.
+    # Invocations run the real handler from its CodeUri in a local worker (local/runtime.py), never this zip.
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "Threadline local cloud: handlers run in-process.\n")
+        archive.writestr("README.txt", "Threadline local cloud: handlers run in local workers.\n")
     return buffer.getvalue()
 
 

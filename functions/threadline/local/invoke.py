@@ -1,176 +1,118 @@
-"""Run our real Lambda handlers in-process whenever moto invokes a function.
+"""Route every invocation moto receives to the local Lambda runtime (local/runtime.py).
 
 Every invoke path in moto (the Invoke API, Step Functions `lambda:invoke` and Lambda-ARN tasks, S3
-notifications) ends in `moto.awslambda.models.LambdaFunction._invoke_lambda`, which would start Docker.
-`install()` replaces it with a call of the function's `Handler` in this process, with the function's
-environment applied. An exception comes back the way Lambda reports it (`errorType` = the exception's
-class name), so Step Functions Retry/Catch match on our exception names.
+notifications) ends in `moto.awslambda.models.LambdaFunction.invoke` or `._invoke_lambda`, which would
+start Docker. `install()` replaces both: the function runs in its own worker process with its own
+environment and limits. A synchronous invocation's error comes back as Lambda reports it (`errorType` =
+the exception's class name, or Lambda's own such as `Sandbox.Timedout`), with `X-Amz-Function-Error:
+Unhandled`, so Step Functions Retry/Catch match on our exception names. InvocationType=Event is accepted
+(202) and run with Lambda's asynchronous retries and destinations (local/async_invoke.py).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import logging
-import os
-import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from threadline.local.deployment import FunctionInfo
-from threadline.observability import logger
+from threadline.local.async_invoke import AsyncInvoker
+from threadline.local.deployment import Deployment, FunctionInfo
+from threadline.local.runtime import FunctionSpec, Invocation, LambdaRuntime, RequestTooLarge
+from threadline.local.worker import LocalLambdaContext
 
-_LOG = logging.getLogger("threadline.local.invoke")
-_ENV_LOCK = threading.RLock()
-# Variables the local cloud pins for every handler (the endpoint, a test's database), over the function's own.
-_OVERRIDES: dict[str, str] = {}
+__all__ = ["Invocation", "LocalLambdaContext", "install", "register", "spec_for", "uninstall"]
+
 _ORIGINAL: dict[str, Any] = {}
+# Function ARN -> the runtime (and its asynchronous invoker) of the local cloud that deployed it.
+_ROUTES: dict[str, tuple[LambdaRuntime, AsyncInvoker]] = {}
 
 
-@dataclass
-class LocalLambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_s: int
-    function_version: str = "$LATEST"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def __post_init__(self) -> None:
-        self.log_group_name = self.log_group_name or f"/aws/lambda/{self.function_name}"
-        self._deadline = time.monotonic() + self.timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        """Milliseconds left before the function's timeout."""
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def resolve_handler(handler: str) -> Callable[[Any, Any], Any]:
-    """The callable a `module.path.function` Handler string names."""
-    module_name, _, attribute = handler.rpartition(".")
-    function: Callable[[Any, Any], Any] = getattr(importlib.import_module(module_name), attribute)
-    return function
-
-
-def reset_caches(*, close: bool = False) -> None:
-    """Forget cached settings and containers, so handlers see the current environment.
-
-    `close` also closes the cached container's connections; only safe when no handler is running.
-    """
-    from threadline.bootstrap import get_container
-    from threadline.settings import get_settings
-
-    if close and get_container.cache_info().currsize:
-        get_container().close()
-    get_settings.cache_clear()
-    get_container.cache_clear()
-
-
-def set_overrides(values: Mapping[str, str]) -> None:
-    """Pin environment variables for every handler run (e.g. AWS_ENDPOINT_URL, a test's DATABASE_URL)."""
-    with _ENV_LOCK:
-        _OVERRIDES.clear()
-        _OVERRIDES.update(values)
-        _apply({})
-
-
-def _apply(function_env: Mapping[str, str]) -> None:
-    # One process hosts every function: its environment is the function's plus the pinned overrides.
-    # Caches are reset only when something really changes, so warm handlers keep their connections.
-    wanted = {**function_env, **_OVERRIDES}
-    changed = {key: value for key, value in wanted.items() if os.environ.get(key) != value}
-    if changed:
-        os.environ.update(changed)
-        reset_caches()
-
-
-def run_handler(
-    handler: str, event: Any, *, environment: Mapping[str, str], context: LocalLambdaContext
-) -> tuple[str, bool]:
-    """Call a handler the way Lambda does; returns (JSON payload, errored)."""
-    with _ENV_LOCK:
-        _apply(environment)
-    try:
-        result = resolve_handler(handler)(event, context)
-    except Exception as exc:  # every failure goes back to the caller, as Lambda reports it
-        _LOG.warning("handler %s raised %s", handler, type(exc).__name__, exc_info=True)
-        error = {
-            "errorType": type(exc).__name__,
-            "errorMessage": str(exc),
-            "stackTrace": traceback.format_tb(exc.__traceback__),
-        }
-        return json.dumps(error), True
-    finally:
-        # In Lambda each function has its own process; here they share one Logger, so the keys that
-        # inject_lambda_context appended for this invocation must not leak into later log lines.
-        logger.clear_state()
-    return json.dumps(result, default=str), False
-
-
-def _invoke_in_process(self: Any, event: str | dict[str, Any] | None = None) -> tuple[str, bool, str]:
-    # moto passes the already-decoded body on the Invoke path and a JSON string elsewhere.
-    payload = json.loads(event) if isinstance(event, str | bytes) and event else (event or {})
-    context = LocalLambdaContext(
-        function_name=self.function_name,
-        invoked_function_arn=self.function_arn,
-        memory_limit_in_mb=int(self.memory_size),
-        timeout_s=int(self.timeout),
+def spec_for(function: FunctionInfo, region: str, *, python: str = "") -> FunctionSpec:
+    """The runtime's view of a deployed function (its code and layers from the template's local folders)."""
+    if function.code_dir is None:
+        raise ValueError(f"{function.logical_id} has no local CodeUri folder")
+    return FunctionSpec(
+        logical_id=function.logical_id,
+        name=function.name,
+        arn=function.arn,
+        handler=function.handler,
+        environment=dict(function.environment),
+        timeout_s=function.timeout_s,
+        memory_mb=function.memory_mb,
+        code_dir=Path(function.code_dir),
+        layer_dirs=function.layer_dirs,
+        external_layers=function.external_layers,
+        python=python,
+        region=region,
     )
-    body, errored = run_handler(self.handler, payload, environment=dict(self.environment_vars or {}), context=context)
-    return body, errored, ""
+
+
+def register(runtime: LambdaRuntime, invoker: AsyncInvoker, deployment: Deployment) -> None:
+    """Make moto's invocations of the deployment's functions run in `runtime`."""
+    for function in deployment.functions.values():
+        runtime.register(spec_for(function, deployment.region))
+        _ROUTES[function.arn] = (runtime, invoker)
+
+
+def _route(arn: str) -> tuple[LambdaRuntime, AsyncInvoker]:
+    try:
+        return _ROUTES[arn]
+    except KeyError:
+        from moto.awslambda.exceptions import UnknownFunctionException
+
+        raise UnknownFunctionException(f"{arn} is not a function of the local cloud") from None
+
+
+def _too_large(exc: RequestTooLarge) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("RequestEntityTooLargeException", str(exc))
+    error.code = 413
+    return error
+
+
+def _invoke_api(self: Any, body: str | bytes, request_headers: Any, response_headers: Any) -> str | bytes:
+    # moto's LambdaFunction.invoke: the Invoke API, which Step Functions tasks call too.
+    runtime, invoker = _route(self.function_arn)
+    payload = body or b"{}"
+    try:
+        if request_headers.get("x-amz-invocation-type", "RequestResponse") == "Event":
+            invoker.invoke(self.function_arn, payload)
+            return b""
+        result = runtime.invoke(self.function_arn, payload)
+    except RequestTooLarge as exc:
+        raise _too_large(exc) from None
+    if result.errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return json.dumps(result.payload).encode()
+
+
+def _invoke_lambda(self: Any, event: str | dict[str, Any] | None = None) -> tuple[str, bool, str]:
+    # moto's other invoke paths (S3 and SNS notifications) call this with a JSON string or a dict.
+    runtime, _ = _route(self.function_arn)
+    payload = event if isinstance(event, str | bytes) else json.dumps(event or {})
+    result = runtime.invoke(self.function_arn, payload)
+    return json.dumps(result.payload), result.errored, ""
 
 
 def install() -> None:
-    """Route moto's Lambda invocations to our handlers (idempotent)."""
+    """Route moto's Lambda invocations to the local runtime (idempotent)."""
     from moto.awslambda.models import LambdaFunction
 
     from threadline.local import moto_fixes
 
     moto_fixes.install()
-    if "_invoke_lambda" not in _ORIGINAL:
+    if "invoke" not in _ORIGINAL:
+        _ORIGINAL["invoke"] = LambdaFunction.invoke
         _ORIGINAL["_invoke_lambda"] = LambdaFunction._invoke_lambda
-        LambdaFunction._invoke_lambda = _invoke_in_process  # type: ignore[method-assign]
+        LambdaFunction.invoke = _invoke_api  # type: ignore[method-assign]
+        LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     """Give moto its own invoke back."""
     from moto.awslambda.models import LambdaFunction
 
-    if "_invoke_lambda" in _ORIGINAL:
+    if "invoke" in _ORIGINAL:
+        LambdaFunction.invoke = _ORIGINAL.pop("invoke")  # type: ignore[method-assign]
         LambdaFunction._invoke_lambda = _ORIGINAL.pop("_invoke_lambda")  # type: ignore[method-assign]
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """What one local invocation returned."""
-
-    payload: Any
-    errored: bool
-
-    @property
-    def error_type(self) -> str | None:
-        """The exception class name of a failed invocation."""
-        if self.errored and isinstance(self.payload, dict):
-            return str(self.payload.get("errorType"))
-        return None
-
-
-def invoke_function(function: FunctionInfo, event: Any) -> Invocation:
-    """Invoke a deployed function's handler in this process, as the Lambda service would."""
-    context = LocalLambdaContext(
-        function_name=function.name,
-        invoked_function_arn=function.arn,
-        memory_limit_in_mb=1024,
-        timeout_s=function.timeout_s,
-    )
-    body, errored = run_handler(function.handler, event, environment=function.environment, context=context)
-    return Invocation(payload=json.loads(body), errored=errored)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -14,6 +15,17 @@ _FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+# Ports of the moto servers this process started: their backends (SES's sent mail) can be read directly.
+_IN_PROCESS_PORTS: set[int] = set()
+_LOOPBACK = ("127.0.0.1", "localhost")
+
+
+def serves_in_process(endpoint: str) -> bool:
+    """Whether `endpoint` is a moto server running in this process."""
+    parts = urlsplit(endpoint)
+    return parts.hostname in _LOOPBACK and parts.port in _IN_PROCESS_PORTS
 
 
 def free_port() -> int:
@@ -38,6 +50,7 @@ def start_moto(port: int | None = None) -> tuple[Any, str]:
     os.environ["MOTO_PORT"] = str(chosen)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=chosen, verbose=False)
     server.start()
+    _IN_PROCESS_PORTS.add(chosen)
     url = f"http://127.0.0.1:{chosen}"
     response = requests.post(
         f"{url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10

@@ -1,14 +1,18 @@
 """SQS pollers: what Lambda's event source mapping does, one poller per SQS event source in the template.
 
 A poller receives up to BatchSize messages (waiting up to MaximumBatchingWindowInSeconds to fill the
-batch), hands the handler the real SQS event, deletes what succeeded and leaves the rest to come back
-after the visibility timeout; the queue's redrive policy moves a message to its DLQ after maxReceiveCount
-receives (moto does that itself, as SQS does).
+batch), hands the function (in its own worker, local/runtime.py) the real SQS event, deletes what
+succeeded and leaves the rest to come back after the visibility timeout; the queue's redrive policy moves a
+message to its DLQ after maxReceiveCount receives (moto does that itself, as SQS does). A batch whose
+invocation timed out is never deleted: it comes back once its visibility timeout has passed, even while the
+timed-out handler may still have been working on it, so handlers must be idempotent.
+Each mapping polls with ScalingConfig.MaximumConcurrency concurrent batches (Lambda's minimum, 2, when unset).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 import time
@@ -17,7 +21,7 @@ from typing import Any
 
 from threadline.local.deploy import aws_client
 from threadline.local.deployment import Deployment, EventSourceInfo
-from threadline.local.invoke import invoke_function
+from threadline.local.runtime import LambdaRuntime
 
 _LOG = logging.getLogger("threadline.local.pollers")
 _MAX_RECEIVE = 10  # SQS returns at most 10 messages per ReceiveMessage
@@ -98,8 +102,16 @@ def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str
 class SqsPoller:
     """The event source mapping of one queue to one function."""
 
-    def __init__(self, deployment: Deployment, source: EventSourceInfo, *, expedite_retries: bool = False) -> None:
+    def __init__(
+        self,
+        deployment: Deployment,
+        source: EventSourceInfo,
+        runtime: LambdaRuntime,
+        *,
+        expedite_retries: bool = False,
+    ) -> None:
         self.deployment = deployment
+        self.runtime = runtime
         self.source = source
         self.queue = deployment.queues[source.queue]
         self.function = deployment.functions[source.function]
@@ -135,7 +147,7 @@ class SqsPoller:
     def handle(self, messages: list[dict[str, Any]]) -> BatchOutcome:
         """Invoke the function with one batch; delete successes, leave failures for a retry."""
         event = {"Records": [sqs_record(m, self.queue.arn, self.deployment.region) for m in messages]}
-        result = invoke_function(self.function, event)
+        result = self.runtime.invoke(self.function.arn, json.dumps(event))
         failed_ids = self._failed_ids(result.payload, result.errored, [m["MessageId"] for m in messages])
         succeeded = [m for m in messages if m["MessageId"] not in failed_ids]
         failed = [m for m in messages if m["MessageId"] in failed_ids]
@@ -144,7 +156,8 @@ class SqsPoller:
                 QueueUrl=self.queue.url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
-        if failed and self.expedite_retries:
+        # A timed-out batch is left alone: its visibility timeout decides when it comes back, as in AWS.
+        if failed and self.expedite_retries and result.error_type != "Sandbox.Timedout":
             for chunk in _chunks(failed):
                 self._sqs.change_message_visibility_batch(
                     QueueUrl=self.queue.url,
@@ -192,10 +205,10 @@ def _chunks(messages: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [messages[i : i + _MAX_RECEIVE] for i in range(0, len(messages), _MAX_RECEIVE)]
 
 
-def pollers(deployment: Deployment, *, expedite_retries: bool = False) -> list[SqsPoller]:
+def pollers(deployment: Deployment, runtime: LambdaRuntime, *, expedite_retries: bool = False) -> list[SqsPoller]:
     """One poller per enabled SQS event source of the deployment."""
     return [
-        SqsPoller(deployment, source, expedite_retries=expedite_retries)
+        SqsPoller(deployment, source, runtime, expedite_retries=expedite_retries)
         for source in deployment.event_sources.values()
         if source.enabled
     ]
@@ -211,14 +224,23 @@ def _pending(poller: SqsPoller) -> int:
     )
 
 
-def drain(deployment: Deployment, *queues: str, timeout_s: float = 60.0, expedite_retries: bool = True) -> DrainReport:
+def drain(
+    deployment: Deployment,
+    runtime: LambdaRuntime,
+    *queues: str,
+    timeout_s: float = 60.0,
+    expedite_retries: bool = True,
+) -> DrainReport:
     """Run the pollers (of the named queues, by logical id, or all) until their queues are idle.
 
     A handler that sends to another polled queue keeps the drain going, so chains run to the end.
-    Failed messages are retried at once (see `expedite_retries`) until the redrive moves them to their DLQ.
+    Failed messages are retried at once (see `expedite_retries`) until the redrive moves them to their DLQ;
+    timed-out ones wait for their visibility timeout.
     """
     selected = [
-        p for p in pollers(deployment, expedite_retries=expedite_retries) if not queues or p.queue.logical_id in queues
+        p
+        for p in pollers(deployment, runtime, expedite_retries=expedite_retries)
+        if not queues or p.queue.logical_id in queues
     ]
     report = DrainReport()
     deadline = time.monotonic() + timeout_s
@@ -235,11 +257,14 @@ def drain(deployment: Deployment, *queues: str, timeout_s: float = 60.0, expedit
 class PollerThreads:
     """The pollers of `make dev`, each on its own daemon thread."""
 
-    def __init__(self, deployment: Deployment) -> None:
+    def __init__(self, deployment: Deployment, runtime: LambdaRuntime) -> None:
         self.stop_event = threading.Event()
         self.threads = [
-            threading.Thread(target=p.run, args=(self.stop_event,), name=f"poller-{p.queue.logical_id}", daemon=True)
-            for p in pollers(deployment)
+            threading.Thread(
+                target=p.run, args=(self.stop_event,), name=f"poller-{p.queue.logical_id}-{i}", daemon=True
+            )
+            for p in pollers(deployment, runtime)
+            for i in range(p.source.maximum_concurrency)
         ]
 
     def start(self) -> None:

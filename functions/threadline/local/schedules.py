@@ -1,6 +1,9 @@
 """EventBridge Scheduler schedules in the local cloud: when they are due, and a ticker that fires them.
 
-moto stores schedules but never fires them. Expressions follow Scheduler's syntax: `rate(5 minutes)`,
+moto stores schedules but never fires them. A due schedule invokes its target as EventBridge Scheduler
+does: an asynchronous Lambda invoke (local/async_invoke.py), so a function error is retried by Lambda's
+async retries and ends in the function's OnFailure destination; Scheduler's own RetryPolicy only covers a
+failed hand-over, which cannot happen locally. Expressions follow Scheduler's syntax: `rate(5 minutes)`,
 `cron(0 8 ? * MON *)` (minutes hours day-of-month month day-of-week year; day-of-week 1 = SUN) and
 `at(2026-01-01T08:00:00)`, in the schedule's time zone.
 """
@@ -17,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from threadline.local.async_invoke import AsyncInvoker, AsyncOutcome
 from threadline.local.deployment import Deployment, ScheduleInfo
-from threadline.local.invoke import Invocation, invoke_function
 
 _LOG = logging.getLogger("threadline.local.schedules")
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
@@ -149,12 +152,15 @@ def render_input(text: str | None, schedule_arn: str, scheduled_time: datetime) 
     return rendered
 
 
-def fire(deployment: Deployment, schedule: ScheduleInfo, scheduled_time: datetime | None = None) -> Invocation:
-    """Invoke the schedule's target with its Input, as Scheduler does (now, unless a scheduled time is given)."""
+def fire(
+    deployment: Deployment, invoker: AsyncInvoker, schedule: ScheduleInfo, scheduled_time: datetime | None = None
+) -> AsyncOutcome:
+    """Invoke the schedule's target asynchronously with its Input, as Scheduler does (now, unless a time is given)."""
     arn = f"arn:aws:scheduler:{deployment.region}:{deployment.account_id}:schedule/default/{schedule.name}"
     when = scheduled_time or datetime.now(UTC).replace(microsecond=0)
-    event = json.loads(render_input(schedule.input, arn, when))
-    return invoke_function(deployment.functions[schedule.target], event)
+    event = render_input(schedule.input, arn, when)
+    json.loads(event)  # Scheduler refuses an Input that is not JSON for a Lambda target
+    return invoker.invoke(deployment.functions[schedule.target].arn, event)
 
 
 class Ticker:
@@ -163,13 +169,18 @@ class Ticker:
     def __init__(
         self,
         deployment: Deployment,
+        invoker: AsyncInvoker | None = None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         fire_one: Callable[[ScheduleInfo, datetime], object] | None = None,
     ) -> None:
         self.deployment = deployment
         self.now = now
-        self.fire_one = fire_one or (lambda schedule, when: fire(deployment, schedule, when))
+        if fire_one is None:
+            if invoker is None:
+                raise ValueError("a Ticker needs an invoker or fire_one")
+            fire_one = lambda schedule, when: fire(deployment, invoker, schedule, when)  # noqa: E731
+        self.fire_one = fire_one
         started = now()
         self.next_at: dict[str, datetime | None] = {
             s.logical_id: next_fire(s.expression, started, s.timezone, started=started)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,32 +13,55 @@ from tests.fixtures.localcloud import TEMPLATE as FIXTURE_TEMPLATE
 from tests.fixtures.localcloud import handlers
 from threadline.local.cloud import LocalCloud
 
+# The fixture handlers run in worker processes and record their calls here (the template's CallsDir).
+CALLS_DIR = Path(tempfile.mkdtemp(prefix="lct-calls-"))
+# Lambda waits about 1 and 2 minutes between asynchronous retries; the tests wait a fraction of a second.
+RETRY_DELAYS_S = (0.2, 0.4)
+
+
+def recorded() -> list[tuple[str, Any, dict[str, str]]]:
+    """The fixture handlers' calls since the test began: (handler, event, environment)."""
+    return handlers.calls(CALLS_DIR)
+
+
+def recorded_times() -> list[tuple[str, float]]:
+    """When each recorded call began: (handler, epoch seconds)."""
+    return handlers.call_times(CALLS_DIR)
+
 
 def _start(endpoint: str) -> LocalCloud:
     return LocalCloud.start(
         endpoint,
         template=FIXTURE_TEMPLATE,
-        parameters={"DatabaseUrl": "postgresql://fixture-db/unused"},
+        parameters={"DatabaseUrl": "postgresql://fixture-db/unused", "CallsDir": str(CALLS_DIR)},
         stack_name="lct",
+        retry_delays_s=RETRY_DELAYS_S,
     )
 
 
 @pytest.fixture(scope="session")
-def fixture_cloud(local_cloud: LocalCloud) -> LocalCloud:
+def fixture_cloud(local_cloud: LocalCloud) -> Iterator[LocalCloud]:
     """The fixture template deployed under its own stack name into the session's endpoint."""
-    return _start(local_cloud.deployment.endpoint)
+    cloud = _start(local_cloud.deployment.endpoint)
+    yield cloud
+    cloud.close()
 
 
 @pytest.fixture(scope="session")
-def fixture_moto_cloud(fixture_cloud: LocalCloud, moto_endpoint: str) -> LocalCloud:
+def fixture_moto_cloud(fixture_cloud: LocalCloud, moto_endpoint: str) -> Iterator[LocalCloud]:
     """The fixture template on the in-process moto (Step Functions tasks need it)."""
-    return fixture_cloud if fixture_cloud.deployment.endpoint == moto_endpoint else _start(moto_endpoint)
+    if fixture_cloud.deployment.endpoint == moto_endpoint:
+        yield fixture_cloud
+        return
+    cloud = _start(moto_endpoint)
+    yield cloud
+    cloud.close()
 
 
 @pytest.fixture
 def lcloud(fixture_cloud: LocalCloud) -> Iterator[LocalCloud]:
     """The fixture cloud with empty queues and no recorded handler calls."""
-    handlers.CALLS.clear()
+    handlers.reset(CALLS_DIR)
     with fixture_cloud.session():
         yield fixture_cloud
 
@@ -43,6 +69,6 @@ def lcloud(fixture_cloud: LocalCloud) -> Iterator[LocalCloud]:
 @pytest.fixture
 def lmoto(fixture_moto_cloud: LocalCloud) -> Iterator[LocalCloud]:
     """`lcloud` on the in-process moto."""
-    handlers.CALLS.clear()
+    handlers.reset(CALLS_DIR)
     with fixture_moto_cloud.session():
         yield fixture_moto_cloud

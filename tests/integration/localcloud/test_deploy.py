@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from tests.fixtures.localcloud import TEMPLATE as FIXTURE_TEMPLATE
+from tests.integration.localcloud.conftest import CALLS_DIR
 from threadline.local.cloud import TEMPLATE, LocalCloud
-from threadline.local.deploy import aws_client
+from threadline.local.deploy import aws_client, deploy
 from threadline.local.deployment import Deployment
 from threadline.local.template import translate
 
@@ -97,12 +98,13 @@ def test_deploying_twice_is_idempotent(fixture_cloud: LocalCloud) -> None:
     before = fixture_cloud.deployment
 
     # When it is deployed again into the same endpoint
-    again = LocalCloud.start(
+    again = deploy(
+        FIXTURE_TEMPLATE,
         before.endpoint,
-        template=FIXTURE_TEMPLATE,
-        parameters={"DatabaseUrl": "postgresql://fixture-db/unused"},
+        parameters={"DatabaseUrl": "postgresql://fixture-db/unused", "CallsDir": str(CALLS_DIR)},
         stack_name="lct",
-    ).deployment
+        senders=before.senders,
+    )
 
     # Then the same physical resources come back
     assert again.queues == before.queues

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from tests.fixtures.localcloud import handlers
+from tests.integration.localcloud.conftest import recorded
 from threadline.local.cloud import LocalCloud
 from threadline.local.deploy import aws_client
 
@@ -47,7 +47,7 @@ def test_the_handler_gets_the_real_sqs_event(lcloud: LocalCloud) -> None:
     lcloud.drain("WorkQueue")
 
     # Then each record is shaped as Lambda shapes it, with the true receive count
-    batches = [event for name, event, _ in handlers.CALLS if name == "worker"]
+    batches = [event for name, event, _ in recorded() if name == "worker"]
     records = [batch["Records"][0] for batch in batches]
     assert [r["attributes"]["ApproximateReceiveCount"] for r in records] == ["1", "2"]
     first = records[0]
@@ -81,8 +81,10 @@ def test_handlers_see_the_deployment_environment(lcloud: LocalCloud) -> None:
     # When it is handled
     lcloud.drain("WorkQueue")
 
-    # Then the handler saw the template's parameters and the resolved !Ref values; /opt paths are dropped
-    _, _, env = handlers.CALLS[0]
+    # Then the handler saw the template's parameters, the resolved !Ref values, and its /opt path mapped to
+    # the same file in its layer's ContentUri folder
+    _, _, env = recorded()[0]
     assert env["GREETING"] == "hello"
     assert env["DATABASE_URL"] == "postgresql://fixture-db/unused"
-    assert env["MODEL_PATH"] == ""
+    assert env["MODEL_PATH"].endswith("tests/fixtures/localcloud/layer/model/marker.txt")
+    assert env["WORK_QUEUE_URL"] == lcloud.deployment.queues["WorkQueue"].url

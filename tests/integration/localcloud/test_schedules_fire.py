@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.localcloud import handlers
+from tests.integration.localcloud.conftest import recorded
 from threadline.local.cloud import LocalCloud
 
 pytestmark = pytest.mark.integration
@@ -15,12 +15,12 @@ def test_a_fired_schedule_invokes_its_target_with_its_input(lcloud: LocalCloud, 
     # Given the ScheduleV2 event "Tick" of TickFunction with Input {"report": "weekly"}
 
     # When it is fired by its event name or its logical id
-    result = lcloud.fire(name)
+    result = lcloud.fire(name).wait().last
 
     # Then TickFunction ran once with exactly that input
     assert not result.errored
     assert result.payload == {"received": '{"report": "weekly"}', "function": "lct-TickFunction"}
-    assert [(n, event) for n, event, _ in handlers.CALLS] == [("tick", {"report": "weekly"})]
+    assert [(n, event) for n, event, _ in recorded()] == [("tick", {"report": "weekly"})]
 
 
 def test_an_unknown_schedule_is_refused(lcloud: LocalCloud) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.localcloud import handlers
+from tests.integration.localcloud.conftest import recorded
 from threadline.local.cloud import LocalCloud
 from threadline.local.deploy import aws_client
 
@@ -42,7 +42,7 @@ def test_a_transient_error_is_retried_by_name_and_the_real_handler_succeeds(lmot
     assert output["key"] == key
     assert output["attempts"] == 2
     assert output["remaining_ms"] > 0
-    assert [event["key"] for name, event, _ in handlers.CALLS if name == "step"] == [key, key]
+    assert [event["key"] for name, event, _ in recorded() if name == "step"] == [key, key]
 
 
 def test_a_permanent_error_is_caught_by_its_class_name(lmoto: LocalCloud) -> None:
@@ -67,8 +67,8 @@ def test_the_invoke_api_runs_the_real_handler(lmoto: LocalCloud) -> None:
     ok = lam.invoke(FunctionName="lct-TickFunction", Payload=json.dumps({"n": 1}).encode())
     failed = lam.invoke(FunctionName="lct-StepFunction", Payload=json.dumps({"mode": "permanent", "key": "k"}).encode())
 
-    # Then the handlers' results and exceptions come back as Lambda reports them
+    # Then the results and exceptions come back as Lambda reports them
     assert json.loads(ok["Payload"].read())["received"] == '{"n": 1}'
     assert "FunctionError" not in ok
-    assert failed["FunctionError"] == "Handled"
+    assert failed["FunctionError"] == "Unhandled"  # what Lambda says for any function error
     assert json.loads(failed["Payload"].read())["errorType"] == "PermanentStepError"

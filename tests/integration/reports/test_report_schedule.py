@@ -23,9 +23,9 @@ def test_firing_the_report_schedule_sends_each_due_report_once(
     for hours in (1, 30, 100):
         data.thread(p.project_id, period.starts_at + timedelta(hours=hours), "Where is my invoice?")
     reports.save_settings(container.reports, p.team_id, ["ops@example.com"], "weekly", "Europe/Berlin", True)
-    # When the schedule fires, and fires again (a duplicate delivery)
-    first = cloud.fire("ReportSchedule")
-    second = cloud.fire("ReportSchedule")
+    # When the schedule fires (an asynchronous invoke), and fires again (a duplicate delivery)
+    first = cloud.fire("ReportSchedule").wait().last
+    second = cloud.fire("ReportSchedule").wait().last
     # Then ReportFunction sent the report once, and the local SES holds it with the database's figures
     assert not first.errored and not second.errored, (first.payload, second.payload)
     assert first.payload["counts"]["sent"] == 1 and second.payload["counts"]["sent"] == 0

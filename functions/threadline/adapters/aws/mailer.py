@@ -6,10 +6,10 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError
 
+from threadline.adapters.aws.clients import new_client
 from threadline.domain.reports import MailNotSent, MailOutcomeUnknown, OutgoingMail
 from threadline.settings import Settings
 
@@ -22,9 +22,7 @@ _NO_RETRY = Config(retries={"mode": "standard", "max_attempts": 1}, connect_time
 
 def ses_client(settings: Settings) -> SESClient:
     """An SES client that never retries by itself (the report ledger decides what may be retried)."""
-    client: SESClient = boto3.session.Session().client(
-        "ses", endpoint_url=settings.aws_endpoint_url or None, region_name=settings.aws_region, config=_NO_RETRY
-    )
+    client: SESClient = new_client("ses", settings.aws_endpoint_url, settings.aws_region, config=_NO_RETRY)
     return client
 
 

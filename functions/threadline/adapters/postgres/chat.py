@@ -14,8 +14,8 @@ from threadline.domain.errors import NotFound
 from threadline.domain.ports import Vectors
 from threadline.domain.prompting import Passage, Turn
 
-# ef_search bounds the candidate list of each HNSW scan step; with iterative scans (db.py) a filtered
-# search keeps going until LIMIT rows pass the filter, so a wider beam trades latency for recall.
+# ef_search bounds the candidate list of each HNSW scan step; with iterative scans (_SEARCH_SETTINGS) a
+# filtered search keeps going until LIMIT rows pass the filter, so a wider beam trades latency for recall.
 DEFAULT_EF_SEARCH = 400
 
 _THREAD_COLUMNS = "id, project_id, system_prompt, document_ids, first_question, message_count, created_at, updated_at"
@@ -102,7 +102,12 @@ _RETRIEVE_TITLED = _retrieval(_TITLE_SCOPE)
 _VECTOR_NEW = _retrieval("", "vector")
 
 
-_SET_EF_SEARCH: LiteralString = "SELECT set_config('hnsw.ef_search', %(ef_search)s, true)"
+# For this transaction only (is_local = true), so no session state outlives it (RDS Proxy would pin the
+# connection): the beam width, and iterative scans (pgvector >= 0.8) that keep scanning the HNSW index until
+# LIMIT rows pass the project/document filter instead of stopping after ef_search candidates.
+_SEARCH_SETTINGS: LiteralString = (
+    "SELECT set_config('hnsw.ef_search', %(ef_search)s, true), set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+)
 
 _NEW_THREAD: LiteralString = (
     "INSERT INTO threads (id, project_id, first_question, message_count)"
@@ -202,7 +207,7 @@ class PostgresChat:
             "ef_search": str(max(self._ef_search, top_k)),
         }
         with self._db.pipeline() as conn:
-            conn.execute(_SET_EF_SEARCH, params)
+            conn.execute(_SEARCH_SETTINGS, params)
             thread = None if thread_id is None else conn.execute(_THREAD, params)
             history = None if thread_id is None else conn.execute(_HISTORY, params)
             passages = conn.execute(_RETRIEVE_NEW if thread_id is None else _RETRIEVE_IN_THREAD, params)
@@ -272,6 +277,6 @@ class PostgresChat:
             "ef_search": str(max(self._ef_search, top_k)),
         }
         with self._db.transaction() as conn:
-            conn.execute(_SET_EF_SEARCH, params)
+            conn.execute(_SEARCH_SETTINGS, params)
             rows = conn.execute(_RETRIEVE_TITLED if title_filter else _RETRIEVE_IN_THREAD, params).fetchall()
         return [_passage(r) for r in rows]

@@ -18,10 +18,12 @@ Row = dict[str, Any]
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
+    # Nothing here may change the session: behind RDS Proxy a session-level SET (or any session state) pins
+    # the client connection to one database connection for good. Settings a query needs are set with
+    # set_config(..., true) inside its own transaction (adapters/postgres/chat.py); RDS Proxy also refuses
+    # startup options (`options=-c ...`) in the connection string, so that route is closed too.
     register_vector(conn)
-    # Filtered HNSW search keeps scanning until enough rows pass the project filter (pgvector >= 0.8).
-    conn.execute("SET hnsw.iterative_scan = relaxed_order")
-    conn.commit()
+    conn.commit()  # ends the transaction register_vector's type lookup opened
 
 
 class Database:
@@ -36,7 +38,9 @@ class Database:
             open=False,
             configure=_configure,
             check=ConnectionPool.check_connection,
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            # No server-side prepared statements (psycopg prepares a query after 5 runs by default): a named
+            # statement lives in one backend's session, which RDS Proxy lists among the causes of pinning.
+            kwargs={"row_factory": dict_row, "autocommit": False, "prepare_threshold": None},
         )
         self._opened = False
 

@@ -1,8 +1,9 @@
-"""Liveness and readiness."""
+"""Liveness (`/health`, no dependencies) and readiness (`/ready`, the database answers)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
@@ -13,7 +14,14 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
-    """Service status."""
+    """The process answers."""
+
+    status: str
+    version: str
+
+
+class Readiness(BaseModel):
+    """Service status with its database."""
 
     status: str
     version: str
@@ -21,12 +29,25 @@ class Health(BaseModel):
 
 
 @router.get("/health")
-async def health(container: ContainerDep) -> Health:
-    """Report whether the API and its database answer."""
+async def health() -> Health:
+    """Liveness: the process serves requests. It touches nothing else, so it stays cheap and answers even
+    with the database down: it is the Lambda Web Adapter's readiness check (AWS_LWA_READINESS_CHECK_PATH),
+    polled at every cold start, where a database round trip would only slow the start down."""
+    return Health(status="ok", version=__version__)
+
+
+@router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+async def ready(container: ContainerDep) -> Readiness | JSONResponse:
+    """Readiness: whether the database answers too (503 when it does not)."""
 
     def ping() -> str:
         with container.db.transaction() as conn:
             conn.execute("SELECT 1")
         return "ok"
 
-    return Health(status="ok", version=__version__, database=await run_in_threadpool(ping))
+    try:
+        database = await run_in_threadpool(ping)
+    except Exception as exc:  # any failure to reach the database means not ready
+        body = Readiness(status="unavailable", version=__version__, database=type(exc).__name__)
+        return JSONResponse(status_code=503, content=body.model_dump())
+    return Readiness(status="ok", version=__version__, database=database)

@@ -1,0 +1,229 @@
+"""The packaged artifact (build/package, `make package`) as Lambda would load it, and its checks' messages."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.build import artifact, checks, package
+from tests.infra.conftest import PACKAGE_DIR, SIZE_REPORT, TEMPLATE
+
+pytestmark = pytest.mark.infra
+
+
+def _entries(sam: dict[str, Any], out: Path = PACKAGE_DIR) -> dict[str, Any]:
+    return package.function_entries(sam, out, ["DependenciesLayer", "ModelLayer"])
+
+
+def test_every_opt_path_of_every_function_is_in_one_of_its_layers(package_manifest: dict[str, Any]) -> None:
+    # Given the packaged functions, every one of which embeds or may embed (EMBEDDING_TOKENIZER_PATH)
+    functions = package_manifest["functions"]
+    assert {entry["environment"]["EMBEDDING_TOKENIZER_PATH"] for entry in functions.values()} == {"/opt/tokenizer.json"}
+
+    # When the /opt paths of their environments are looked up in their layers
+    problems = checks.opt_path_problems(package_manifest, PACKAGE_DIR)
+
+    # Then each one is there: the tokenizer in ModelLayer as Lambda unzips it, the exec wrapper in the Web Adapter
+    assert problems == []
+    assert (PACKAGE_DIR / "layers" / "ModelLayer" / "tokenizer.json").stat().st_size > 400_000
+    assert functions["ChatFunction"]["environment"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+
+
+def test_every_handler_imports_from_the_code_and_layers_alone(
+    package_manifest: dict[str, Any], lambda_python: Path
+) -> None:
+    # Given the artifact and a python3.12 that sees nothing of the dev virtualenv (nor its own site-packages)
+    assert len(package_manifest["functions"]) >= 10
+
+    # When each function's Handler (ChatFunction: run.sh and the app it serves) is imported as Lambda would
+    problems = checks.handler_problems(package_manifest, PACKAGE_DIR, lambda_python)
+
+    # Then every import succeeds from /var/task and /opt only, and the artifact is left as built (no bytecode in it)
+    assert problems == []
+    assert [p for folder in ("code", "layers") for p in (PACKAGE_DIR / folder).rglob("__pycache__")] == []
+
+
+def test_the_artifact_ships_the_migrations_where_settings_find_them(
+    package_manifest: dict[str, Any], lambda_python: Path
+) -> None:
+    # Given the artifact's code folder, laid out as /var/task
+    entry = package_manifest["functions"]["ApiFunction"]
+    code = PACKAGE_DIR / "code"
+    view = checks.opt_view([PACKAGE_DIR / p for p in entry["layers"]], PACKAGE_DIR / ".opt" / "migrations-test")
+    env = checks.lambda_environment(entry, code, view, package_manifest["runtime"], PACKAGE_DIR / ".pycache")
+
+    # When Settings resolves its migrations folder there
+    probe = "from threadline.settings import Settings; print(Settings().migrations_dir)"
+    run = subprocess.run([str(lambda_python), "-S", "-c", probe], env=env, capture_output=True, text=True, check=True)
+
+    # Then it is the shipped copy, holding every migration of the repository
+    shipped = Path(run.stdout.strip())
+    assert shipped == code / "migrations"
+    repo = TEMPLATE.parent / "infra" / "db" / "migrations"
+    assert sorted(p.name for p in shipped.glob("*.sql")) == sorted(p.name for p in repo.glob("*.sql")) != []
+
+
+def test_the_embedding_model_runs_from_the_layers_at_the_functions_tokenizer_path(
+    package_manifest: dict[str, Any], lambda_python: Path
+) -> None:
+    # Given ClassifierFunction's environment, /opt mapped to its layers as Lambda unzips them
+    entry = package_manifest["functions"]["ClassifierFunction"]
+    view = checks.opt_view([PACKAGE_DIR / p for p in entry["layers"]], PACKAGE_DIR / ".opt" / "embed-test")
+    env = checks.lambda_environment(
+        entry, PACKAGE_DIR / "code", view, package_manifest["runtime"], PACKAGE_DIR / ".pycache"
+    )
+
+    # When the embedder is built from the settings and embeds a sentence
+    probe = (
+        "from threadline.adapters.embeddings import OnnxMiniLM; from threadline.settings import Settings;"
+        "s = Settings(); v = OnnxMiniLM(s.embedding_tokenizer_path).embed(['refund policy']);"
+        "print(s.embedding_tokenizer_path, v.shape, round(float((v * v).sum()), 3))"
+    )
+    run = subprocess.run([str(lambda_python), "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=300)
+
+    # Then the tokenizer came from ModelLayer and the ONNX weights from DependenciesLayer: one unit vector of 384
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [str(view / "tokenizer.json"), "(1,", "384)", "1.0"]
+
+
+def test_every_function_stays_under_lambdas_unzipped_limit(
+    package_manifest: dict[str, Any], request: pytest.FixtureRequest
+) -> None:
+    # Given each function's code and local layers, unzipped
+    report = checks.size_report(package_manifest)
+    request.config.stash[SIZE_REPORT] = report
+
+    # When they are measured against Lambda's 250 MiB
+    problems = checks.size_problems(package_manifest)
+
+    # Then none is over, and the figures are reported (terminal summary)
+    assert problems == [], report
+    sizes = {entry["unzipped_bytes"] for entry in package_manifest["functions"].values()}
+    assert all(100_000_000 < size <= artifact.UNZIPPED_LIMIT_BYTES for size in sizes), report
+
+
+def test_a_wrong_opt_path_names_the_function_the_variable_and_the_path(package_manifest: dict[str, Any]) -> None:
+    # Given the template with ClassifierFunction's tokenizer where the model layer does not put it (the old bug)
+    sam = artifact.load_template(TEMPLATE)
+    env = sam["Resources"]["ClassifierFunction"]["Properties"]["Environment"]["Variables"]
+    env["EMBEDDING_TOKENIZER_PATH"] = "/opt/model/tokenizer.json"
+
+    # When the packaged functions are checked
+    problems = checks.opt_path_problems({"functions": _entries(sam)}, PACKAGE_DIR)
+
+    # Then exactly that function fails, naming the variable, the path and where the file really is
+    assert problems == [
+        "ClassifierFunction: EMBEDDING_TOKENIZER_PATH=/opt/model/tokenizer.json is in none of its layers "
+        "(DependenciesLayer, ModelLayer); the layers have /opt/tokenizer.json"
+    ]
+
+
+def test_a_handler_that_does_not_exist_names_the_function_and_the_module(
+    package_manifest: dict[str, Any], lambda_python: Path
+) -> None:
+    # Given the template with ImportFunction's handler in a module the code does not have
+    sam = copy.deepcopy(artifact.load_template(TEMPLATE))
+    sam["Resources"]["ImportFunction"]["Properties"]["Handler"] = "threadline.handlers.nope.lambda_handler"
+    entries = _entries(sam)
+
+    # When that function's handler is imported as Lambda would
+    only = {"runtime": "python3.12", "functions": {"ImportFunction": entries["ImportFunction"]}}
+    problems = checks.handler_problems(only, PACKAGE_DIR, lambda_python)
+
+    # Then the failure names the function, the handler and the missing module
+    assert len(problems) == 1
+    assert problems[0].startswith("ImportFunction: handler threadline.handlers.nope.lambda_handler")
+    assert "No module named 'threadline.handlers.nope'" in problems[0]
+
+
+def test_a_dependency_missing_from_the_layers_is_not_hidden_by_the_dev_environment(
+    package_manifest: dict[str, Any], lambda_python: Path
+) -> None:
+    # Given MetricsFunction with its model layer only (powertools, pydantic and the rest are in the dev venv)
+    entry = dict(package_manifest["functions"]["MetricsFunction"], layers=["layers/ModelLayer"])
+
+    # When its handler is imported
+    problems = checks.handler_problems(
+        {"runtime": "python3.12", "functions": {"MetricsFunction": entry}}, PACKAGE_DIR, lambda_python
+    )
+
+    # Then it fails as it would in Lambda
+    assert len(problems) == 1
+    assert problems[0].startswith("MetricsFunction: handler threadline.handlers.metrics.lambda_handler")
+    assert "ModuleNotFoundError" in problems[0]
+
+
+def test_a_run_sh_that_is_not_executable_names_the_function(
+    package_manifest: dict[str, Any], lambda_python: Path, tmp_path: Path
+) -> None:
+    # Given a copy of the code whose run.sh lost its executable bit (in the folder and in the zip)
+    shutil.copytree(PACKAGE_DIR / "code", tmp_path / "code")
+    (tmp_path / "code" / "run.sh").chmod(0o644)
+    package.zip_tree(tmp_path / "code", tmp_path / "code.zip")
+    (tmp_path / "layers").symlink_to(PACKAGE_DIR / "layers")
+    entry = package_manifest["functions"]["ChatFunction"]
+
+    # When ChatFunction's handler is checked
+    only = {"runtime": "python3.12", "functions": {"ChatFunction": entry}}
+    problems = checks.handler_problems(only, tmp_path, lambda_python)
+
+    # Then both places are named, and the app run.sh serves still imports
+    assert problems == [
+        "ChatFunction: handler script run.sh is not executable",
+        "ChatFunction: run.sh is not executable in code.zip",
+    ]
+
+
+def test_a_function_over_the_limit_names_the_function_and_its_size(tmp_path: Path) -> None:
+    # Given code of exactly Lambda's limit (a sparse file) and empty layers
+    (tmp_path / "code").mkdir()
+    with (tmp_path / "code" / "big.bin").open("wb") as big:
+        big.truncate(artifact.UNZIPPED_LIMIT_BYTES)
+    for layer in ("DependenciesLayer", "ModelLayer"):
+        (tmp_path / "layers" / layer).mkdir(parents=True)
+    (tmp_path / "layers" / "ModelLayer" / "tokenizer.json").write_text("{}")
+
+    # When the functions are measured
+    problems = checks.size_problems({"functions": _entries(artifact.load_template(TEMPLATE), tmp_path)})
+
+    # Then every function is over by the tokenizer's two bytes, each named with its size
+    assert f"ApiFunction: {artifact.UNZIPPED_LIMIT_BYTES + 2:,} bytes unzipped" in problems[0]
+    assert len(problems) == len(artifact.functions(artifact.load_template(TEMPLATE)))
+
+
+def test_the_packaged_template_points_at_the_uploaded_artifacts(packaged_template: Path, aws_endpoint: str) -> None:
+    # Given template.packaged.yaml, written after uploading to the local cloud's S3
+    import boto3
+
+    packaged = artifact.load_template(packaged_template)
+    manifest = json.loads((PACKAGE_DIR / "manifest.json").read_text())
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+
+    # When each of its local URIs is followed
+    uris = {
+        (owner, key): props[key]
+        for owner, props in [("Globals", packaged["Globals"]["Function"])]
+        + [(lid, res.get("Properties", {})) for lid, res in packaged["Resources"].items()]
+        for key in ("CodeUri", "ContentUri", "DefinitionUri")
+        if key in props
+    }
+    digests = {}
+    for where, uri in uris.items():
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        digests[where] = hashlib.sha256(body).hexdigest()
+
+    # Then they name the code, both layers and the state machine, each object being the built file
+    by_zip = {entry["zip"]: entry["sha256"] for entry in manifest["artifacts"].values()}
+    assert digests[("Globals", "CodeUri")] == by_zip["code.zip"]
+    assert digests[("DependenciesLayer", "ContentUri")] == by_zip["layers/DependenciesLayer.zip"]
+    assert digests[("ModelLayer", "ContentUri")] == by_zip["layers/ModelLayer.zip"]
+    asl = TEMPLATE.parent / "infra" / "statemachines" / "backfill.asl.json"
+    assert digests[("BackfillStateMachine", "DefinitionUri")] == package.sha256_file(asl)

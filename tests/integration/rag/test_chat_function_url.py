@@ -1,0 +1,110 @@
+"""ChatFunction through the Lambda Web Adapter's contract: run.sh, readiness on /health, a streamed Function URL."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.rag.conftest import Tenant, upload
+from threadline.local.cloud import LocalCloud
+from threadline.local.openai_stub import OpenAIStub, Reply
+from threadline.local.web_adapter import WebAdapter
+from threadline.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+BILLING = "# Billing\n\n## Refunds\n\nRefunds are paid back to the original card within five business days.\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _function_url_event(method: str, path: str, headers: dict[str, str], body: Any = None) -> dict[str, Any]:
+    """A Function URL request in payload format 2.0, as Lambda hands it to the adapter."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", **headers},
+        "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1"}},
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture
+def chat_function(local_cloud: LocalCloud) -> Iterator[Any]:
+    """A factory of ChatFunction environments (its template environment, on the given pinned values)."""
+    started: list[WebAdapter] = []
+
+    def start(**pinned: str) -> WebAdapter:
+        adapter = WebAdapter(
+            local_cloud.runtime.spec("ChatFunction"), {**local_cloud.runtime.pinned, **pinned}, port=_free_port()
+        )
+        started.append(adapter)
+        adapter.wait_ready()
+        return adapter
+
+    yield start
+    for adapter in started:
+        adapter.close()
+
+
+def test_health_is_a_liveness_check_that_needs_no_database(chat_function: Any) -> None:
+    # Given ChatFunction started with a database that cannot be reached
+    adapter = chat_function(DATABASE_URL="postgresql://threadline@127.0.0.1:9/unreachable?connect_timeout=1")
+
+    # When the adapter's readiness check path and the readiness route are requested through a Function URL
+    health = adapter.invoke(_function_url_event("GET", "/health", {}))
+    health_body = b"".join(health.chunks)
+    ready = adapter.invoke(_function_url_event("GET", "/ready", {}))
+    ready_body = b"".join(ready.chunks)
+
+    # Then the function became ready and /health answers; only /ready says the database is missing
+    assert health.status == 200 and json.loads(health_body)["status"] == "ok"
+    assert ready.status == 503 and json.loads(ready_body)["status"] == "unavailable"
+
+
+def test_a_chat_answer_streams_through_the_function_url_token_by_token(
+    chat_function: Any, client: TestClient, tenant: Tenant, llm_stub: OpenAIStub, settings: Settings
+) -> None:
+    # Given a document, and a model that writes its answer a word every 0.15 s
+    upload(client, tenant, "Billing", BILLING)
+    llm_stub.script(Reply(text="Refunds take five business days [1].", delay_s=0.15))
+    adapter = chat_function(
+        DATABASE_URL=settings.database_url,
+        OPENAI_BASE_URL=llm_stub.base_url,
+        OPENAI_API_KEY="sk-test",
+        LLM_MODEL="stub-model",
+    )
+    event = _function_url_event(
+        "POST",
+        f"/query/v1/projects/{tenant.project_id}/chat/stream/",
+        {"x-api-key": tenant.key, "accept": "text/event-stream"},
+        {"query": "How long do refunds take?"},
+    )
+
+    # When the question is streamed through the adapter
+    response = adapter.invoke(event)
+    arrivals = [(time.monotonic(), chunk) for chunk in response.chunks]
+
+    # Then the prelude says SSE, the events are meta, tokens, sources, done, and tokens arrived before done
+    assert response.status == 200 and response.headers["content-type"].startswith("text/event-stream")
+    assert adapter.prelude(response).endswith(b"\0" * 8)
+    stream = b"".join(chunk for _, chunk in arrivals).decode()
+    names = [line.removeprefix("event: ") for line in stream.splitlines() if line.startswith("event: ")]
+    assert names[0] == "meta" and names[-2:] == ["sources", "done"] and set(names[1:-2]) == {"token"}
+    first_token = next(at for at, chunk in arrivals if b"event: token" in chunk)
+    done = next(at for at, chunk in arrivals if b"event: done" in chunk)
+    assert done - first_token >= 0.5
