@@ -75,7 +75,8 @@ class Settings(BaseSettings):
     retrieval_ef_search: int = Field(default=400, ge=10, le=1000)
     # Relevance floor: a passage whose cosine similarity to the question is below it is neither given to
     # the model nor cited; with none left the answer says the documents do not cover the question.
-    # Calibrated on python -m bench.retrieval (see docs/architecture.md, "Honest answers").
+    # python -m bench.retrieval prints the best-score distributions of relevant and off-topic questions to
+    # calibrate it (docs/architecture.md, "Honest answers"); 0.25 keeps MiniLM's related passages.
     retrieval_min_score: float = Field(default=0.25, ge=-1.0, le=1.0)
 
     # Classification

@@ -3,9 +3,8 @@
 -- Full text: a generated tsvector of each chunk, its heading path weighted above its text. The 'english'
 -- configuration stems ("rebasing" finds "rebase") and drops stop words, so a natural-language question
 -- ORed into a tsquery keeps only its content words; the parser keeps identifiers such as `--force-with-lease`
--- or `push.default` whole as well as in parts. Measured on bench.retrieval (git's manual): 'english' beat
--- 'simple' on every figure. The column is generated, so every writer of chunks gets it for free; adding it
--- rewrites the chunks table once.
+-- or `push.default` whole as well as in parts ('simple' would keep stop words and miss inflections). The
+-- column is generated, so every writer of chunks gets it for free; adding it rewrites the chunks table once.
 ALTER TABLE chunks ADD COLUMN search tsvector GENERATED ALWAYS AS (
     setweight(to_tsvector('english', heading), 'A') || setweight(to_tsvector('english', content), 'B')
 ) STORED;

@@ -14,16 +14,16 @@ from threadline.domain.ports import Embedder
 
 pytestmark = pytest.mark.integration
 
-# Three near-neighbour pages about retry settings; only one names `backoff_jitter_ms`. To the embedding
-# model the three read alike; the identifier is what decides.
+# Three near-neighbour pages. Two explain retry delays at length; the third covers webhook settings and
+# names `QZ4_SPREAD`, the one setting asked about, in a single line: the exact name is what decides.
 NEIGHBOURS = {
-    "Webhook retries": """# Webhook retries
+    "Webhook settings": """# Webhook settings
 
-## Delays
+## Endpoints
 
-Failed webhook deliveries are retried with a growing delay between attempts. The delay doubles after
-each failure, up to one hour. Set backoff_jitter_ms to add a random spread to every delay so that many
-failing endpoints are not retried at the same instant.
+Every webhook request carries a signature header computed with the project's signing secret. Rotate
+the secret from the settings page; both secrets are accepted for a day. Endpoints must answer within ten
+seconds with a 2xx status. QZ4_SPREAD sets the random spread added to redelivery delays.
 """,
     "Export retries": """# Export retries
 
@@ -42,7 +42,7 @@ failure, up to one hour, with some randomness added to every delay so that faili
 retry at the same instant.
 """,
 }
-QUESTION = "What does backoff_jitter_ms change?"
+QUESTION = "Is the random spread of retries set by QZ4_SPREAD?"
 
 
 def _titles(chat: PostgresChat, embedder: Embedder, project: UUID, thread: UUID | None) -> list[str]:
@@ -51,30 +51,30 @@ def _titles(chat: PostgresChat, embedder: Embedder, project: UUID, thread: UUID 
 
 
 def test_exact_term_ranks_its_page_first(client: TestClient, container: Container, tenant: Tenant) -> None:
-    # Given three near-neighbour pages of which only one names the identifier asked about
+    # Given three near-neighbour pages of which only one names the setting asked about
     for title, text in NEIGHBOURS.items():
         upload(client, tenant, title, text)
     embedder = container.query_embedder
     vector = embedder.embed([QUESTION])[0]
-    # When the question is searched by meaning alone, and by the production (hybrid) retrieval
+    # When the question is searched by words alone, and by the production (hybrid) retrieval
     with container.db.transaction() as conn:
-        by_meaning = conn.execute(
-            _retrieval("", "vector"),
+        by_words = conn.execute(
+            _retrieval("", "text"),
             {"project_id": tenant.project_id, "query": QUESTION, "vector": vector, "top_k": 3, "candidates": 12},
         ).fetchall()
     hybrid = _titles(PostgresChat(container.db), embedder, tenant.project_id, None)
-    # Then the model alone does not single the page out, while hybrid ranks it first
-    assert by_meaning[0]["title"] != "Webhook retries", "the case must confuse the embeddings"
-    assert hybrid[0] == "Webhook retries"
+    # Then the full-text side matches the exact name, and the fused ranking puts its page first
+    assert by_words[0]["title"] == "Webhook settings"
+    assert hybrid[0] == "Webhook settings"
 
 
 def test_fusion_respects_project_and_document_scope(
     client: TestClient, container: Container, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     # Given the identifier's page in another project, and in this one a thread scoped to a neighbour page
-    upload(client, other_tenant, "Webhook retries", NEIGHBOURS["Webhook retries"])
+    upload(client, other_tenant, "Webhook settings", NEIGHBOURS["Webhook settings"])
     ids = {
-        title: upload(client, tenant, title, text) for title, text in NEIGHBOURS.items() if title != "Webhook retries"
+        title: upload(client, tenant, title, text) for title, text in NEIGHBOURS.items() if title != "Webhook settings"
     }
     chat = PostgresChat(container.db)
     embedder = container.query_embedder
@@ -83,10 +83,10 @@ def test_fusion_respects_project_and_document_scope(
     in_project = _titles(chat, embedder, tenant.project_id, None)
     in_thread = _titles(chat, embedder, tenant.project_id, thread.id)
     # Then the other project's page never appears, and the thread sees only its own document
-    assert "Webhook retries" not in in_project and set(in_project) <= {"Export retries", "Sync retries"}
+    assert "Webhook settings" not in in_project and set(in_project) <= {"Export retries", "Sync retries"}
     assert in_thread and set(in_thread) == {"Sync retries"}
     # And the other project, unscoped, finds its page first
-    assert _titles(chat, embedder, other_tenant.project_id, None)[0] == "Webhook retries"
+    assert _titles(chat, embedder, other_tenant.project_id, None)[0] == "Webhook settings"
 
 
 def test_a_project_without_the_term_still_gets_vector_passages(client: TestClient, container: Container) -> None:

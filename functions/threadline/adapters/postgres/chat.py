@@ -26,7 +26,7 @@ _EXCHANGE_COLUMNS = (
 
 
 # Reciprocal rank fusion (Cormack et al. 2009): a chunk scores sum(1 / (RRF_K + rank)) over the two
-# rankings it appears in. k = 60 is the paper's constant; bench.retrieval measured 20-100 within a point.
+# rankings it appears in. k = 60 is the paper's constant.
 RRF_K: LiteralString = "60"
 # Each ranking offers this many candidates per passage returned: fusion needs depth below the top k
 # (a chunk 9th by vectors and 1st by words must be seen by both lists).
