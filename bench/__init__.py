@@ -19,4 +19,7 @@ BENCHMARKS: list[str] = [
     "rollup_writes",
     "local_runtime",
     "soak",
+    "reach",
+    "embedding",
+    "coldstart",
 ]

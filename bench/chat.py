@@ -205,7 +205,7 @@ def _embed_corpus(texts: Sequence[str], tokenizer: Path, cache_dir: Path) -> np.
         cached: np.ndarray[Any, np.dtype[np.float32]] = np.load(cache)
         print(f"loaded {len(texts):,} real passage embeddings from {cache}", flush=True)
         return cached
-    model = OnnxMiniLM(tokenizer)
+    model = OnnxMiniLM(tokenizer, Settings().embedding_model_path)
     started = time.perf_counter()
     vectors = embed_batched(model, texts, batch=64)
     took = time.perf_counter() - started
@@ -415,7 +415,7 @@ def _measure_recall(
 ) -> None:
     from threadline.adapters.embeddings import OnnxMiniLM
 
-    model = OnnxMiniLM(tokenizer)
+    model = OnnxMiniLM(tokenizer, Settings().embedding_model_path)
     rng = random.Random(5)
     queries = [(pid, rng.choice(questions)) for pid, _ in tenants for _ in range(per_project)]
     vectors = model.embed([q for _, q in queries])

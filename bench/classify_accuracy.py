@@ -13,12 +13,13 @@ import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from bench.labelling_support import bench_database, bench_settings, new_project
 from threadline.bootstrap import Container
 from threadline.domain import categories
 from threadline.domain.classification import Classifier
+from threadline.domain.ports import Embedder
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -27,6 +28,26 @@ def _load(limit: int | None) -> tuple[list[dict[str, Any]], list[dict[str, str]]
     cats = json.loads((DATA / "classification_categories.json").read_text())
     rows = [json.loads(line) for line in (DATA / "classification.jsonl").read_text().splitlines() if line.strip()]
     return cats, rows[:limit] if limit else rows
+
+
+def accuracy_project(container: Container, cats: list[dict[str, Any]]) -> UUID:
+    """A project holding exactly the benchmark's categories."""
+    project_id = new_project(container, "accuracy")
+    for existing in container.categories.list_categories(project_id):
+        container.categories.delete_category(project_id, existing.id)
+    for c in cats:
+        categories.create_category(container.categories, project_id, c["name"], c["description"], c["examples"])
+    return project_id
+
+
+def predictions(
+    container: Container, embedder: Embedder, project_id: UUID, rows: list[dict[str, str]], use_examples: bool
+) -> list[str]:
+    """The category name the embedding classifier picks for each question, with `embedder`."""
+    names = {c.id: c.name for c in container.categories.list_categories(project_id)}
+    questions = [(uuid4(), str(r["question"])) for r in rows]
+    decisions = Classifier(container.categories, embedder, use_examples=use_examples).classify(project_id, questions)
+    return [names[d.category_id] for d in decisions]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,19 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     with bench_database() as url:
         container = Container(bench_settings(url))
         try:
-            project_id = new_project(container, "accuracy")
-            for existing in container.categories.list_categories(project_id):
-                container.categories.delete_category(project_id, existing.id)
-            for c in cats:
-                categories.create_category(container.categories, project_id, c["name"], c["description"], c["examples"])
-            names = {c.id: c.name for c in container.categories.list_categories(project_id)}
-            print(f"questions: {len(rows)}, categories: {len(names)}")
-            questions = [(uuid4(), str(r["question"])) for r in rows]
+            project_id = accuracy_project(container, cats)
+            print(f"questions: {len(rows)}, categories: {len(cats)}")
+            truth = [r["category"] for r in rows]
             for use_examples in (False, True):
-                classifier = Classifier(container.categories, container.embedder, use_examples=use_examples)
-                decisions = classifier.classify(project_id, questions)
-                predicted = [names[d.category_id] for d in decisions]
-                truth = [r["category"] for r in rows]
+                predicted = predictions(container, container.embedder, project_id, rows, use_examples)
                 hits = sum(p == t for p, t in zip(predicted, truth, strict=True))
                 label = "with examples   " if use_examples else "without examples"
                 print(f"accuracy {label}: {hits / len(rows):.1%} ({hits}/{len(rows)})")

@@ -21,7 +21,8 @@ from bench.labelling_support import bench_database, bench_settings, new_project,
 from threadline.adapters.postgres.labels import listing_sql
 from threadline.bootstrap import Container
 from threadline.domain import labels
-from threadline.domain.labels import Cursor, ThreadQuery
+from threadline.domain.labels import ThreadQuery
+from threadline.domain.pagination import Cursor, PageRequest
 
 PAGE = 50
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -73,7 +74,7 @@ def _cursor_at(url: str, project_id: uuid.UUID, depth: int, category_id: uuid.UU
             {"p": project_id, "c": category_id, "o": depth - 1},
         ).fetchone()
     assert row is not None, "the project has fewer threads than --deep"
-    return Cursor(row[0], row[1])
+    return Cursor.after(row[0], row[1])
 
 
 def _plan(url: str, project_id: uuid.UUID, query: ThreadQuery) -> str:
@@ -105,20 +106,20 @@ def main(argv: list[str] | None = None) -> None:
             repo = container.labels
             category = category_ids[0]
             cases = {
-                "first page": ThreadQuery(limit=PAGE),
-                f"cursor {deep:,} deep": ThreadQuery(limit=PAGE, cursor=_cursor_at(url, project_id, deep)),
-                "category, first page": ThreadQuery(limit=PAGE, category_id=category),
+                "first page": ThreadQuery(PageRequest(PAGE)),
+                f"cursor {deep:,} deep": ThreadQuery(PageRequest(PAGE, _cursor_at(url, project_id, deep))),
+                "category, first page": ThreadQuery(PageRequest(PAGE), category_id=category),
                 f"category, cursor {deep // 3:,} deep": ThreadQuery(
-                    limit=PAGE, category_id=category, cursor=_cursor_at(url, project_id, deep // 3, category)
+                    PageRequest(PAGE, _cursor_at(url, project_id, deep // 3, category)), category_id=category
                 ),
-                "unlabelled, first page": ThreadQuery(limit=PAGE, unlabelled=True),
-                "label_source=user, first page": ThreadQuery(limit=PAGE, label_source="user"),
+                "unlabelled, first page": ThreadQuery(PageRequest(PAGE), unlabelled=True),
+                "label_source=user, first page": ThreadQuery(PageRequest(PAGE), label_source="user"),
             }
             print(f"page of {PAGE}, {args.runs} runs each (ms)        p50     p95   plan")
             for name, query in cases.items():
                 p50, p95 = _time(lambda q=query: labels.list_threads(repo, project_id, q), args.runs)  # type: ignore[misc]
                 print(f"  keyset {name:<34} {p50:7.2f} {p95:7.2f}   {_plan(url, project_id, query)}")
-            sql, params = listing_sql(ThreadQuery(limit=PAGE))
+            sql, params = listing_sql(ThreadQuery(PageRequest(PAGE)))
             offset_sql = sql.replace("LIMIT %(limit)s", "LIMIT %(limit)s OFFSET %(offset)s")
             with psycopg.connect(url) as conn:
                 run = lambda: conn.execute(offset_sql, {**params, "project_id": project_id, "offset": deep}).fetchall()  # type: ignore[operator]  # noqa: E731

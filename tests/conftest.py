@@ -79,7 +79,7 @@ def embedder(tokenizer_path: Path) -> object:
     """One real embedding model per session (loading it costs ~0.3 s)."""
     from threadline.adapters.embeddings import OnnxMiniLM
 
-    return OnnxMiniLM(tokenizer_path)
+    return OnnxMiniLM(tokenizer_path, Settings().embedding_model_path)
 
 
 @pytest.fixture

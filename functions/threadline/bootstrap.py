@@ -1,35 +1,44 @@
-"""The composition root: builds adapters from settings once per process and hands them out."""
+"""The composition root: builds adapters from settings once per process and hands them out.
+
+Every adapter is imported inside the property that builds it, so a function imports only what it
+uses: a handler module that imported every adapter (openai, onnxruntime, boto3's clients, psycopg)
+took 1.2-1.6 s to import on the 2-core development machine, against ~0.12 s for Powertools alone, and
+that is every Lambda's cold start. tests/unit/test_cold_imports.py guards it; `python -m bench.coldstart`
+measures it.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
-from threadline.adapters.aws.backfill import S3Manifests, StepFunctionsRunner
-from threadline.adapters.aws.chat_events import SqsChatEvents
-from threadline.adapters.aws.classify_queue import SqsClassifyQueue
-from threadline.adapters.aws.clients import s3_for, sqs_for, stepfunctions_for
-from threadline.adapters.aws.documents_bucket import S3Objects
-from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
-from threadline.adapters.embeddings import OnnxMiniLM
-from threadline.adapters.llm.openai_chat import OpenAIChat
-from threadline.adapters.postgres.alerts import PostgresAlerts
-from threadline.adapters.postgres.analytics import PostgresAnalytics
-from threadline.adapters.postgres.backfill import PostgresBackfills
-from threadline.adapters.postgres.categories import PostgresCategories
-from threadline.adapters.postgres.chat import PostgresChat
-from threadline.adapters.postgres.db import Database
-from threadline.adapters.postgres.documents import PostgresDocuments
-from threadline.adapters.postgres.imports import PostgresImports
-from threadline.adapters.postgres.labels import PostgresLabels
-from threadline.adapters.postgres.reports import PostgresReports
-from threadline.adapters.postgres.tenancy import PostgresTenancy
-from threadline.domain.chat import ChatService
-from threadline.domain.classification import Classifier
 from threadline.domain.errors import Unavailable
-from threadline.domain.reports import ReportServices
-from threadline.domain.sweeper import SweepPolicy, SweepServices
 from threadline.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from threadline.adapters.aws.backfill import S3Manifests, StepFunctionsRunner
+    from threadline.adapters.aws.chat_events import SqsChatEvents
+    from threadline.adapters.aws.classify_queue import SqsClassifyQueue
+    from threadline.adapters.aws.documents_bucket import S3Objects
+    from threadline.adapters.aws.imports import S3ImportFiles, SqsImportQueue
+    from threadline.adapters.embeddings import OnnxMiniLM
+    from threadline.adapters.llm.openai_chat import OpenAIChat
+    from threadline.adapters.postgres.alerts import PostgresAlerts
+    from threadline.adapters.postgres.analytics import PostgresAnalytics
+    from threadline.adapters.postgres.backfill import PostgresBackfills
+    from threadline.adapters.postgres.categories import PostgresCategories
+    from threadline.adapters.postgres.chat import PostgresChat
+    from threadline.adapters.postgres.db import Database
+    from threadline.adapters.postgres.documents import PostgresDocuments
+    from threadline.adapters.postgres.imports import PostgresImports
+    from threadline.adapters.postgres.labels import PostgresLabels
+    from threadline.adapters.postgres.reports import PostgresReports
+    from threadline.adapters.postgres.tenancy import PostgresTenancy
+    from threadline.domain.chat import ChatService
+    from threadline.domain.classification import Classifier
+    from threadline.domain.mcp import McpSettingsRepository
+    from threadline.domain.reports import ReportServices
+    from threadline.domain.sweeper import SweepServices
 
 
 class Container:
@@ -41,6 +50,8 @@ class Container:
     @cached_property
     def db(self) -> Database:
         """The process's connection pool."""
+        from threadline.adapters.postgres.db import Database
+
         if not self.settings.database_url:
             raise RuntimeError("DATABASE_URL is not set (`threadline dev` sets it for the local stack)")
         return Database(self.settings.database_url, max_size=self.settings.db_pool_max)
@@ -48,11 +59,15 @@ class Container:
     @cached_property
     def tenancy(self) -> PostgresTenancy:
         """Teams, projects and keys."""
+        from threadline.adapters.postgres.tenancy import PostgresTenancy
+
         return PostgresTenancy(self.db)
 
     @cached_property
     def embedder(self) -> OnnxMiniLM:
         """The embedding model, loaded on first use (about 0.3 s)."""
+        from threadline.adapters.embeddings import OnnxMiniLM
+
         return OnnxMiniLM(self.settings.embedding_tokenizer_path, self.settings.embedding_model_path)
 
     @cached_property
@@ -62,26 +77,37 @@ class Container:
         One short question gains nothing from a second thread, and on busy cores the thread hand-off
         costs more than it saves: measured 4.7 ms p50 / 12 ms p95 with one thread against 12.7 / 28 with two.
         """
+        from threadline.adapters.embeddings import OnnxMiniLM
+
         return OnnxMiniLM(self.settings.embedding_tokenizer_path, self.settings.embedding_model_path, threads=1)
 
     @cached_property
     def documents(self) -> PostgresDocuments:
         """Documents and their chunks."""
+        from threadline.adapters.postgres.documents import PostgresDocuments
+
         return PostgresDocuments(self.db)
 
     @cached_property
     def categories(self) -> PostgresCategories:
         """Categories per project."""
+        from threadline.adapters.postgres.categories import PostgresCategories
+
         return PostgresCategories(self.db)
 
     @cached_property
     def labels(self) -> PostgresLabels:
         """Threads with their labels: listing, corrections, guarded automatic labels."""
+        from threadline.adapters.postgres.labels import PostgresLabels
+
         return PostgresLabels(self.db)
 
     @cached_property
     def classify_queue(self) -> SqsClassifyQueue:
         """ClassifyQueue producer (sends nothing when CLASSIFY_QUEUE_URL is empty)."""
+        from threadline.adapters.aws.classify_queue import SqsClassifyQueue
+        from threadline.adapters.aws.clients import sqs_for
+
         settings = self.settings
         return SqsClassifyQueue(
             settings.classify_queue_url, lambda: sqs_for(settings.aws_endpoint_url, settings.aws_region)
@@ -90,6 +116,8 @@ class Container:
     @cached_property
     def classifier(self) -> Classifier:
         """The thread classifier: embedding prototypes, plus the LLM as fallback or primary when one is configured."""
+        from threadline.domain.classification import Classifier
+
         chooser = None
         if self.settings.llm_configured:
             import openai
@@ -114,16 +142,23 @@ class Container:
     @cached_property
     def alerts(self) -> PostgresAlerts:
         """Metrics, statistics, alert rules and alerts."""
+        from threadline.adapters.postgres.alerts import PostgresAlerts
+
         return PostgresAlerts(self.db)
 
     @cached_property
     def imports(self) -> PostgresImports:
         """Import jobs and their chunks."""
+        from threadline.adapters.postgres.imports import PostgresImports
+
         return PostgresImports(self.db)
 
     @property
     def import_files(self) -> S3ImportFiles:
         """The bucket uploaded import files go to."""
+        from threadline.adapters.aws.clients import s3_for
+        from threadline.adapters.aws.imports import S3ImportFiles
+
         if not self.settings.import_bucket:
             raise Unavailable("imports are not configured (IMPORT_BUCKET)")
         return S3ImportFiles(
@@ -133,6 +168,9 @@ class Container:
     @property
     def import_queue(self) -> SqsImportQueue:
         """The queue import chunks go to."""
+        from threadline.adapters.aws.clients import sqs_for
+        from threadline.adapters.aws.imports import SqsImportQueue
+
         if not self.settings.import_queue_url:
             raise Unavailable("imports are not configured (IMPORT_QUEUE_URL)")
         return SqsImportQueue(
@@ -142,11 +180,16 @@ class Container:
     @cached_property
     def backfills(self) -> PostgresBackfills:
         """Backfill jobs and their keyset ranges."""
+        from threadline.adapters.postgres.backfill import PostgresBackfills
+
         return PostgresBackfills(self.db)
 
     @cached_property
     def backfill_runner(self) -> StepFunctionsRunner:
         """Executions of the backfill state machine (Unavailable when its ARN is not configured)."""
+        from threadline.adapters.aws.backfill import StepFunctionsRunner
+        from threadline.adapters.aws.clients import stepfunctions_for
+
         settings = self.settings
         return StepFunctionsRunner(
             settings.backfill_state_machine_arn,
@@ -156,21 +199,30 @@ class Container:
     @cached_property
     def backfill_manifests(self) -> S3Manifests:
         """Where Plan writes the Map's items."""
+        from threadline.adapters.aws.backfill import S3Manifests
+        from threadline.adapters.aws.clients import s3_for
+
         settings = self.settings
         return S3Manifests(settings.backfill_bucket, lambda: s3_for(settings.aws_endpoint_url, settings.aws_region))
 
     @cached_property
     def documents_bucket(self) -> S3Objects:
         """Objects uploaded to the DocumentsBucket."""
+        from threadline.adapters.aws.clients import s3_for
+        from threadline.adapters.aws.documents_bucket import S3Objects
+
         settings = self.settings
         return S3Objects(lambda: s3_for(settings.aws_endpoint_url, settings.aws_region))
 
     @cached_property
     def sweeper(self) -> SweepServices:
         """What a sweep reads and tells: unlabelled threads, the dead-letter queues, the operators."""
-        from threadline.adapters.aws.clients import sns_for
+        from datetime import timedelta
+
+        from threadline.adapters.aws.clients import sns_for, sqs_for
         from threadline.adapters.aws.operations import SnsOperatorAlerts, SqsDeadLetterQueues
         from threadline.adapters.postgres.sweeper import PostgresSweeper
+        from threadline.domain.sweeper import SweepPolicy, SweepServices
 
         s = self.settings
         return SweepServices(
@@ -188,6 +240,8 @@ class Container:
     @cached_property
     def llm(self) -> OpenAIChat | None:
         """The configured OpenAI-compatible model, or None for the offline extractive answerer."""
+        from threadline.adapters.llm.openai_chat import OpenAIChat
+
         s = self.settings
         if not s.llm_configured:
             return None
@@ -196,6 +250,9 @@ class Container:
     @cached_property
     def chat_events(self) -> SqsChatEvents:
         """Classify and metrics messages, sent off the chat path."""
+        from threadline.adapters.aws.chat_events import SqsChatEvents
+        from threadline.adapters.aws.clients import sqs_for
+
         settings = self.settings
         return SqsChatEvents(
             # CLASSIFICATION_ENABLED=false turns the classify messages off (an empty URL means "not configured").
@@ -207,6 +264,9 @@ class Container:
     @cached_property
     def chat(self) -> ChatService:
         """Threads and answers."""
+        from threadline.adapters.postgres.chat import PostgresChat
+        from threadline.domain.chat import ChatService
+
         return ChatService(
             PostgresChat(self.db, self.settings.retrieval_ef_search),
             self.query_embedder,
@@ -218,19 +278,38 @@ class Container:
         )
 
     @cached_property
+    def passages(self) -> PostgresChat:
+        """Retrieval over a project's chunks outside a thread (the MCP server's search tool)."""
+        from threadline.adapters.postgres.chat import PostgresChat
+
+        return PostgresChat(self.db, self.settings.retrieval_ef_search)
+
+    @cached_property
+    def mcp_settings(self) -> McpSettingsRepository:
+        """Each project's MCP server instructions and tool names."""
+        from threadline.adapters.postgres.mcp_settings import PostgresMcpSettings
+
+        return PostgresMcpSettings(self.db)
+
+    @cached_property
     def analytics(self) -> PostgresAnalytics:
         """Project analytics aggregates."""
+        from threadline.adapters.postgres.analytics import PostgresAnalytics
+
         return PostgresAnalytics(self.db)
 
     @cached_property
     def reports(self) -> PostgresReports:
         """Report settings, the report ledger and the report aggregates."""
+        from threadline.adapters.postgres.reports import PostgresReports
+
         return PostgresReports(self.db)
 
     @cached_property
     def report_services(self) -> ReportServices:
         """What a report run needs, SES included."""
         from threadline.adapters.aws.mailer import SesMailer, ses_client
+        from threadline.domain.reports import ReportServices
 
         reports = self.reports
         mailer = SesMailer(ses_client(self.settings))

@@ -68,7 +68,8 @@ class Settings(BaseSettings):
 
     # Embeddings and retrieval
     embedding_tokenizer_path: Path = _REPO_ROOT / "layers" / "model" / "tokenizer.json"
-    embedding_model_path: Path | None = None
+    # Built by `make model` (per-channel int8 of the published fp32 weights); /opt/... in Lambda (ModelLayer).
+    embedding_model_path: Path = _REPO_ROOT / "layers" / "model" / "all-MiniLM-L6-v2.int8.onnx"
     retrieval_top_k: int = Field(default=6, ge=1, le=50)
     # Candidates per HNSW scan step. A project is a small slice of all chunks, so the filtered search
     # needs a wide beam: measured recall@10 0.92 at 100, 0.956 at 400, 0.98 at 800 (python -m bench.chat, 100k chunks).

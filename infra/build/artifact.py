@@ -33,7 +33,8 @@ class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type
 
 
 def _short_form(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    # `!Ref` and `!Condition` (a condition named inside Fn::And/Or/Not/If) have no "Fn::" in their long form.
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt":

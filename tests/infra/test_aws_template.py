@@ -127,7 +127,7 @@ def _asynchronously_invoked(cfn: dict[str, Any]) -> set[str]:
 def test_every_asynchronously_invoked_function_has_an_on_failure_queue(cfn: dict[str, Any]) -> None:
     # Given the functions AWS invokes asynchronously and the stack's event invoke configs
     invoked = _asynchronously_invoked(cfn)
-    assert invoked == {"ReportFunction", "MigrateFunction"}
+    assert invoked == {"ReportFunction", "MigrateFunction", "SweeperFunction"}
     configs = {
         res["Properties"]["FunctionName"]["Ref"]: res["Properties"]
         for res in _of_type(cfn, "AWS::Lambda::EventInvokeConfig").values()

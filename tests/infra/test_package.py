@@ -26,13 +26,18 @@ def test_every_opt_path_of_every_function_is_in_one_of_its_layers(package_manife
     # Given the packaged functions, every one of which embeds or may embed (EMBEDDING_TOKENIZER_PATH)
     functions = package_manifest["functions"]
     assert {entry["environment"]["EMBEDDING_TOKENIZER_PATH"] for entry in functions.values()} == {"/opt/tokenizer.json"}
+    assert {entry["environment"]["EMBEDDING_MODEL_PATH"] for entry in functions.values()} == {
+        "/opt/all-MiniLM-L6-v2.int8.onnx"
+    }
 
     # When the /opt paths of their environments are looked up in their layers
     problems = checks.opt_path_problems(package_manifest, PACKAGE_DIR)
 
-    # Then each one is there: the tokenizer in ModelLayer as Lambda unzips it, the exec wrapper in the Web Adapter
+    # Then each one is there: the tokenizer and the built model in ModelLayer as Lambda unzips it, the exec
+    # wrapper in the Web Adapter
     assert problems == []
     assert (PACKAGE_DIR / "layers" / "ModelLayer" / "tokenizer.json").stat().st_size > 400_000
+    assert (PACKAGE_DIR / "layers" / "ModelLayer" / "all-MiniLM-L6-v2.int8.onnx").stat().st_size > 20_000_000
     assert functions["ChatFunction"]["environment"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
 
 
@@ -70,7 +75,7 @@ def test_the_artifact_ships_the_migrations_where_settings_find_them(
     assert sorted(p.name for p in shipped.glob("*.sql")) == sorted(p.name for p in repo.glob("*.sql")) != []
 
 
-def test_the_embedding_model_runs_from_the_layers_at_the_functions_tokenizer_path(
+def test_the_embedding_model_runs_from_the_layers_at_the_functions_model_paths(
     package_manifest: dict[str, Any], lambda_python: Path
 ) -> None:
     # Given ClassifierFunction's environment, /opt mapped to its layers as Lambda unzips them
@@ -83,14 +88,20 @@ def test_the_embedding_model_runs_from_the_layers_at_the_functions_tokenizer_pat
     # When the embedder is built from the settings and embeds a sentence
     probe = (
         "from threadline.adapters.embeddings import OnnxMiniLM; from threadline.settings import Settings;"
-        "s = Settings(); v = OnnxMiniLM(s.embedding_tokenizer_path).embed(['refund policy']);"
-        "print(s.embedding_tokenizer_path, v.shape, round(float((v * v).sum()), 3))"
+        "s = Settings(); v = OnnxMiniLM(s.embedding_tokenizer_path, s.embedding_model_path).embed(['refund policy']);"
+        "print(s.embedding_tokenizer_path, s.embedding_model_path, v.shape, round(float((v * v).sum()), 3))"
     )
     run = subprocess.run([str(lambda_python), "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=300)
 
-    # Then the tokenizer came from ModelLayer and the ONNX weights from DependenciesLayer: one unit vector of 384
+    # Then the tokenizer and the built model both came from ModelLayer: one unit vector of 384
     assert run.returncode == 0, run.stderr
-    assert run.stdout.split() == [str(view / "tokenizer.json"), "(1,", "384)", "1.0"]
+    assert run.stdout.split() == [
+        str(view / "tokenizer.json"),
+        str(view / "all-MiniLM-L6-v2.int8.onnx"),
+        "(1,",
+        "384)",
+        "1.0",
+    ]
 
 
 def test_every_function_stays_under_lambdas_unzipped_limit(

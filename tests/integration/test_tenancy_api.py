@@ -68,7 +68,7 @@ def test_only_the_hash_is_stored_and_revocation_takes_effect(client: TestClient,
     assert stored is not None and key.encode() not in bytes(stored[1]) and stored[0] in key
     # And listing shows the prefix only
     listed = client.get(f"/query/v1/projects/{project.id}/api-keys/", headers={"X-API-KEY": key}).json()
-    assert [k["prefix"] for k in listed] == [stored[0]] and "key" not in listed[0]
+    assert [k["prefix"] for k in listed["results"]] == [stored[0]] and "key" not in listed["results"][0]
     # When the key is revoked, Then it no longer authenticates
     container.tenancy.revoke_api_key(project.id, stored[0])
     assert client.get("/query/v1/me/", headers={"X-API-KEY": key}).status_code == 401
@@ -94,3 +94,38 @@ def test_project_for_unknown_team_is_not_found(container: Container) -> None:
 def test_unknown_route_is_json_404(client: TestClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def _list_routes(client: TestClient) -> list[str]:
+    """Every list route of the app (as the schema test finds them) that needs only the project's id."""
+    from tests.unit.test_api_contract import is_list
+
+    spec = client.app.openapi()  # type: ignore[attr-defined]
+    return [
+        path
+        for path, ops in spec["paths"].items()
+        if path.startswith("/query/v1/") and "get" in ops and is_list(path, "get")
+    ]
+
+
+@pytest.mark.integration
+def test_every_list_pages_and_refuses_what_it_does_not_know(client: TestClient, container: Container) -> None:
+    # Given a project with a key, and every list route of the app
+    project, key = _project_with_key(container, "contract")
+    headers = {"X-API-KEY": key}
+    routes = _list_routes(client)
+    assert len(routes) >= 9
+    for route in routes:
+        url = route.replace("{project_id}", str(project.id))
+        # When each is asked for one row, with an unknown parameter, and with a cursor it never gave
+        page = client.get(url, params={"limit": 1}, headers=headers)
+        unknown = client.get(url, params={"interaction_id": "x"}, headers=headers)
+        forged = client.get(url, params={"cursor": "bm9wZQ"}, headers=headers)
+        too_many = client.get(url, params={"limit": 201}, headers=headers)
+        # Then the page has the one shape, and each mistake is a 422 naming the parameter
+        assert page.status_code == 200 and set(page.json()) == {"results", "next_cursor"}, route
+        assert len(page.json()["results"]) <= 1, route
+        for response, field in ((unknown, "interaction_id"), (forged, "cursor"), (too_many, "limit")):
+            assert response.status_code == 422, (route, field)
+            assert response.json()["error"]["code"] == "invalid_input", (route, field)
+            assert response.json()["error"]["details"]["field"] == field, (route, field)

@@ -12,14 +12,16 @@ from threadline.domain import categories, labels
 from threadline.domain.categories import Category
 from threadline.domain.classification import Prototypes, score
 from threadline.domain.errors import InvalidInput
+from threadline.domain.pagination import MAX_LIMIT, Cursor, PageRequest, page_in_memory
 
 
 @pytest.mark.unit
-def test_cursor_round_trips_and_is_opaque() -> None:
-    cursor = labels.Cursor(datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC), uuid4())
+@pytest.mark.parametrize("key", [datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC), "answer_length"])
+def test_cursor_round_trips_and_is_opaque(key: datetime | str) -> None:
+    cursor = Cursor.after(key, uuid4())
     token = cursor.encode()
-    assert labels.Cursor.decode(token) == cursor
-    assert str(cursor.id) not in token and "=" not in token
+    assert Cursor.decode(token) == cursor
+    assert cursor.id not in token and "=" not in token
 
 
 @pytest.mark.unit
@@ -28,22 +30,46 @@ def test_cursor_round_trips_and_is_opaque() -> None:
 )
 def test_bad_cursors_are_invalid_input(token: str) -> None:
     with pytest.raises(InvalidInput):
-        labels.Cursor.decode(token)
+        Cursor.decode(token)
 
 
 @pytest.mark.unit
 def test_cursor_without_time_zone_is_rejected() -> None:
-    naive = labels.Cursor(datetime(2026, 1, 1), uuid4()).encode()
-    with pytest.raises(InvalidInput):
-        labels.Cursor.decode(naive)
+    naive = Cursor.after(datetime(2026, 1, 1), uuid4()).encode()
+    with pytest.raises(InvalidInput) as raised:
+        Cursor.decode(naive)
+    assert raised.value.details == {"field": "cursor"}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("limit", [0, MAX_LIMIT + 1])
+def test_out_of_range_limits_are_rejected(limit: int) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        PageRequest.of(limit)
+    assert raised.value.details == {"field": "limit"}
+
+
+@pytest.mark.unit
+def test_in_memory_pages_follow_the_same_cursors() -> None:
+    # Given seven names in list order
+    names = [f"m{i}" for i in range(7)]
+    # When they are walked three at a time
+    seen: list[str] = []
+    request = PageRequest.of(3)
+    while True:
+        page = page_in_memory(names, request, lambda n: Cursor.after(n, n))
+        seen += page.results
+        if page.next_cursor is None:
+            break
+        request = PageRequest.of(3, page.next_cursor)
+    # Then every name comes once, in order, and the last page says it is the last
+    assert seen == names
 
 
 @pytest.mark.unit
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"limit": 0},
-        {"limit": labels.MAX_PAGE + 1},
         {"unlabelled": True, "category_id": uuid4()},
         {"unlabelled": True, "label_source": "auto"},
         {"created_after": datetime(2026, 1, 1)},

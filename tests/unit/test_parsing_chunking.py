@@ -1,12 +1,14 @@
-"""Parsing and chunking: pure functions, no I/O."""
+"""Parsing and chunking: pure functions, no I/O but the tokenizer's file."""
 
 from __future__ import annotations
 
 import io
 import itertools
+from pathlib import Path
 
 import pytest
 
+from threadline.adapters.embeddings import WordPieceCounter
 from threadline.domain.chunking import chunk_sections
 from threadline.domain.errors import UnsupportedMediaType
 from threadline.domain.parsing import DocumentFormat, ParseError, Section, detect_format, parse, parse_markdown
@@ -93,17 +95,23 @@ def test_pdf_text_is_extracted_per_page() -> None:
     ]
 
 
-def test_chunks_respect_the_size_keep_the_heading_and_overlap() -> None:
+@pytest.fixture(scope="module")
+def counter(tokenizer_path: Path) -> WordPieceCounter:
+    """The model's own tokenizer (the file only: no model is loaded)."""
+    return WordPieceCounter(tokenizer_path)
+
+
+def test_chunks_fit_the_window_keep_the_heading_and_overlap(counter: WordPieceCounter) -> None:
     # Given a long section of numbered sentences in paragraphs
     sentences = [f"Sentence number {i} explains one more detail of the product." for i in range(60)]
     paragraphs = ["\n".join(sentences[i : i + 3]).replace("\n", " ") for i in range(0, 60, 3)]
     section = Section("Manual > Setup", "\n\n".join(paragraphs))
-    # When it is chunked
-    chunks = chunk_sections([section, Section("Manual > FAQ", "Short answer.")], max_chars=400, overlap_chars=120)
-    # Then every chunk fits, carries its heading, and shares a sentence with its predecessor
+    # When it is chunked for a window of 100 word pieces
+    chunks = chunk_sections([section, Section("Manual > FAQ", "Short answer.")], counter, 100, overlap_tokens=30)
+    # Then every chunk, heading included, fits in the window, and shares a sentence with its predecessor
     setup = [c for c in chunks if c.heading == "Manual > Setup"]
     assert len(setup) > 3
-    assert all(len(c.content) <= 400 for c in chunks)
+    assert max(counter.count_tokens([c.embedding_text for c in chunks])) <= 100
     for previous, current in itertools.pairwise(setup):
         first_sentence = current.content.split(". ")[0]
         assert first_sentence in previous.content
@@ -113,7 +121,26 @@ def test_chunks_respect_the_size_keep_the_heading_and_overlap() -> None:
     assert chunks[-1].embedding_text == "Manual > FAQ\nShort answer."
 
 
-def test_a_sentence_longer_than_a_chunk_is_split_on_words() -> None:
-    chunks = chunk_sections([Section("", "word " * 500)], max_chars=200, overlap_chars=0)
-    assert len(chunks) >= 12
-    assert all(len(c.content) <= 200 and not c.content.startswith(" ") for c in chunks)
+def test_a_sentence_longer_than_a_chunk_is_split_on_words(counter: WordPieceCounter) -> None:
+    # Given one "sentence" of 500 words and no punctuation
+    # When it is chunked for a window of 64 word pieces
+    chunks = chunk_sections([Section("", "word " * 500)], counter, 64, overlap_tokens=0)
+    # Then it is cut on words into runs that fit, and every word is kept once
+    assert len(chunks) >= 8
+    assert max(counter.count_tokens([c.content for c in chunks])) <= 64
+    assert all(not c.content.startswith(" ") for c in chunks)
+    assert sum(c.content.split().count("word") for c in chunks) == 500
+
+
+def test_dense_text_is_sized_in_tokens_not_characters(counter: WordPieceCounter) -> None:
+    # Given a paragraph of code: ~700 characters but far more than 256 word pieces
+    code = " ".join(f"cfg[{i}]=os.environ.get('K_{i}','x');" for i in range(25))
+    assert len(code) < 900 and counter.count_tokens([code])[0] > 256
+    # When it is chunked for the model's own window, under a long heading path
+    heading = " > ".join(f"Configuration reference part {i}" for i in range(40))
+    chunks = chunk_sections([Section(heading, code)], counter)
+    # Then no chunk is longer than what the model reads, and the heading was shortened from the front
+    assert len(chunks) >= 2
+    assert max(counter.count_tokens([c.embedding_text for c in chunks])) <= counter.max_tokens
+    assert chunks[0].heading.endswith("Configuration reference part 39")
+    assert counter.count_tokens([chunks[0].heading])[0] <= counter.max_tokens // 2

@@ -6,10 +6,12 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from threadline import __version__
+from threadline.api.deps import reject_unknown_query
 from threadline.api.errors import install_error_handlers
+from threadline.api.reach import mount_reach
 from threadline.api.routers import ROUTERS
 from threadline.bootstrap import Container, get_container
 
@@ -33,7 +35,9 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.state.container = resolved
     install_error_handlers(app)
     for router in ROUTERS:
-        app.include_router(router)
+        # Every route refuses query parameters it does not declare (the API contract, README).
+        app.include_router(router, dependencies=[Depends(reject_unknown_query)])
+    mount_reach(app, resolved)
     if container is None:
         # The process-wide app (Lambda, uvicorn) is built once; what exists now lives as long as the process.
         freeze_startup_objects()

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the container and the authenticated principal."""
+"""FastAPI dependencies: the container, the authenticated principal, and the refusal of unknown query parameters."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
+from fastapi.dependencies.utils import get_flat_dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
-from starlette.concurrency import run_in_threadpool
 
+from threadline.api.errors import invalid_fields
 from threadline.bootstrap import Container
 from threadline.domain.errors import NotFound
 from threadline.domain.tenancy import Principal, authenticate
@@ -25,9 +27,9 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def get_principal(container: ContainerDep, api_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
-    """Authenticate X-API-KEY; 401 when missing or invalid."""
-    return await run_in_threadpool(authenticate, container.tenancy, api_key)
+def get_principal(container: ContainerDep, api_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+    """Authenticate X-API-KEY; 401 when missing or invalid (a sync dependency: FastAPI runs it in its threadpool)."""
+    return authenticate(container.tenancy, api_key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -41,8 +43,40 @@ def require_project(principal: Principal, project_id: UUID) -> UUID:
 
 
 async def project_scope(project_id: UUID, principal: PrincipalDep) -> UUID:
-    """Dependency for `/projects/{project_id}/...` routes: the project id, checked against the key."""
+    """Dependency for `/projects/{project_id}/...` routes: the project id, checked against the key.
+
+    `async` because it never blocks: a sync dependency costs a hop through the threadpool on every request.
+    """
     return require_project(principal, project_id)
 
 
 ProjectIdDep = Annotated[UUID, Depends(project_scope)]
+
+
+_KNOWN_QUERY = "_threadline_known_query"
+
+
+def _declared_query(route: APIRoute) -> frozenset[str]:
+    # Kept on the route object itself (routes are unhashable, and tests build many apps): the query parameters
+    # it declares through any of its dependencies, computed on its first request.
+    known: frozenset[str] | None = getattr(route, _KNOWN_QUERY, None)
+    if known is None:
+        known = frozenset(p.alias for p in get_flat_dependant(route.dependant).query_params)
+        setattr(route, _KNOWN_QUERY, known)
+    return known
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """422 naming every query parameter the route does not declare: an ignored filter would answer a different
+    question than the one asked (`alerts?interaction_id=...` listed every alert)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    unknown = sorted(set(request.query_params) - _declared_query(route))
+    if unknown:
+        raise invalid_fields(
+            [
+                {"field": n, "in": "query", "message": "unknown query parameter", "type": "extra_forbidden"}
+                for n in unknown
+            ]
+        )

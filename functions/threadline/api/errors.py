@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadline.domain.errors import (
@@ -28,6 +32,44 @@ STATUS_BY_ERROR: dict[type[DomainError], int] = {
 }
 
 
+class ErrorDetailPublic(BaseModel):
+    """What went wrong: a stable `code` per kind of error, a readable `message`, and context in `details`.
+
+    `details` is an object. When fields are at fault, `details.field` names the first one and `details.errors`
+    lists each problem as `{"field", "message"}` (plus `in`: body, query or path, and `type` for request
+    validation); other keys carry context (`running_id`, `max_bytes`, `document_id`, ...).
+    """
+
+    code: str = Field(examples=["invalid_input"])
+    message: str
+    details: dict[str, Any] | None = None
+
+
+class ErrorPublic(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetailPublic
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorPublic, "description": description}
+
+
+# The error responses every /query/v1 route documents; routes add their own (409, 415) next to these.
+API_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _documented("`unauthorized`: X-API-KEY is missing or invalid"),
+    404: _documented("`not_found`: no such resource in the key's project (another project's look the same)"),
+    422: _documented("`invalid_input`: a field, query parameter or body is not acceptable; `details.field` names it"),
+    503: _documented("`unavailable`: a dependency (database, queue, model) cannot serve the request now"),
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _documented("`conflict`: the request collides with the current state")
+}
+UNSUPPORTED: dict[int | str, dict[str, Any]] = {
+    415: _documented("`unsupported_media_type`: a format Threadline cannot read")
+}
+
+
 def error_body(code: str, message: str, details: object | None = None) -> dict[str, object]:
     """The JSON shape of every error: {"error": {"code", "message", "details"?}}."""
     error: dict[str, object] = {"code": code, "message": message}
@@ -43,12 +85,28 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(exc.code, exc.message, exc.details or None), status_code=status, headers=headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def field_problems(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Pydantic's errors as `{"field", "in", "message", "type"}` (the field without its body/query/path prefix)."""
+    problems: list[dict[str, str]] = []
+    for e in errors:
+        loc = [str(part) for part in e.get("loc", ())]
+        where, path = (loc[0], loc[1:]) if loc and loc[0] in {"body", "query", "path", "header"} else ("body", loc)
+        problems.append(
+            {"field": ".".join(path) or where, "in": where, "message": str(e.get("msg", "")), "type": e.get("type", "")}
+        )
+    return problems
+
+
+def invalid_fields(problems: list[dict[str, str]]) -> InvalidInput:
+    """One InvalidInput for field problems: the message and `details.field` name the first one."""
+    first = problems[0]
+    return InvalidInput(f"{first['field']}: {first['message']}", field=first["field"], errors=problems)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    # Request validation is one more kind of invalid input: the same code, status and details as the domain's.
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
-    ]
-    return JSONResponse(error_body("invalid_request", "the request is not valid", details), status_code=422)
+    return await _domain_error(request, invalid_fields(field_problems(exc.errors())))
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import operator as op
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -14,12 +11,14 @@ from uuid import UUID
 
 from threadline.domain.errors import InvalidInput
 from threadline.domain.metrics import METRIC_UNITS, Interaction, Measurement, RunningStats, measure
+from threadline.domain.pagination import FIRST_PAGE, MAX_LIMIT, Cursor, Page, PageRequest, page_in_memory, page_of
 
 RuleKind = Literal["threshold", "outlier"]
 Operator = Literal[">", ">=", "<", "<="]
 _COMPARE: dict[str, Callable[[float, float], bool]] = {">": op.gt, ">=": op.ge, "<": op.lt, "<=": op.le}
 DEFAULT_STDDEVS = 2.0
 DEFAULT_MIN_SAMPLES = 30
+_NULLABLE = frozenset({"operator", "threshold", "stddevs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +96,11 @@ class AlertFilter:
     kind: RuleKind | None = None
     since: datetime | None = None
     until: datetime | None = None
-    limit: int = 50
-    cursor: str | None = None
+    message_id: UUID | None = None
+    page: PageRequest = FIRST_PAGE
 
 
-@dataclass(frozen=True, slots=True)
-class AlertPage:
-    """One page of alerts, newest first."""
-
-    results: list[Alert]
-    next_cursor: str | None
+AlertPage = Page[Alert]
 
 
 DEFAULT_RULES: tuple[RuleSpec, ...] = (
@@ -133,9 +127,14 @@ class AlertRepository(Protocol):
     def create_rule(self, project_id: UUID, spec: RuleSpec) -> AlertRule: ...
     def update_rule(self, project_id: UUID, rule_id: UUID, spec: RuleSpec) -> AlertRule: ...
     def delete_rule(self, project_id: UUID, rule_id: UUID) -> None: ...
-    def list_alerts(
-        self, project_id: UUID, filters: AlertFilter, after: tuple[datetime, UUID] | None
-    ) -> list[Alert]: ...
+    def list_alerts(self, project_id: UUID, filters: AlertFilter) -> list[Alert]:
+        """Up to `filters.page.fetch` alerts, newest first (occurred_at, id), after the page's cursor."""
+        ...
+
+    def answer_metrics(self, project_id: UUID, message_id: UUID) -> tuple[UUID, dict[str, float]]:
+        """One answer's thread id and metric values by name; NotFound when the project has no such answer."""
+        ...
+
     def load_interaction(self, project_id: UUID, message_id: UUID) -> Interaction | None: ...
     def record(self, project_id: UUID, measurements: Sequence[Measurement], judge: Judge) -> list[AlertDraft]: ...
     def stats(self, project_id: UUID) -> dict[str, RunningStats]: ...
@@ -178,7 +177,8 @@ def validate_rule(spec: RuleSpec) -> RuleSpec:
     if len(name) > 200:
         problems["name"] = "name must be at most 200 characters"
     if problems:
-        raise InvalidInput("invalid alert rule", **problems)
+        errors = [{"field": name, "message": message} for name, message in problems.items()]
+        raise InvalidInput(f"invalid alert rule: {errors[0]['message']}", field=errors[0]["field"], errors=errors)
     return replace(spec, name=name or default_name(spec))
 
 
@@ -195,7 +195,13 @@ def create_rule(repo: AlertRepository, project_id: UUID, spec: RuleSpec) -> Aler
 
 
 def update_rule(repo: AlertRepository, project_id: UUID, rule_id: UUID, changes: dict[str, object]) -> AlertRule:
-    """Apply a partial change; the merged rule is validated as a whole."""
+    """Apply a partial change; the merged rule is validated as a whole. No change at all is InvalidInput.
+
+    Null clears the fields that may be empty (operator, threshold, stddevs) and means "as it is" for the others.
+    """
+    changes = {k: v for k, v in changes.items() if v is not None or k in _NULLABLE}
+    if not changes:
+        raise InvalidInput("nothing to change: send at least one field of the rule", field="body")
     current = repo.get_rule(project_id, rule_id)
     fields: dict[str, object] = {
         "kind": current.kind,
@@ -270,29 +276,57 @@ def measure_message(repo: AlertRepository, project_id: UUID, message_id: UUID) -
 
 
 def list_alerts(repo: AlertRepository, project_id: UUID, filters: AlertFilter) -> AlertPage:
-    """A page of alerts, newest first, keyset-paginated."""
-    if not 1 <= filters.limit <= 200:
-        raise InvalidInput("limit must be between 1 and 200")
+    """A page of alerts, newest first, keyset-paginated; an unknown metric is InvalidInput, not an empty page."""
+    if filters.metric is not None and filters.metric not in METRIC_UNITS:
+        raise InvalidInput(f"unknown metric; one of {sorted(METRIC_UNITS)}", field="metric")
     if filters.since and filters.until and filters.since > filters.until:
-        raise InvalidInput("since must not be after until")
-    after = decode_cursor(filters.cursor) if filters.cursor else None
-    rows = repo.list_alerts(project_id, filters, after)
-    page, more = rows[: filters.limit], len(rows) > filters.limit
-    next_cursor = encode_cursor(page[-1].occurred_at, page[-1].id) if more and page else None
-    return AlertPage(page, next_cursor)
+        raise InvalidInput("since must not be after until", field="since")
+    return page_of(repo.list_alerts(project_id, filters), filters.page, alert_cursor)
 
 
-def encode_cursor(at: datetime, item_id: UUID) -> str:
-    """An opaque keyset position."""
-    raw = json.dumps([at.isoformat(), str(item_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def list_rules(repo: AlertRepository, project_id: UUID, page: PageRequest) -> Page[AlertRule]:
+    """A page of the project's rules, oldest first (a project has a handful: they are read whole)."""
+    return page_in_memory(rules_for(repo, project_id), page, lambda r: Cursor.after(r.created_at, r.id))
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    """The keyset position of a cursor; a tampered cursor is invalid input."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, item_id = json.loads(raw)
-        return datetime.fromisoformat(at), UUID(item_id)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise InvalidInput("invalid cursor") from exc
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """A metric's running statistics over a project's history."""
+
+    metric: str
+    unit: str
+    count: int
+    mean: float
+    stddev: float
+
+
+def metric_summaries(repo: AlertRepository, project_id: UUID, page: PageRequest) -> Page[MetricSummary]:
+    """A page of the project's metric statistics by metric name (at most one row per metric of METRICS)."""
+    summaries = [
+        MetricSummary(name, METRIC_UNITS.get(name, ""), s.n, s.mean, s.stddev)
+        for name, s in sorted(repo.stats(project_id).items())
+    ]
+    return page_in_memory(summaries, page, lambda m: Cursor.after(m.metric, m.metric))
+
+
+def alert_cursor(alert: Alert) -> Cursor:
+    """The listing's position after an alert: (occurred_at, id)."""
+    return Cursor.after(alert.occurred_at, alert.id)
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerMeasures:
+    """One answer's metric values and the alerts it raised."""
+
+    message_id: UUID
+    thread_id: UUID
+    metrics: dict[str, float]
+    alerts: list[Alert]
+
+
+def answer_measures(repo: AlertRepository, project_id: UUID, message_id: UUID) -> AnswerMeasures:
+    """The metrics and alerts of one answer (its `question_answer_id`); NotFound for another project's."""
+    thread_id, metrics = repo.answer_metrics(project_id, message_id)
+    # An answer raises at most one alert per rule (unique in SQL), far fewer than a page of the largest size.
+    found = repo.list_alerts(project_id, AlertFilter(message_id=message_id, page=PageRequest(MAX_LIMIT)))
+    return AnswerMeasures(message_id, thread_id, metrics, found[:MAX_LIMIT])

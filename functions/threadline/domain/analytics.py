@@ -13,9 +13,17 @@ from typing import Literal, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from threadline.domain.channels import CHANNELS
 from threadline.domain.errors import InvalidInput
 from threadline.domain.timezones import parse_timezone
-from threadline.domain.usage import ExchangeFigures, ExchangeTally, UsageQuery, UsageRows, exchange_figures
+from threadline.domain.usage import (
+    ChannelTally,
+    ExchangeFigures,
+    ExchangeTally,
+    UsageQuery,
+    UsageRows,
+    exchange_figures,
+)
 
 Interval = Literal["day", "week"]
 INTERVALS: tuple[Interval, ...] = ("day", "week")
@@ -53,6 +61,7 @@ class AnalyticsRows:
 
     categories: list[CategoryRef]
     usage: UsageRows
+    channels: list[ChannelTally] = field(default_factory=list)
 
 
 class AnalyticsRepository(Protocol):
@@ -70,6 +79,7 @@ class Bucket:
     unlabelled: int = 0
     by_category: dict[UUID, int] = field(default_factory=dict)
     figures: ExchangeFigures = field(default_factory=ExchangeFigures)
+    by_channel: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,7 @@ class ProjectAnalytics:
     unlabelled: int
     label_sources: dict[str, int]
     totals: ExchangeFigures
+    channel_totals: dict[str, int] = field(default_factory=dict)
 
     @property
     def threads(self) -> int:
@@ -164,6 +175,11 @@ def project_analytics(repo: AnalyticsRepository, project_id: UUID, window: Analy
     exchanges: list[list[ExchangeTally]] = [[] for _ in query.bounds]
     for tally in usage.exchanges:
         exchanges[tally.bucket].append(tally)
+    # Every known channel in every bucket, zero-filled, so a client can stack them without guessing keys.
+    per_channel: list[dict[str, int]] = [dict.fromkeys(CHANNELS, 0) for _ in query.bounds]
+    for channel_row in rows.channels:
+        slot_channels = per_channel[channel_row.bucket]
+        slot_channels[channel_row.channel] = slot_channels.get(channel_row.channel, 0) + channel_row.threads
     buckets = [
         Bucket(
             start=start,
@@ -171,8 +187,9 @@ def project_analytics(repo: AnalyticsRepository, project_id: UUID, window: Analy
             unlabelled=slot.get(None, 0),
             by_category={c.id: slot.get(c.id, 0) for c in categories},
             figures=exchange_figures(tallies),
+            by_channel=channels,
         )
-        for start, slot, tallies in zip(query.bounds, per_bucket, exchanges, strict=True)
+        for start, slot, tallies, channels in zip(query.bounds, per_bucket, exchanges, per_channel, strict=True)
     ]
     category_totals = {c.id: sum(b.by_category[c.id] for b in buckets) for c in categories}
     return ProjectAnalytics(
@@ -184,4 +201,5 @@ def project_analytics(repo: AnalyticsRepository, project_id: UUID, window: Analy
         unlabelled=sum(b.unlabelled for b in buckets),
         label_sources=label_sources,
         totals=exchange_figures(usage.exchanges, usage.bins),
+        channel_totals={c: sum(b.by_channel.get(c, 0) for b in buckets) for c in CHANNELS},
     )

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from threadline.domain.errors import Conflict, InvalidInput
+from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 from threadline.domain.ports import LabelDecision, ThreadClassifier
 
 RANGE_SIZE = 1000
@@ -145,6 +146,10 @@ class BackfillRepository(Protocol):
         """One backfill (project_id None: any); NotFound otherwise."""
         ...
 
+    def list_backfills(self, project_id: UUID, page: PageRequest) -> list[Backfill]:
+        """Up to `page.fetch` of the project's backfills, newest first (started_at, id)."""
+        ...
+
     def set_execution(self, backfill_id: UUID, attempt: int, execution_arn: str) -> None: ...
 
     def plan(self, backfill_id: UUID, attempt: int, range_size: int) -> list[KeyRange]:
@@ -205,6 +210,11 @@ def start(repo: BackfillRepository, runner: WorkflowRunner, project_id: UUID | N
         raise
     repo.set_execution(job.id, job.attempt, arn)
     return Started(backfill=repo.get(job.id, project_id), resumed=started.resumed)
+
+
+def list_backfills(repo: BackfillRepository, project_id: UUID, page: PageRequest) -> Page[Backfill]:
+    """A page of the project's backfills, newest first (as stored: not reconciled with their executions)."""
+    return page_of(repo.list_backfills(project_id, page), page, lambda b: Cursor.after(b.started_at, b.id))
 
 
 def plan(

@@ -9,6 +9,7 @@ from typing import Protocol
 from uuid import UUID
 
 from threadline.domain.errors import InvalidInput
+from threadline.domain.pagination import Cursor, Page, PageRequest, page_in_memory
 
 MAX_NAME_CHARS = 100
 MAX_DESCRIPTION_CHARS = 1000
@@ -91,6 +92,12 @@ def clean_examples(examples: Sequence[str]) -> tuple[str, ...]:
         if text not in cleaned:
             cleaned.append(text)
     return tuple(cleaned)
+
+
+def list_categories(repo: CategoryRepository, project_id: UUID, page: PageRequest) -> Page[Category]:
+    """A page of the project's categories, oldest first (a project has a few dozen: they are read whole)."""
+    found = repo.list_categories(project_id)
+    return page_in_memory(found, page, lambda c: Cursor.after(c.created_at, c.id))
 
 
 def create_category(

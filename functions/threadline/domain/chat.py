@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
+from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.chat_tools import (
     HandoffToHuman,
     SearchDocuments,
@@ -20,6 +21,7 @@ from threadline.domain.chat_tools import (
     tool_schemas,
 )
 from threadline.domain.errors import DomainError, InvalidInput
+from threadline.domain.labels import ThreadSummary
 from threadline.domain.ports import ChatEvents, Embedder, Vectors
 from threadline.domain.prompting import Passage, Turn, build_messages, extractive_answer, format_numbered
 
@@ -70,10 +72,11 @@ class Exchange:
 
 @dataclass(frozen=True, slots=True)
 class ThreadHistory:
-    """A thread with every exchange, oldest first."""
+    """A thread with every exchange, oldest first, and its label as the thread listing shows it."""
 
     thread: Thread
     exchanges: list[Exchange]
+    summary: ThreadSummary
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,7 @@ class NewExchange:
     question: str
     new_thread: bool
     context: Context
+    channel: Channel = DEFAULT_CHANNEL  # recorded on the thread when this exchange creates it
 
     @property
     def passages(self) -> list[Passage]:
@@ -221,12 +225,23 @@ class ChatRepository(Protocol):
         ...
 
     def record_question(
-        self, project_id: UUID, thread_id: UUID, message_id: UUID, question: str, new_thread: bool
+        self,
+        project_id: UUID,
+        thread_id: UUID,
+        message_id: UUID,
+        question: str,
+        new_thread: bool,
+        channel: Channel = DEFAULT_CHANNEL,
     ) -> bool:
-        """Create the thread if new, count the question and save it pending; True if it is the thread's first."""
+        """Create the thread (in `channel`) if new, count the question and save it pending; True if it is the first."""
         ...
 
     def finish_exchange(self, message_id: UUID, outcome: Outcome) -> None: ...
+
+    def delete_thread(self, project_id: UUID, thread_id: UUID) -> None:
+        """Delete a thread with its exchanges, their metrics and alerts, and take its metric values out of the
+        project's running statistics, in one transaction; NotFound for another project's thread."""
+        ...
 
     def search(
         self,
@@ -319,17 +334,23 @@ class ChatService:
         cited (off-topic questions otherwise get their nearest, unrelated, passages as sources)."""
         return [p for p in passages if p.score >= self._min_score]
 
-    def start(self, project_id: UUID, question: str, thread_id: UUID | None) -> NewExchange:
-        """Save the question and gather what answering needs; NotFound for another project's thread."""
+    def delete_thread(self, project_id: UUID, thread_id: UUID) -> None:
+        """Delete a thread of the project and everything measured about it (analytics follow by trigger)."""
+        self._repo.delete_thread(project_id, thread_id)
+
+    def start(
+        self, project_id: UUID, question: str, thread_id: UUID | None, channel: Channel = DEFAULT_CHANNEL
+    ) -> NewExchange:
+        """Gather what answering needs; NotFound for another project's thread. A new thread is of `channel`."""
         question = question.strip()
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise InvalidInput(f"query must be 1-{MAX_QUESTION_CHARS} characters")
         vector = self._embedder.embed([question])[0]
         context = self._repo.read_context(project_id, thread_id, question, vector, self._top_k)
         context = replace(context, passages=self.relevant(context.passages))
-        return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context)
+        return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context, channel)
 
-    async def stream(self, project_id: UUID, exchange: NewExchange, started: float) -> AsyncIterator[ChatEvent]:
+    async def stream(self, project_id: UUID, exchange: NewExchange, started: float) -> AsyncGenerator[ChatEvent, None]:
         """Stream the answer. Whatever happens (model error, client gone), the exchange is saved."""
         # The question is saved on a worker thread while the model thinks: its durable commit (an fsync)
         # overlaps the wait for the first token instead of preceding it.
@@ -340,6 +361,7 @@ class ChatService:
             exchange.message_id,
             exchange.question,
             exchange.new_thread,
+            exchange.channel,
         )
         run = _Run(project_id, exchange.question, exchange, started, list(exchange.passages), recorded)
         run.outcome.retrieval_score = exchange.passages[0].score if exchange.passages else None

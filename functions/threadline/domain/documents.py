@@ -11,8 +11,9 @@ from uuid import UUID
 
 from threadline.domain.chunking import ChunkDraft, chunk_sections
 from threadline.domain.errors import InvalidInput, UnsupportedMediaType
+from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 from threadline.domain.parsing import DocumentFormat, ParseError, detect_format, parse
-from threadline.domain.ports import Embedder, Vectors
+from threadline.domain.ports import Embedder, PassageEmbedder, Vectors
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 EMBED_BATCH = 32
@@ -73,8 +74,16 @@ class DocumentRepository(Protocol):
 
     def mark_failed(self, document_id: UUID, reason: str) -> Document: ...
     def get(self, project_id: UUID, document_id: UUID) -> Document: ...
-    def list(self, project_id: UUID, limit: int, before: tuple[datetime, UUID] | None) -> list[Document]: ...
+    def list(self, project_id: UUID, page: PageRequest) -> list[Document]:
+        """Up to `page.fetch` documents, newest first (created_at, id), after the page's cursor."""
+        ...
+
     def delete(self, project_id: UUID, document_id: UUID) -> None: ...
+
+
+def list_documents(repo: DocumentRepository, project_id: UUID, page: PageRequest) -> Page[Document]:
+    """A page of the project's documents, newest first."""
+    return page_of(repo.list(project_id, page), page, lambda d: Cursor.after(d.created_at, d.id))
 
 
 class ObjectStore(Protocol):
@@ -90,7 +99,9 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def ingest(repo: DocumentRepository, embedder: Embedder, project_id: UUID, upload: Upload) -> tuple[Document, bool]:
+def ingest(
+    repo: DocumentRepository, embedder: PassageEmbedder, project_id: UUID, upload: Upload
+) -> tuple[Document, bool]:
     """Ingest an upload; returns (document, created). Same content again is a no-op returning the first document.
 
     An unsupported format raises before anything is stored; content that cannot be parsed is kept as
@@ -113,13 +124,13 @@ def ingest(repo: DocumentRepository, embedder: Embedder, project_id: UUID, uploa
 
 
 def _process(
-    repo: DocumentRepository, embedder: Embedder, document: Document, upload: Upload, fmt: DocumentFormat
+    repo: DocumentRepository, embedder: PassageEmbedder, document: Document, upload: Upload, fmt: DocumentFormat
 ) -> Document:
     try:
         parsed = parse(upload.data, fmt)
     except ParseError as exc:
         return repo.mark_failed(document.id, str(exc))
-    drafts = chunk_sections(parsed.sections)
+    drafts = chunk_sections(parsed.sections, embedder)
     vectors = embed_batched(embedder, [d.embedding_text for d in drafts])
     return repo.store_chunks(document.id, document.project_id, drafts, vectors)
 
@@ -149,7 +160,9 @@ def project_of_key(key: str) -> UUID:
     return project_id
 
 
-def ingest_object(repo: DocumentRepository, embedder: Embedder, store: ObjectStore, bucket: str, key: str) -> Document:
+def ingest_object(
+    repo: DocumentRepository, embedder: PassageEmbedder, store: ObjectStore, bucket: str, key: str
+) -> Document:
     """Ingest an object of the DocumentsBucket. Redelivery is a no-op (content hash); an unsupported
     format is recorded as a failed document, since no client is there to receive a 4xx."""
     project_id = project_of_key(key)

@@ -26,6 +26,7 @@ from threadline.domain.alerts import AlertRepository, Judge, judge, rules_for
 from threadline.domain.categories import ClassificationRequests
 from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.metrics import Interaction, Measurement, measure
+from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 
 REQUIRED_COLUMNS = ("question", "answer", "timestamp")
 OPTIONAL_COLUMNS = ("latency_ms", "thread")
@@ -122,6 +123,7 @@ class ImportRepository(Protocol):
         self, project_id: UUID, content_hash: str, object_key: str, plan: ImportPlan, size_bytes: int
     ) -> tuple[UUID, bool]: ...
     def get_job(self, project_id: UUID, job_id: UUID) -> ImportJob: ...
+    def list_jobs(self, project_id: UUID, page: PageRequest) -> list[ImportJob]: ...
     def chunks_not_enqueued(self, job_id: UUID) -> list[int]: ...
     def mark_enqueued(self, job_id: UUID, chunk_nos: Sequence[int]) -> None: ...
     def get_chunk(self, project_id: UUID, job_id: UUID, chunk_no: int) -> ImportChunk | None: ...
@@ -287,6 +289,11 @@ def interaction_for(project_id: UUID, job_id: UUID, row: ImportedRow) -> Interac
         occurred_at=row.occurred_at,
         latency_ms=row.latency_ms,
     )
+
+
+def list_jobs(repo: ImportRepository, project_id: UUID, page: PageRequest) -> Page[ImportJob]:
+    """A page of the project's imports, newest first."""
+    return page_of(repo.list_jobs(project_id, page), page, lambda j: Cursor.after(j.created_at, j.id))
 
 
 def start_import(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 from uuid import UUID
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-Vectors = npt.NDArray[np.float32]
+# A name for type checkers only: importing a port must not import numpy (~10% of a handler's import;
+# the functions that compute with vectors import it themselves).
+Vectors: TypeAlias = "npt.NDArray[np.float32]"
 
 
 class Embedder(Protocol):
@@ -23,6 +26,21 @@ class Embedder(Protocol):
     def model_name(self) -> str: ...
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+class TokenCounter(Protocol):
+    """Measures text in a model's own tokens, as the model reads it (special tokens included)."""
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window: what it reads of a text, the rest being cut off."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class PassageEmbedder(Embedder, TokenCounter, Protocol):
+    """An embedder that also measures passages, so documents are cut to what it reads."""
 
 
 class ChatEvents(Protocol):

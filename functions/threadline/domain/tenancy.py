@@ -10,6 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from threadline.domain.errors import InvalidInput, Unauthorized
+from threadline.domain.pagination import Cursor, Page, PageRequest, page_in_memory
 
 API_KEY_PREFIX = "tl"
 _PREFIX_CHARS = 8
@@ -155,3 +156,8 @@ def authenticate(repo: TenancyRepository, key: str | None) -> Principal:
     if principal is None:
         raise Unauthorized("invalid API key")
     return principal
+
+
+def list_api_keys(repo: TenancyRepository, project_id: UUID, page: PageRequest) -> Page[ApiKeyInfo]:
+    """A page of the project's keys, oldest first, revoked ones included (a project has a few: read whole)."""
+    return page_in_memory(repo.list_api_keys(project_id), page, lambda k: Cursor.after(k.created_at, k.id))

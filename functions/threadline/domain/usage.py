@@ -146,6 +146,14 @@ class ThreadTally(NamedTuple):
     user_labelled: int
 
 
+class ChannelTally(NamedTuple):
+    """New threads of one bucket that came through one channel."""
+
+    bucket: int
+    channel: str
+    threads: int
+
+
 class ExchangeTally(NamedTuple):
     """Exchanges (questions and their answers) of one project and bucket."""
 

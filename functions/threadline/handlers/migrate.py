@@ -13,7 +13,6 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from threadline.adapters.aws.custom_resource import CustomResourceRequest, send_response
-from threadline.adapters.postgres.migrate import migrate
 from threadline.observability import logger
 from threadline.settings import get_settings
 
@@ -22,6 +21,9 @@ PHYSICAL_ID = "threadline-database-migrations"
 
 def apply_migrations() -> list[str]:
     """Apply what is pending in Settings.migrations_dir to DATABASE_URL; the names applied now."""
+    # The driver (psycopg) arrives with the first migration, not with the handler's import (cold start).
+    from threadline.adapters.postgres.migrate import migrate
+
     settings = get_settings()
     return migrate(settings.database_url, settings.migrations_dir)
 

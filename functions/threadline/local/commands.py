@@ -32,10 +32,7 @@ def _dev(args: argparse.Namespace, container: Container) -> object:
         template=args.template or TEMPLATE,
         demo_setup=not args.no_demo_setup,
     )
-    code = dev.run(options)
-    if code:
-        raise SystemExit(code)
-    return None
+    dev.run(options)
 
 
 def _endpoint(container: Container) -> str:

@@ -95,12 +95,7 @@ class _Deployer:
             schedule = self.name(logical_id, props, "Name")
             r.refs[logical_id] = schedule
             r.attributes[(logical_id, "Arn")] = f"arn:aws:scheduler:{region}:{acct}:schedule/default/{schedule}"
-        for logical_id, props in _resources(self.cfn, "AWS::SQS::Queue").items():
-            queue = self.name(logical_id, props, "QueueName")
-            if props.get("FifoQueue") and not queue.endswith(".fifo"):
-                queue += ".fifo"
-            r.attributes[(logical_id, "QueueName")] = queue
-            r.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{acct}:{queue}"
+        self._plan_messaging()
         for logical_id in _resources(self.cfn, "AWS::IAM::Role"):
             r.refs[logical_id] = f"{self.stack}-{logical_id}"
             r.attributes[(logical_id, "Arn")] = self.role_arn
@@ -110,6 +105,21 @@ class _Deployer:
             if res.get("Type") == "AWS::Lambda::Url":
                 # Locally every function URL is the uvicorn app (the Web Adapter is a pass-through).
                 r.attributes[(logical_id, "FunctionUrl")] = self.app_url
+
+    def _plan_messaging(self) -> None:
+        r, acct, region = self.resolver, DEFAULT_ACCOUNT_ID, self.region
+        for logical_id, props in _resources(self.cfn, "AWS::SQS::Queue").items():
+            queue = self.name(logical_id, props, "QueueName")
+            if props.get("FifoQueue") and not queue.endswith(".fifo"):
+                queue += ".fifo"
+            r.attributes[(logical_id, "QueueName")] = queue
+            r.attributes[(logical_id, "Arn")] = f"arn:aws:sqs:{region}:{acct}:{queue}"
+        for logical_id, props in _resources(self.cfn, "AWS::SNS::Topic").items():
+            topic = self.name(logical_id, props, "TopicName")
+            arn = f"arn:aws:sns:{region}:{acct}:{topic}"
+            r.refs[logical_id] = arn
+            r.attributes[(logical_id, "TopicArn")] = arn
+            r.attributes[(logical_id, "TopicName")] = topic
 
     # -- creation ----------------------------------------------------------------------------------------
 
@@ -152,6 +162,13 @@ class _Deployer:
                 dead_letter_arn=redrive.get("deadLetterTargetArn"),
                 max_receive_count=int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
             )
+
+    def create_topics(self) -> None:
+        # Topics only: a subscription's endpoint (an operator's mailbox) cannot be reached locally, so a test
+        # subscribes its own queue to read what operators would get.
+        sns = self.client("sns")
+        for logical_id in _resources(self.cfn, "AWS::SNS::Topic"):
+            sns.create_topic(Name=self.resolver.attributes[(logical_id, "TopicName")])  # idempotent in SNS
 
     def create_buckets(self) -> None:
         s3 = self.client("s3")
@@ -405,6 +422,7 @@ def deploy(
     steps: list[Callable[[], None]] = [
         deployer.create_role,
         deployer.create_queues,
+        deployer.create_topics,
         deployer.create_buckets,
         deployer.create_functions,
         deployer.record_event_sources,

@@ -129,10 +129,16 @@ def invoke_once(
         runtime.close()
 
 
-def run(options: InvokeOptions, *, out: TextIO = sys.stdout, logs: TextIO = sys.stderr) -> int:
+def run(
+    options: InvokeOptions,
+    *,
+    out: TextIO = sys.stdout,
+    logs: TextIO = sys.stderr,
+    deployment: Deployment | None = None,
+) -> int:
     """The command: the response on `out`, logs on `logs`; 1 on a function error or a refused event."""
     try:
-        result = invoke_once(options, logs=logs)
+        result = invoke_once(options, logs=logs, deployment=deployment)
     except RequestTooLarge as exc:
         logs.write(json.dumps({"errorType": "RequestEntityTooLargeException", "errorMessage": str(exc)}) + "\n")
         return 1

@@ -97,6 +97,10 @@ def _fail_over_threshold(original: Callable[..., None]) -> Callable[..., None]:
 
     def map_run(self: Any, env: Any, eval_input: Any) -> None:
         original(self, env, eval_input)  # every child has run; their outputs are on the stack
+        if not env.is_running():
+            # StopExecution aborted the children: in AWS a stopped execution ends there, with no threshold
+            # evaluated and no Catch run, so the Map Run must not turn the stop into a failure here either.
+            return
         items = eval_input.map_run_record.item_counter
         failed = items.failed.get() + items.timed_out.get()
         total = items.total.get()

@@ -194,7 +194,9 @@ class SqsPoller:
         """Poll until `stop` is set (the body of a dev-server thread)."""
         while not stop.is_set():
             try:
-                self.poll_once(wait_s)
+                messages = self.receive_batch(wait_s)
+                if messages and not stop.is_set():  # a batch received as the stack stops comes back later
+                    self.handle(messages)
             except Exception:
                 # A broken endpoint must not kill the poller for good; Lambda's poller keeps going too.
                 _LOG.exception("poller of %s failed; retrying", self.queue.logical_id)
@@ -259,6 +261,7 @@ class PollerThreads:
 
     def __init__(self, deployment: Deployment, runtime: LambdaRuntime) -> None:
         self.stop_event = threading.Event()
+        self.runtime = runtime
         self.threads = [
             threading.Thread(
                 target=p.run, args=(self.stop_event,), name=f"poller-{p.queue.logical_id}-{i}", daemon=True
@@ -273,7 +276,13 @@ class PollerThreads:
             thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop polling and wait for the threads (each finishes its current batch)."""
+        """Stop polling and wait for the threads (each finishes its current batch), `timeout_s` in all.
+
+        No new execution environment starts once stopping: a cold start takes seconds, and a poller that
+        received a batch just before the stop would otherwise hold the whole stack up while it starts one.
+        """
         self.stop_event.set()
+        self.runtime.stop_starting()
+        end = time.monotonic() + timeout_s
         for thread in self.threads:
-            thread.join(timeout_s)
+            thread.join(max(0.0, end - time.monotonic()))

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from threadline.local.worker import FRAME_HEADER, write_frame
+from threadline.local.worker import END_OF_LOGS, FRAME_HEADER, write_frame
 
 _LOG = logging.getLogger("threadline.local.runtime")
 _FUNCTION_LOG = logging.getLogger("threadline.local.functions")
@@ -230,8 +230,11 @@ class Worker:
         os.close(response_write)
         self._buffer = b""
         self._closed = False
+        self._logs_done = threading.Semaphore(0)
         self._log_threads = [
-            threading.Thread(target=_forward, args=(stream, spec.name, log), daemon=True, name=f"log-{spec.name}")
+            threading.Thread(
+                target=_forward, args=(stream, spec.name, log, self._logs_done), daemon=True, name=f"log-{spec.name}"
+            )
             for stream in (self.process.stdout, self.process.stderr)
             if stream is not None
         ]
@@ -278,7 +281,10 @@ class Worker:
         """Send one invocation and wait for its result within the function's limits (raises _Killed)."""
         write_frame(self._request_write, request)
         deadline = time.monotonic() + self.spec.timeout_s
-        return self._read(deadline, self.spec.memory_mb)
+        response = self._read(deadline, self.spec.memory_mb)
+        for _ in self._log_threads:  # the invocation's logs are forwarded before its END and REPORT lines
+            self._logs_done.acquire(timeout=1.0)
+        return response
 
     def close(self) -> None:
         """Discard the environment: kill the process group and release the pipes (once)."""
@@ -300,9 +306,13 @@ class Worker:
             thread.join(1.0)
 
 
-def _forward(stream: IO[bytes], function: str, log: LogSink) -> None:
+def _forward(stream: IO[bytes], function: str, log: LogSink, done: threading.Semaphore) -> None:
     for raw in iter(stream.readline, b""):
-        log(function, raw.decode("utf-8", "replace").rstrip("\n"))
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if line == END_OF_LOGS:
+            done.release()
+        else:
+            log(function, line)
     stream.close()
 
 
@@ -363,6 +373,7 @@ class LambdaRuntime:
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._no_new_workers = False
 
     def register(self, spec: FunctionSpec) -> None:
         """Make a function invocable (by logical id, name or ARN); a changed spec gets fresh workers."""
@@ -404,6 +415,9 @@ class LambdaRuntime:
         keep: Worker | None = None
         try:
             cold_ms: float | None = None
+            if worker is None and self._no_new_workers:
+                error = {"errorType": "Runtime.Stopping", "errorMessage": f"{spec.name}: the local runtime is stopping"}
+                return Invocation(error, True, request_id)
             if worker is None:
                 started = time.monotonic()
                 try:
@@ -481,6 +495,10 @@ class LambdaRuntime:
         self.log(spec.name, f"END RequestId: {request_id}")
         self.log(spec.name, result.report_line(spec.memory_mb))
         return result
+
+    def stop_starting(self) -> None:
+        """Start no new worker from now on (the stack is stopping); warm ones still serve what is in flight."""
+        self._no_new_workers = True
 
     def close(self) -> None:
         """Stop every idle worker; busy ones stop when their invocation returns.

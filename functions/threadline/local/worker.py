@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 FRAME_HEADER = struct.Struct("!I")  # the length of the JSON message that follows
+# Written to stdout and stderr after each invocation, so the runtime knows the invocation's logs are all
+# forwarded before it writes END and REPORT (as Lambda's log order is). Never shown.
+END_OF_LOGS = "\x1e--threadline-end-of-invocation-logs--\x1e"
 
 
 def write_frame(fd: int, message: dict[str, Any]) -> None:
@@ -182,8 +185,9 @@ def serve(request_fd: int, response_fd: int) -> None:
         except Exception as exc:  # every failure goes back to the caller, as Lambda reports it
             traceback.print_exc()
             body, errored = json.dumps(error_payload(exc)), True
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            stream.write(END_OF_LOGS + "\n")
+            stream.flush()
         write_frame(response_fd, {"errored": errored, "payload": body})
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from threadline.bootstrap import Container
 from threadline.domain import tenancy
-from threadline.domain.backfill import Scope
+from threadline.domain.backfill import Scope, State
 
 from .conftest import Seeded
 
@@ -36,7 +36,8 @@ def test_unknown_scope_is_422_json(client: TestClient, seeded: Seeded, headers: 
         f"/query/v1/projects/{seeded.project_id}/backfills/", json={"scope": "everything"}, headers=headers
     )
     # Then
-    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
+    assert response.json()["error"]["details"]["field"] == "scope"
 
 
 def test_another_projects_backfill_looks_absent(
@@ -64,3 +65,26 @@ def test_without_a_state_machine_the_start_is_503_and_blocks_nothing(
     # Then it is unavailable, and nothing is left running to block a later start
     assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
     assert container.backfills.begin(seeded.project_id, Scope.UNLABELLED).resumed is False
+
+
+def test_backfills_are_listed_newest_first_as_each_reads(
+    client: TestClient, container: Container, seeded: Seeded, headers: dict[str, str]
+) -> None:
+    # Given a stopped backfill with a failed range, a running one of the other scope, and another project's
+    repo = container.backfills
+    stopped = repo.begin(seeded.project_id, Scope.UNLABELLED).backfill
+    repo.plan(stopped.id, stopped.attempt, 500)
+    repo.record_range_error(stopped.id, 0, "boom")
+    repo.end(stopped.id, stopped.attempt, State.STOPPED, None)
+    running = repo.begin(seeded.project_id, Scope.RELABEL_AUTO).backfill
+    repo.begin(seeded.other_project_id, Scope.UNLABELLED)
+    base = f"/query/v1/projects/{seeded.project_id}/backfills/"
+    # When they are listed one per page
+    first = client.get(base, params={"limit": 1}, headers=headers).json()
+    second = client.get(base, params={"limit": 1, "cursor": first["next_cursor"]}, headers=headers).json()
+    # Then the project's two come newest first, each as GET shows it (failures included), and nothing else
+    assert [b["id"] for b in first["results"] + second["results"]] == [str(running.id), str(stopped.id)]
+    assert second["next_cursor"] is None
+    for listed in first["results"] + second["results"]:
+        assert listed == client.get(f"{base}{listed['id']}/", headers=headers).json()
+    assert second["results"][0]["state"] == "stopped" and second["results"][0]["failures"][0]["error"] == "boom"

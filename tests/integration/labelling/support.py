@@ -27,7 +27,7 @@ def category_ids(client: TestClient, project: ProjectKey) -> dict[str, UUID]:
     """The project's categories by name."""
     response = client.get(f"/query/v1/projects/{project.id}/categories/", headers=project.headers)
     assert response.status_code == 200
-    return {c["name"]: UUID(c["id"]) for c in response.json()}
+    return {c["name"]: UUID(c["id"]) for c in response.json()["results"]}
 
 
 def thread_label(database_url: str, thread_id: UUID) -> tuple[UUID | None, str | None]:

@@ -82,7 +82,47 @@ def test_names_are_unique_per_project_case_insensitively(client: TestClient, mak
 def test_sizes_are_validated(client: TestClient, make_project: Make, body: dict[str, object]) -> None:
     project = make_project("sizes")
     response = client.post(_url(project), json=body, headers=project.headers)
-    assert response.status_code == 422 and "error" in response.json()
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("body", [{}, {"name": None}, {"bogus": 1}, {"name": "Billing", "colour": "red"}])
+def test_patch_with_nothing_to_change_or_unknown_fields_is_422(
+    client: TestClient, make_project: Make, body: dict[str, object]
+) -> None:
+    # Given a category
+    project = make_project("empty-patch")
+    category = client.post(_url(project), json={"name": "Billing"}, headers=project.headers).json()
+    # When a PATCH brings nothing to change, or a field the API does not know
+    response = client.patch(_url(project, category["id"]), json=body, headers=project.headers)
+    # Then it is a 422 (naming the unknown field, if any) and the category, updated_at included, is unchanged
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
+    unknown = set(body) - {"name", "description", "examples"}
+    if unknown:
+        assert response.json()["error"]["details"]["field"] in unknown
+    assert client.get(_url(project, category["id"]), headers=project.headers).json() == category
+
+
+@pytest.mark.integration
+def test_categories_page_like_every_list(client: TestClient, make_project: Make) -> None:
+    # Given a project with its two default categories and three more
+    project = make_project("pages")
+    for name in ("A", "B", "C"):
+        assert client.post(_url(project), json={"name": name}, headers=project.headers).status_code == 201
+    everything = client.get(_url(project), headers=project.headers).json()
+    # When they are read two at a time
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(_url(project), params=params, headers=project.headers).json()
+        seen += [c["name"] for c in page["results"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    # Then the pages hold all five, oldest first, like the single page
+    assert everything["next_cursor"] is None and len(everything["results"]) == 5
+    assert seen == [c["name"] for c in everything["results"]]
 
 
 @pytest.mark.integration

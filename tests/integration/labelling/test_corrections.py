@@ -62,6 +62,28 @@ def test_patch_rejects_foreign_categories_and_threads(
     assert foreign.json()["error"]["code"] == "invalid_input"
     assert cross.status_code == missing.status_code == 404 and cross.json() == missing.json()
     assert client.patch(f"/query/v1/threads/{mine}/", json={}, headers=project.headers).status_code == 422
+    bogus = client.patch(f"/query/v1/threads/{mine}/", json={"category_id": None, "bogus": 1}, headers=project.headers)
+    assert bogus.status_code == 422 and bogus.json()["error"]["details"]["field"] == "bogus"
+
+
+@pytest.mark.integration
+def test_get_thread_shows_the_label_patch_returns(
+    client: TestClient, make_project: Make, seed_threads: SeedThreads
+) -> None:
+    # Given a thread the user labelled
+    project = make_project("get-label")
+    ids = category_ids(client, project)
+    (thread,) = seed_threads(project.id, ["Where is my invoice?"])
+    patched = client.patch(
+        f"/query/v1/threads/{thread}/", json={"category_id": str(ids["Discovery"])}, headers=project.headers
+    ).json()
+    # When the thread is read
+    read = client.get(f"/query/v1/threads/{thread}/", headers=project.headers)
+    # Then it carries the same label fields as the PATCH answer
+    assert read.status_code == 200
+    fields = ("category", "label_source", "label_confidence", "label_model", "labelled_at")
+    assert {f: read.json()[f] for f in fields} == {f: patched[f] for f in fields}
+    assert read.json()["category"] == {"id": str(ids["Discovery"]), "name": "Discovery"}
 
 
 @pytest.mark.integration

@@ -14,7 +14,8 @@ from tests.integration.labelling.conftest import SeedThreads
 from tests.integration.labelling.support import ProjectKey, category_ids
 from threadline.adapters.postgres.labels import listing_sql
 from threadline.bootstrap import Container
-from threadline.domain.labels import Cursor, ThreadQuery
+from threadline.domain.labels import ThreadQuery
+from threadline.domain.pagination import Cursor, PageRequest
 
 Make = Callable[[str], ProjectKey]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -111,23 +112,28 @@ def test_category_filter(client: TestClient, labelled: tuple[ProjectKey, list[UU
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    "params",
+    ("params", "field"),
     [
-        {"cursor": "not-a-cursor"},
-        {"cursor": "bm9wZXxub3Bl"},
-        {"limit": 0},
-        {"limit": 201},
-        {"label_source": "robot"},
-        {"unlabelled": "true", "label_source": "user"},
-        {"created_after": "yesterday"},
-        {"created_after": "2026-01-01T00:00:00"},
-        {"category_id": "x"},
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"cursor": "bm9wZXxub3Bl"}, "cursor"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"label_source": "robot"}, "label_source"),
+        ({"unlabelled": "true", "label_source": "user"}, "unlabelled"),
+        ({"created_after": "yesterday"}, "created_after"),
+        ({"created_after": "2026-01-01T00:00:00"}, "created_after"),
+        ({"category_id": "x"}, "category_id"),
+        ({"category": "Billing"}, "category"),
     ],
 )
-def test_bad_parameters_are_4xx_json(client: TestClient, make_project: Make, params: dict[str, object]) -> None:
+def test_bad_parameters_are_422_naming_them(
+    client: TestClient, make_project: Make, params: dict[str, object], field: str
+) -> None:
     project = make_project("bad")
     response = client.get(_url(project), params=params, headers=project.headers)
-    assert response.status_code == 422 and "error" in response.json()
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and error["details"]["field"] == field
 
 
 @pytest.mark.integration
@@ -151,10 +157,13 @@ def _plan(database_url: str, query: ThreadQuery, project_id: UUID) -> str:
 @pytest.mark.parametrize(
     ("query", "index"),
     [
-        (ThreadQuery(limit=51), "threads_project_created_idx"),
-        (ThreadQuery(limit=51, cursor=Cursor(T0 + timedelta(days=10), UUID(int=0))), "threads_project_created_idx"),
-        (ThreadQuery(limit=51, unlabelled=True), "threads_project_unlabelled_idx"),
-        (ThreadQuery(limit=51, label_source="user"), "threads_project_user_labelled_idx"),
+        (ThreadQuery(PageRequest(50)), "threads_project_created_idx"),
+        (
+            ThreadQuery(PageRequest(50, Cursor.after(T0 + timedelta(days=10), UUID(int=0)))),
+            "threads_project_created_idx",
+        ),
+        (ThreadQuery(PageRequest(50), unlabelled=True), "threads_project_unlabelled_idx"),
+        (ThreadQuery(PageRequest(50), label_source="user"), "threads_project_user_labelled_idx"),
         ("category", "threads_project_category_created_idx"),
     ],
 )
@@ -176,7 +185,7 @@ def test_listing_plans_use_the_keyset_indexes(
         )
         conn.execute("ANALYZE threads")
     if query == "category":
-        query = ThreadQuery(limit=51, category_id=categories[0].id)
+        query = ThreadQuery(PageRequest(50), category_id=categories[0].id)
     assert isinstance(query, ThreadQuery)
     # When the listing query is explained / Then it reads the matching index, never sorting or offsetting
     plan = _plan(db, query, project.id)

@@ -49,6 +49,19 @@ SAMPLES: dict[str, tuple[str, str | None, Check]] = {
     "schedule/report_tick.json": ("ReportFunction", None, lambda p: p["counts"]["sent"] == 0),
     "apigw/get_thread.json": ("ApiFunction", None, _unauthorized),
     "apigw/post_chat.json": ("ApiFunction", None, _unauthorized),
+    # The sample key names no project: each protocol's own 401 (OpenAI's error body; MCP over JSON-RPC).
+    "apigw/post_chat_completions.json": ("ApiFunction", None, _unauthorized),
+    "apigw/post_mcp.json": ("ApiFunction", None, _unauthorized),
+    "schedule/sweep_tick.json": ("SweeperFunction", None, lambda p: p["asked"] == p["requeued"] == 0),
+    # The database is migrated already; the sample's response URL answers nothing (port 9), which the
+    # handler reports instead of raising (CloudFormation then times the deploy out).
+    "cloudformation/migrate_create.json": (
+        "MigrateFunction",
+        None,
+        lambda p: p["Status"] == "SUCCESS" and p["Data"]["Applied"] == "0" and p["delivered"] is False,
+    ),
+    "cloudformation/migrate_update.json": ("MigrateFunction", None, lambda p: p["Status"] == "SUCCESS"),
+    "cloudformation/migrate_delete.json": ("MigrateFunction", None, lambda p: p["Status"] == "SUCCESS"),
 }
 _REPORT = re.compile(
     r"^REPORT RequestId: \S+\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\tMemory Size: (\d+) MB\t"
@@ -82,9 +95,11 @@ def test_a_sample_event_runs_in_a_fresh_process_from_source(
     # When `threadline invoke FUNCTION -e events/SAMPLE --source` runs it
     result = invoke_once(options, logs=logs, deployment=local_cloud.deployment)
 
-    # Then the function ran once, cold, with its own memory size, and answered as expected
+    # Then the function ran once, cold, with its own memory size, and answered as expected; its logs came
+    # before Lambda's REPORT line, which closes them
     assert result.error_type == error_type, result.payload
     assert check(result.payload), result.payload
+    assert logs.getvalue().splitlines()[-1].startswith("REPORT RequestId: ")
     [report] = _REPORT.findall(logs.getvalue())
     assert int(report[0]) == local_cloud.deployment.functions[function].memory_mb
     assert 0 < int(report[1]) <= int(report[0])
@@ -105,7 +120,7 @@ def test_an_event_over_6_mb_is_refused_and_the_command_fails(
     )
 
     # When it is invoked
-    code = run(options, out=out, logs=logs)
+    code = run(options, out=out, logs=logs, deployment=local_cloud.deployment)
 
     # Then nothing ran, the command failed and said why
     assert code == 1

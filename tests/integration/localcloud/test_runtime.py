@@ -12,7 +12,7 @@ from tests.integration.localcloud.conftest import recorded, recorded_times
 from threadline.local.cloud import LocalCloud
 from threadline.local.deploy import aws_client
 from threadline.local.pollers import PollerThreads
-from threadline.local.runtime import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, RequestTooLarge
+from threadline.local.runtime import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, LambdaRuntime, RequestTooLarge
 
 pytestmark = pytest.mark.integration
 
@@ -204,3 +204,22 @@ def test_the_invoke_api_accepts_an_event_invocation_and_retries_it_in_the_backgr
     [record] = _failure_records(lmoto)
     assert record["requestPayload"] == payload
     assert record["requestContext"]["approximateInvokeCount"] == 2
+
+
+def test_a_stopping_runtime_serves_warm_workers_and_starts_no_new_one(lcloud: LocalCloud) -> None:
+    # Given a runtime of its own with one warm TickFunction worker
+    runtime = LambdaRuntime()
+    runtime.register(lcloud.runtime.spec("TickFunction"))
+    runtime.register(lcloud.runtime.spec("WorkerFunction"))
+    runtime.set_pinned(lcloud.runtime.pinned)
+    try:
+        warm = runtime.invoke("TickFunction", json.dumps({"n": 1}))
+        # When the stack starts stopping
+        runtime.stop_starting()
+        again = runtime.invoke("TickFunction", json.dumps({"n": 2}))
+        cold = runtime.invoke("WorkerFunction", json.dumps({"n": 3}))
+    finally:
+        runtime.close()
+    # Then the warm worker still answers, but no cold start is begun (it would hold the stop up for seconds)
+    assert not warm.errored and not again.errored
+    assert cold.errored and cold.error_type == "Runtime.Stopping"

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from tests.integration.metrics.conftest import FakeLambdaContext, ProjectKey, sqs_event
 from threadline.bootstrap import Container
-from threadline.domain.alerts import measure_message
+from threadline.domain.alerts import AlertFilter, measure_message
 
 AddMessage = Callable[..., tuple[UUID, UUID]]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -98,7 +98,7 @@ def test_outlier_fires_after_min_samples_with_numpy_statistics(
     thread_id, odd_id = add_message(project.id, answer="z" * 1500, at=T0 + timedelta(hours=2))
     measure_message(app_container.alerts, project.id, odd_id)
     # Then it raises an outlier alert recording numpy's mean and stddev of the history before it
-    page = app_container.alerts.list_alerts(project.id, _filters(kind="outlier"), None)
+    page = app_container.alerts.list_alerts(project.id, AlertFilter(kind="outlier"))
     assert [a.message_id for a in page] == [odd_id]
     alert = page[0]
     assert alert.metric == "answer_length" and alert.value == 1500.0 and alert.thread_id == thread_id
@@ -143,12 +143,6 @@ def test_another_projects_message_is_not_measured(
     assert _count(app_container.settings.database_url, "SELECT count(*) FROM interaction_metrics") == 0
 
 
-def _filters(**kw: object) -> object:
-    from threadline.domain.alerts import AlertFilter
-
-    return AlertFilter(**kw)  # type: ignore[arg-type]
-
-
 @pytest.mark.integration
 def test_alert_listing_filters_and_pages(
     api: TestClient, app_container: Container, make_project: Callable[[str], ProjectKey], add_message: AddMessage
@@ -190,6 +184,20 @@ def test_alert_listing_filters_and_pages(
     # And bad input is a 422, and another project's key sees a 404
     assert api.get(url, params={"cursor": "garbage"}, headers=project.headers).status_code == 422
     assert api.get(url, params={"kind": "weird"}, headers=project.headers).status_code == 422
+    # (the contract: an unknown metric, a time without a zone and an unknown filter are 422s naming the field)
+    for params, field in (
+        ({"metric": "bogus"}, "metric"),
+        ({"since": "2026-01-01T00:00:00"}, "since"),
+        ({"interaction_id": str(ids[0])}, "interaction_id"),
+    ):
+        refused = api.get(url, params=params, headers=project.headers)
+        assert refused.status_code == 422, params
+        assert (
+            refused.json()["error"]["code"] == "invalid_input" and refused.json()["error"]["details"]["field"] == field
+        )
+    assert count(message_id=str(ids[0])) == len(
+        [a for a in app_container.alerts.list_alerts(project.id, AlertFilter()) if a.message_id == ids[0]]
+    )
     other = make_project("other")
     assert api.get(url, headers=other.headers).status_code == 404
     other_url = f"/query/v1/projects/{other.id}/alerts/"
@@ -205,9 +213,8 @@ def test_metric_statistics_endpoint(
     for n in (10, 30):
         measure_message(app_container.alerts, project.id, add_message(project.id, answer="s" * n)[1])
     # When the statistics are read
-    stats = {
-        s["metric"]: s for s in api.get(f"/query/v1/projects/{project.id}/metrics/", headers=project.headers).json()
-    }
+    listed = api.get(f"/query/v1/projects/{project.id}/metrics/", headers=project.headers).json()
+    stats = {s["metric"]: s for s in listed["results"]}
     # Then they show count, mean and stddev per metric
     assert stats["answer_length"] == {
         "metric": "answer_length",
@@ -236,3 +243,48 @@ def test_concurrent_workers_keep_statistics_exact(
     assert stats.n == 40
     assert stats.mean == pytest.approx(np.mean(lengths), rel=1e-9)
     assert stats.stddev == pytest.approx(np.std(lengths), rel=1e-9)
+
+
+@pytest.mark.integration
+def test_one_answers_metrics_and_alerts(
+    api: TestClient, app_container: Container, make_project: Callable[[str], ProjectKey], add_message: AddMessage
+) -> None:
+    # Given a slow, long answer that was measured, and another project
+    project = make_project("answer")
+    thread_id, message_id = add_message(project.id, answer="a" * 2500, latency_ms=9000, at=T0)
+    measure_message(app_container.alerts, project.id, message_id)
+    other = make_project("answer-other")
+    # When its metrics and alerts are read by its question_answer_id
+    response = api.get(f"/query/v1/answers/{message_id}/", headers=project.headers)
+    # Then they hold its own values and the two thresholds it crossed
+    assert response.status_code == 200
+    body = response.json()
+    assert body["question_answer_id"] == str(message_id) and body["thread_id"] == str(thread_id)
+    values = {m["metric"]: m["value"] for m in body["metrics"]}
+    assert values["answer_length"] == 2500.0 and values["latency_ms"] == 9000.0
+    assert sorted(a["metric"] for a in body["alerts"]) == ["answer_length", "latency_ms"]
+    # And another project's key sees a 404, as for an answer that does not exist
+    foreign = api.get(f"/query/v1/answers/{message_id}/", headers=other.headers)
+    assert foreign.status_code == 404 and foreign.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.integration
+def test_metric_statistics_page_like_every_list(
+    api: TestClient, app_container: Container, make_project: Callable[[str], ProjectKey], add_message: AddMessage
+) -> None:
+    # Given a project with several measured metrics
+    project = make_project("stat-pages")
+    measure_message(app_container.alerts, project.id, add_message(project.id, latency_ms=120)[1])
+    url = f"/query/v1/projects/{project.id}/metrics/"
+    everything = [s["metric"] for s in api.get(url, headers=project.headers).json()["results"]]
+    # When they are read two at a time
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = api.get(url, params={"limit": 2, **({"cursor": cursor} if cursor else {})}, headers=project.headers)
+        seen += [s["metric"] for s in page.json()["results"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    # Then the pages hold every metric once, by name
+    assert len(everything) >= 3 and seen == everything == sorted(everything)

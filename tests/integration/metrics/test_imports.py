@@ -102,6 +102,8 @@ def test_import_happy_path_with_rejected_rows(
     thread_ids = {r[0] for r in _rows(url, "SELECT id FROM threads WHERE project_id = %s", project.id)}
     assert sorted(str(m.thread_id) for m in classify) == sorted(str(t) for t in thread_ids)
     assert {m.project_id for m in classify} == {project.id}
+    # And the listing of the project's imports shows the job as GET does
+    assert api.get(_url(project), headers=project.headers).json() == {"results": [job], "next_cursor": None}
 
 
 @pytest.mark.integration
@@ -187,6 +189,7 @@ def test_jobs_and_their_data_are_per_project(
     _run_worker(cloud)
     # Then B sees 404s, and its own import is a separate job creating its own threads
     assert [r.status_code for r in peek] == [404, 404]
+    assert [j["id"] for j in api.get(_url(b), headers=b.headers).json()["results"]] == [job_b.json()["id"]]
     assert job_b.status_code == 202 and job_b.json()["id"] != job_a["id"]
     per_project = _rows(
         app_container.settings.database_url,

@@ -44,11 +44,11 @@ def test_existing_project_gets_defaults_lazily_once(
     # When its rules are listed
     listed = api.get(_url(project), headers=project.headers)
     # Then it has the defaults
-    assert listed.status_code == 200 and len(listed.json()) == len(DEFAULT_RULES)
+    assert listed.status_code == 200 and len(listed.json()["results"]) == len(DEFAULT_RULES)
     # And when the owner deletes them all, they do not come back
-    for rule in listed.json():
+    for rule in listed.json()["results"]:
         assert api.delete(_url(project, rule["id"]), headers=project.headers).status_code == 204
-    assert api.get(_url(project), headers=project.headers).json() == []
+    assert api.get(_url(project), headers=project.headers).json() == {"results": [], "next_cursor": None}
 
 
 @pytest.mark.integration
@@ -83,25 +83,27 @@ def test_rule_crud(api: TestClient, make_project: Callable[..., ProjectKey]) -> 
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    "body",
+    ("body", "field"),
     [
-        {"kind": "threshold", "metric": "latency_ms", "threshold": 5},
-        {"kind": "threshold", "metric": "made_up", "operator": ">", "threshold": 5},
-        {"kind": "outlier", "metric": "latency_ms", "stddevs": 0},
-        {"kind": "outlier", "metric": "latency_ms", "stddevs": 2, "operator": ">"},
-        {"kind": "sometimes", "metric": "latency_ms"},
-        {"kind": "threshold", "metric": "latency_ms", "operator": "!=", "threshold": 5},
-        {"kind": "outlier", "metric": "latency_ms", "stddevs": 2, "min_samples": 1},
-        {"kind": "outlier", "metric": "latency_ms", "stddevs": 2, "surprise": True},
+        ({"kind": "threshold", "metric": "latency_ms", "threshold": 5}, "operator"),
+        ({"kind": "threshold", "metric": "made_up", "operator": ">", "threshold": 5}, "metric"),
+        ({"kind": "outlier", "metric": "latency_ms", "stddevs": 0}, "stddevs"),
+        ({"kind": "outlier", "metric": "latency_ms", "stddevs": 2, "operator": ">"}, "operator"),
+        ({"kind": "sometimes", "metric": "latency_ms"}, "kind"),
+        ({"kind": "threshold", "metric": "latency_ms", "operator": "!=", "threshold": 5}, "operator"),
+        ({"kind": "outlier", "metric": "latency_ms", "stddevs": 2, "min_samples": 1}, "min_samples"),
+        ({"kind": "outlier", "metric": "latency_ms", "stddevs": 2, "surprise": True}, "surprise"),
     ],
 )
-def test_invalid_rules_are_422_with_details(
-    api: TestClient, make_project: Callable[..., ProjectKey], body: dict[str, object]
+def test_invalid_rules_are_422_naming_the_field(
+    api: TestClient, make_project: Callable[..., ProjectKey], body: dict[str, object], field: str
 ) -> None:
     project = make_project("invalid")
     response = api.post(_url(project), json=body, headers=project.headers)
     assert response.status_code == 422
-    assert response.json()["error"]["details"]
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and error["details"]["field"] == field
+    assert field in [e["field"] for e in error["details"]["errors"]]
 
 
 @pytest.mark.integration
@@ -117,7 +119,22 @@ def test_patch_that_breaks_a_rule_is_422_and_changes_nothing(
     ).json()
     # When a PATCH would leave it without an operator, Then it is refused and the rule is unchanged
     response = api.patch(_url(project, rule["id"]), json={"stddevs": 2}, headers=project.headers)
-    assert response.status_code == 422 and "stddevs" in response.json()["error"]["details"]
+    assert response.status_code == 422 and response.json()["error"]["details"]["field"] == "stddevs"
+    assert api.get(_url(project, rule["id"]), headers=project.headers).json() == rule
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("body", [{}, {"bogus": 1}, {"name": None, "enabled": None}])
+def test_patch_with_nothing_to_change_is_422_and_keeps_updated_at(
+    api: TestClient, make_project: Callable[..., ProjectKey], body: dict[str, object]
+) -> None:
+    # Given a rule
+    project = make_project("empty-patch")
+    rule = api.get(_url(project), headers=project.headers).json()["results"][0]
+    # When it is patched with nothing (or only an unknown field)
+    response = api.patch(_url(project, rule["id"]), json=body, headers=project.headers)
+    # Then it is a 422 and the rule, its updated_at included, is as it was
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
     assert api.get(_url(project, rule["id"]), headers=project.headers).json() == rule
 
 
@@ -125,7 +142,7 @@ def test_patch_that_breaks_a_rule_is_422_and_changes_nothing(
 def test_rules_of_another_project_are_404(api: TestClient, make_project: Callable[..., ProjectKey]) -> None:
     # Given two projects
     a, b = make_project("A"), make_project("B")
-    rule_of_a = api.get(_url(a), headers=a.headers).json()[0]["id"]
+    rule_of_a = api.get(_url(a), headers=a.headers).json()["results"][0]["id"]
     # When B's key reaches for A's rules, through A's URL or its own
     through_a = api.get(_url(a), headers=b.headers)
     through_b = [

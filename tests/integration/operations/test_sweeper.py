@@ -19,6 +19,7 @@ from threadline import settings as settings_module
 from threadline.bootstrap import Container
 from threadline.domain import tenancy
 from threadline.domain.sweeper import sweep
+from threadline.local.cloud import LocalCloud
 from threadline.messages import ClassifyThread
 from threadline.settings import Settings
 
@@ -181,3 +182,20 @@ class _Context:
     memory_limit_in_mb = 256
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:SweeperFunction"
     aws_request_id = "sweep-test"
+
+
+@pytest.mark.integration
+def test_after_a_crash_the_sweep_schedule_heals_the_lost_labels(cloud: LocalCloud, container: Container) -> None:
+    # Given the deployed template, and two threads whose classify messages died with a killed stack
+    project = _project(container)
+    lost = [_thread(container.settings.database_url, project, timedelta(minutes=30)) for _ in range(2)]
+    # When SweepSchedule fires (SweeperFunction in its own worker, with its own environment), then the
+    # ClassifyQueue poller runs ClassifierFunction
+    sweep_result = cloud.fire("SweepSchedule").wait().last
+    drained = cloud.drain("ClassifyQueue")
+    # Then both threads were asked for again and are labelled now
+    assert not sweep_result.errored and sweep_result.payload["requeued"] == 2
+    assert len(drained.succeeded("ClassifyQueue")) == 2
+    with psycopg.connect(container.settings.database_url) as conn:
+        labels = conn.execute("SELECT label_source FROM threads WHERE id = ANY(%s)", (lost,)).fetchall()
+    assert labels == [("auto",), ("auto",)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import psycopg
@@ -300,3 +301,17 @@ def test_bad_queries_are_422(client: TestClient, tenant: Tenant, query: str) -> 
         f"/query/v1/projects/{tenant.project_id}/chat/", json={"query": query}, headers=tenant.headers
     )
     assert response.status_code == 422 and "error" in response.json()
+
+
+def test_a_thread_id_in_a_new_chat_body_is_422_not_a_new_thread(
+    client: TestClient, tenant: Tenant, container: Container
+) -> None:
+    # Given a tenant (and no threads yet)
+    url = f"/query/v1/projects/{tenant.project_id}/chat/"
+    # When the thread's id is put in the body instead of the URL
+    response = client.post(url, json={"query": "And then?", "thread_id": str(uuid4())}, headers=tenant.headers)
+    # Then it is a 422 naming the field, and no thread was started
+    assert response.status_code == 422 and response.json()["error"]["details"]["field"] == "thread_id"
+    with container.db.transaction() as conn:
+        row = conn.execute("SELECT count(*) AS n FROM threads WHERE project_id = %s", (tenant.project_id,)).fetchone()
+    assert row is not None and row["n"] == 0

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from tests.integration.rag.conftest import Tenant
 from threadline.bootstrap import Container
+from threadline.domain.pagination import PageRequest
 from threadline.local.cloud import LocalCloud
 from threadline.local.demo import DemoContext, ensure_demo, run_setup_hooks
 from threadline.local.demo_docs import REPO_ROOT, ingest_repository_docs, repository_docs
@@ -50,5 +51,5 @@ def test_make_dev_runs_the_docs_hook_once_for_the_demo_project(
     second = run_setup_hooks(DEMO_SETUP, context, state)
     # Then the docs were ingested on the first only, and are there
     assert "threadline.local.demo_setup.ingest_repository_docs" in first and second == []
-    listed = container.documents.list(demo.project_id, 50, None)
+    listed = container.documents.list(demo.project_id, PageRequest(200))
     assert {d.title for d in listed} >= {"README.md", "docs/architecture.md"}

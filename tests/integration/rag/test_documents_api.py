@@ -112,6 +112,7 @@ def test_corrupt_pdf_is_422_and_kept_as_failed_with_reason(client: TestClient, t
     [
         ({"files": {"file": ("sheet.xlsx", b"PK\x03\x04", "application/vnd.ms-excel")}}, 415),
         ({"json": {"title": "", "text": "x"}}, 422),
+        ({"json": {"title": "Refunds", "text": "x", "tags": ["billing"]}}, 422),
         ({"content": b"raw", "headers": {"content-type": "application/octet-stream"}}, 422),
     ],
 )
@@ -121,7 +122,7 @@ def test_unsupported_or_malformed_uploads_are_4xx(
     headers = {**tenant.headers, **kwargs.pop("headers", {})}  # type: ignore[dict-item]
     response = client.post(_docs_url(tenant), headers=headers, **kwargs)  # type: ignore[arg-type]
     assert response.status_code == status
-    assert "error" in response.json()
+    assert response.json()["error"]["code"] == ("unsupported_media_type" if status == 415 else "invalid_input")
 
 
 def test_listing_is_paginated_and_delete_removes_chunks(

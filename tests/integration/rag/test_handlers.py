@@ -1,5 +1,5 @@
 """ApiFunction (Mangum) and IngestFunction driven by the sample events under events/, and the S3 -> SQS ->
-IngestFunction path through the local cloud."""
+IngestFunction path through the local cloud; the OpenAI and MCP routes through Mangum."""
 
 from __future__ import annotations
 
@@ -96,6 +96,30 @@ def test_mangum_handler_answers_chat_and_thread_events(lambda_env: Container) ->
     got = lambda_handler(thread, _Context())  # type: ignore[arg-type]
     assert got["statusCode"] == 200 and json.loads(got["body"])["messages"][0]["answer"] == answer["answer"]
     assert lambda_handler(foreign, _Context())["statusCode"] == 404  # type: ignore[arg-type]
+
+
+def test_chat_completions_and_mcp_answer_through_mangum(lambda_env: Container) -> None:
+    from threadline.domain import documents
+    from threadline.domain.documents import Upload
+    from threadline.handlers.api import lambda_handler
+
+    # Given a project with a document, and the sample events carrying its key
+    tenant = make_tenant(lambda_env, "reach")
+    documents.ingest(lambda_env.documents, lambda_env.embedder, tenant.project_id, Upload(GUIDE, "guide.md"))
+    completion_event = _load("apigw/post_chat_completions.json", **{SAMPLE_KEY: tenant.key})
+    mcp_event = _load("apigw/post_mcp.json", **{SAMPLE_KEY: tenant.key})
+    # When API Gateway delivers them to ApiFunction
+    completion = lambda_handler(completion_event, _Context())  # type: ignore[arg-type]
+    searched = lambda_handler(mcp_event, _Context())  # type: ignore[arg-type]
+    # Then the completion is grounded in the document, in OpenAI's shape
+    assert completion["statusCode"] == 200, completion["body"]
+    body = json.loads(completion["body"])
+    assert body["object"] == "chat.completion" and "press Reset" in body["choices"][0]["message"]["content"]
+    assert body["sources"][0]["title"] == "guide.md"
+    # And the stateless MCP server answers the tool call without a session
+    assert searched["statusCode"] == 200, searched["body"]
+    result = json.loads(searched["body"])["result"]
+    assert result["structuredContent"]["results"][0]["title"] == "guide.md"
 
 
 def _s3(endpoint: str) -> Any:

@@ -148,7 +148,8 @@ def test_malformed_date_is_422_json(client: TestClient, data: Data) -> None:
     response = client.get(
         f"/query/v1/projects/{p.project_id}/analytics/", params={"from": "yesterday"}, headers={"X-API-KEY": p.key}
     )
-    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_input"
+    assert response.json()["error"]["details"]["field"] == "from"
 
 
 @pytest.mark.integration

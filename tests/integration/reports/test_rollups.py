@@ -42,6 +42,7 @@ _ROLLUPS = {
         "questions, incomplete, failed, answered, latency_sum_ms, prompt_tokens, completion_tokens, unanswered",
     ),
     "analytics_latency_bins": ("project_id, grain, period, metric, bin", "answers"),
+    "analytics_channel_hours": ("project_id, hour, channel", "threads"),
 }
 
 

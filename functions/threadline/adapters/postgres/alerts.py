@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 import psycopg
 
 from threadline.adapters.postgres.db import Database, Row
+from threadline.adapters.postgres.pagination import Keyset, page_sql
 from threadline.domain.alerts import (
     DEFAULT_RULES,
     Alert,
@@ -24,10 +24,10 @@ from threadline.domain.alerts import (
 from threadline.domain.errors import NotFound
 from threadline.domain.metrics import Interaction, Measurement, RunningStats
 
-_RULE_COLUMNS = (
+_RULE_COLUMNS: LiteralString = (
     "id, project_id, name, kind, metric, operator, threshold, stddevs, min_samples, enabled, created_at, updated_at"
 )
-_ALERT_COLUMNS = (
+_ALERT_COLUMNS: LiteralString = (
     "id, project_id, rule_id, rule_name, message_id, thread_id, metric, value, kind, operator, threshold,"
     " stddevs, mean, stddev, sample_count, occurred_at, created_at"
 )
@@ -84,17 +84,16 @@ VALUES (%(project_id)s, %(rule_id)s, %(rule_name)s, %(message_id)s, %(thread_id)
 ON CONFLICT (rule_id, message_id) DO NOTHING
 """
 
-_LIST_ALERTS = (
-    "SELECT " + _ALERT_COLUMNS + " FROM alerts"
-    " WHERE project_id = %(project_id)s"
-    " AND (%(thread_id)s::uuid IS NULL OR thread_id = %(thread_id)s::uuid)"
-    " AND (%(metric)s::text IS NULL OR metric = %(metric)s::text)"
-    " AND (%(kind)s::text IS NULL OR kind = %(kind)s::text)"
-    " AND (%(since)s::timestamptz IS NULL OR occurred_at >= %(since)s::timestamptz)"
-    " AND (%(until)s::timestamptz IS NULL OR occurred_at < %(until)s::timestamptz)"
-    " AND (%(after_at)s::timestamptz IS NULL OR (occurred_at, id) < (%(after_at)s::timestamptz, %(after_id)s::uuid))"
-    " ORDER BY occurred_at DESC, id DESC LIMIT %(limit)s"
-)
+# The alert listing's filters, each a fixed fragment (see adapters/postgres/pagination.py for why).
+_ALERT_FILTERS: dict[str, LiteralString] = {
+    "thread_id": " AND thread_id = %(thread_id)s",
+    "message_id": " AND message_id = %(message_id)s",
+    "metric": " AND metric = %(metric)s",
+    "kind": " AND kind = %(kind)s",
+    "since": " AND occurred_at >= %(since)s",
+    "until": " AND occurred_at < %(until)s",
+}
+_ALERTS_NEWEST_FIRST = Keyset("occurred_at", "id")
 
 
 def _rule_params(project_id: UUID, spec: RuleSpec) -> dict[str, Any]:
@@ -251,24 +250,34 @@ class PostgresAlerts:
         if row is None:
             raise NotFound("alert rule not found")
 
-    def list_alerts(self, project_id: UUID, filters: AlertFilter, after: tuple[datetime, UUID] | None) -> list[Alert]:
+    def list_alerts(self, project_id: UUID, filters: AlertFilter) -> list[Alert]:
+        wanted = {
+            "thread_id": filters.thread_id,
+            "message_id": filters.message_id,
+            "metric": filters.metric,
+            "kind": filters.kind,
+            "since": filters.since,
+            "until": filters.until,
+        }
+        select: LiteralString = "SELECT " + _ALERT_COLUMNS + " FROM alerts WHERE project_id = %(project_id)s"
+        sql, params = page_sql(select, _ALERT_FILTERS, wanted, _ALERTS_NEWEST_FIRST, filters.page)
         with self._db.transaction() as conn:
-            rows = conn.execute(
-                _LIST_ALERTS,
-                {
-                    "project_id": project_id,
-                    "thread_id": filters.thread_id,
-                    "metric": filters.metric,
-                    "kind": filters.kind,
-                    "since": filters.since,
-                    "until": filters.until,
-                    "after_at": after[0] if after else None,
-                    "after_id": after[1] if after else None,
-                    # One more than asked tells whether another page exists.
-                    "limit": filters.limit + 1,
-                },
-            ).fetchall()
+            rows = conn.execute(sql, {**params, "project_id": project_id}).fetchall()
         return [Alert(**r) for r in rows]
+
+    def answer_metrics(self, project_id: UUID, message_id: UUID) -> tuple[UUID, dict[str, float]]:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT thread_id FROM messages WHERE id = %(id)s AND project_id = %(project_id)s",
+                {"id": message_id, "project_id": project_id},
+            ).fetchone()
+            if row is None:
+                raise NotFound("answer not found")
+            values = conn.execute(
+                "SELECT metric, value FROM interaction_metrics WHERE message_id = %(id)s ORDER BY metric",
+                {"id": message_id},
+            ).fetchall()
+        return row["thread_id"], {v["metric"]: float(v["value"]) for v in values}
 
     def load_interaction(self, project_id: UUID, message_id: UUID) -> Interaction | None:
         with self._db.transaction() as conn:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from threadline.adapters.postgres.db import Database
-from threadline.adapters.postgres.usage import read_usage
+from threadline.adapters.postgres.usage import read_channels, read_usage
 from threadline.domain.analytics import AnalyticsRows, CategoryRef
 from threadline.domain.usage import UsageQuery
 
@@ -26,7 +26,10 @@ class PostgresAnalytics:
                 {"project_id": project_id},
             ).fetchall()
             usage = read_usage(conn, [project_id], query)
-        return AnalyticsRows(categories=[CategoryRef(id=r["id"], name=r["name"]) for r in categories], usage=usage)
+            channels = read_channels(conn, [project_id], query)
+        return AnalyticsRows(
+            categories=[CategoryRef(id=r["id"], name=r["name"]) for r in categories], usage=usage, channels=channels
+        )
 
     def recount(self, project_ids: Sequence[UUID] | None = None) -> int:
         """Rebuild the rollups of these projects (all when None) from their rows; returns how many projects.

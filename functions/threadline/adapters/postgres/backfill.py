@@ -10,6 +10,7 @@ import psycopg
 
 from threadline.adapters.postgres.db import Database, Row
 from threadline.adapters.postgres.labels import LOCK_THREADS
+from threadline.adapters.postgres.pagination import Keyset, page_sql
 from threadline.domain.backfill import (
     Backfill,
     KeyRange,
@@ -21,6 +22,7 @@ from threadline.domain.backfill import (
     conflict,
 )
 from threadline.domain.errors import NotFound
+from threadline.domain.pagination import PageRequest
 from threadline.domain.ports import LabelDecision
 
 # Serialises starts, so "one running backfill per project" also holds between a project and --all.
@@ -35,7 +37,7 @@ _IN_SCOPE: dict[Scope, LiteralString] = {
     " AND t.first_question <> '' AND t.created_at <= %(cutoff)s",
 }
 
-_SELECT_BACKFILL: LiteralString = """
+_BACKFILL_ROWS: LiteralString = """
 SELECT b.id, b.project_id, b.scope, b.state, b.attempt, b.execution_arn, b.error, b.cutoff,
        b.started_at, b.finished_at,
        coalesce(r.total, 0) AS ranges_total, coalesce(r.done, 0) AS ranges_done,
@@ -46,8 +48,12 @@ LEFT JOIN LATERAL (
            sum(planned) AS planned, sum(labelled) AS labelled
     FROM backfill_ranges WHERE backfill_id = b.id
 ) r ON true
-WHERE b.id = %(id)s AND (%(project_id)s::uuid IS NULL OR b.project_id = %(project_id)s)
 """
+_SELECT_BACKFILL: LiteralString = (
+    _BACKFILL_ROWS + "WHERE b.id = %(id)s AND (%(project_id)s::uuid IS NULL OR b.project_id = %(project_id)s)"
+)
+_LIST_BACKFILLS: LiteralString = _BACKFILL_ROWS + "WHERE b.project_id = %(project_id)s"
+_NEWEST_FIRST = Keyset("b.started_at", "b.id")
 
 # While running, a range shows as failed once an attempt at it has failed; once the job has ended,
 # every range not done is a failure.
@@ -56,6 +62,17 @@ SELECT r.ordinal, r.project_id, r.attempts, coalesce(r.last_error, 'not run') AS
 FROM backfill_ranges r JOIN backfills b ON b.id = r.backfill_id
 WHERE r.backfill_id = %(id)s AND r.state = 'pending' AND (r.last_error IS NOT NULL OR b.state <> 'running')
 ORDER BY r.ordinal LIMIT %(limit)s
+"""
+
+# The same failures for a page of backfills, the first _MAX_FAILURES_SHOWN of each.
+_SELECT_PAGE_FAILURES: LiteralString = """
+SELECT backfill_id, ordinal, project_id, attempts, error FROM (
+    SELECT r.backfill_id, r.ordinal, r.project_id, r.attempts, coalesce(r.last_error, 'not run') AS error,
+           row_number() OVER (PARTITION BY r.backfill_id ORDER BY r.ordinal) AS n
+    FROM backfill_ranges r JOIN backfills b ON b.id = r.backfill_id
+    WHERE r.backfill_id = ANY(%(ids)s::uuid[]) AND r.state = 'pending'
+      AND (r.last_error IS NOT NULL OR b.state <> 'running')
+) f WHERE n <= %(limit)s ORDER BY backfill_id, ordinal
 """
 
 _LATEST_FOR_SCOPE: LiteralString = """
@@ -190,6 +207,19 @@ class PostgresBackfills:
     def get(self, backfill_id: UUID, project_id: UUID | None) -> Backfill:
         with self._db.transaction() as conn:
             return self._load(conn, backfill_id, project_id)
+
+    def list_backfills(self, project_id: UUID, page: PageRequest) -> list[Backfill]:
+        """Up to `page.fetch` of the project's backfills, newest first (started_at, id), with their failures."""
+        sql, params = page_sql(_LIST_BACKFILLS, {}, {}, _NEWEST_FIRST, page)
+        with self._db.transaction() as conn:
+            rows = conn.execute(sql, {**params, "project_id": project_id}).fetchall()
+            failed = conn.execute(
+                _SELECT_PAGE_FAILURES, {"ids": [r["id"] for r in rows], "limit": _MAX_FAILURES_SHOWN}
+            ).fetchall()
+        by_job: dict[UUID, list[Row]] = {}
+        for f in failed:
+            by_job.setdefault(f.pop("backfill_id"), []).append(f)
+        return [_backfill(r, by_job.get(r["id"], [])) for r in rows]
 
     def _load(self, conn: psycopg.Connection[Row], backfill_id: UUID, project_id: UUID | None) -> Backfill:
         row = conn.execute(_SELECT_BACKFILL, {"id": backfill_id, "project_id": project_id}).fetchone()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import LiteralString
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from threadline.adapters.postgres.db import Database, Row
+from threadline.adapters.postgres.labels import SELECT_SUMMARY, thread_summary
+from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.chat import Context, Outcome, Thread, ThreadHistory
 from threadline.domain.chat import Exchange as ExchangeEntity
 from threadline.domain.errors import NotFound
@@ -102,6 +105,12 @@ _RETRIEVE_TITLED = _retrieval(_TITLE_SCOPE)
 _VECTOR_NEW = _retrieval("", "vector")
 
 
+# Any document of the project whose title contains one of the patterns (the MCP search tool's title filter).
+_RETRIEVE_TITLES_ANY = _retrieval(
+    " AND c.document_id IN (SELECT id FROM documents WHERE project_id = %(project_id)s"
+    " AND title ILIKE ANY(%(patterns)s::text[]))"
+)
+
 # For this transaction only (is_local = true), so no session state outlives it (RDS Proxy would pin the
 # connection): the beam width, and iterative scans (pgvector >= 0.8) that keep scanning the HNSW index until
 # LIMIT rows pass the project/document filter instead of stopping after ef_search candidates.
@@ -110,8 +119,8 @@ _SEARCH_SETTINGS: LiteralString = (
 )
 
 _NEW_THREAD: LiteralString = (
-    "INSERT INTO threads (id, project_id, first_question, message_count)"
-    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1)"
+    "INSERT INTO threads (id, project_id, first_question, message_count, channel)"
+    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1, %(channel)s)"
     " RETURNING message_count"
 )
 _COUNT_QUESTION: LiteralString = (
@@ -139,6 +148,41 @@ _FINISH: LiteralString = (
     " WHERE id = %(message_id)s AND status = 'pending'"
 )
 HISTORY_TURNS = 20
+
+_LOCK_THREAD: LiteralString = (
+    "SELECT id FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s FOR UPDATE"
+)
+_LOCK_THREAD_MESSAGES: LiteralString = "SELECT id FROM messages WHERE thread_id = %(thread_id)s ORDER BY id FOR UPDATE"
+_THREAD_VALUES: LiteralString = (
+    "SELECT m.metric, m.value FROM interaction_metrics m JOIN messages e ON e.id = m.message_id"
+    " WHERE e.thread_id = %(thread_id)s"
+)
+_LOCK_THREAD_STATS: LiteralString = (
+    "SELECT 1 FROM metric_stats WHERE project_id = %(project_id)s"
+    " AND metric IN (SELECT v.metric FROM (" + _THREAD_VALUES + ") v) ORDER BY metric FOR UPDATE"
+)
+# The inverse of Chan et al.'s combination in adapters/postgres/alerts.py: the thread's values (n_b, mean_b, M2_b)
+# leave the stored (n, mean, M2), so the statistics read as if they had never been measured. The subtraction
+# keeps the rounding of the removed values' squares (~1e-16 of their M2: a stddev of ~2e-5 left over after
+# removing latencies of 7,000-9,000 ms), so M2 is clamped at 0, a metric left with one value gets M2 = 0 exactly,
+# and one left with none goes back to (0, 0, 0).
+_UNFOLD_THREAD_STATS: LiteralString = (
+    "UPDATE metric_stats s SET"
+    " n = s.n - b.n,"
+    " mean = CASE WHEN s.n > b.n THEN (s.n * s.mean - b.n * b.mean) / (s.n - b.n) ELSE 0 END,"
+    " m2 = CASE WHEN s.n > b.n + 1 THEN greatest(0, s.m2 - b.m2"
+    "   - (b.mean - (s.n * s.mean - b.n * b.mean) / (s.n - b.n)) ^ 2 * (s.n - b.n)::float8 * b.n::float8 / s.n)"
+    "   ELSE 0 END,"
+    " updated_at = now()"
+    " FROM (SELECT v.metric, count(*) AS n, avg(v.value) AS mean, coalesce(var_pop(v.value), 0) * count(*) AS m2"
+    "       FROM (" + _THREAD_VALUES + ") v GROUP BY v.metric) b"
+    " WHERE s.project_id = %(project_id)s AND s.metric = b.metric"
+)
+
+
+def _like_literal(text: str) -> str:
+    """`text` matched literally inside ILIKE (its %, _ and backslashes escaped)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _passage(row: Row) -> Passage:
@@ -190,7 +234,27 @@ class PostgresChat:
                 " WHERE thread_id = %(thread_id)s AND project_id = %(project_id)s ORDER BY created_at, id",
                 params,
             ).fetchall()
-        return ThreadHistory(Thread(**row), [ExchangeEntity(**r) for r in rows])
+            summary = conn.execute(
+                SELECT_SUMMARY + " WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s", params
+            ).fetchone()
+        assert summary is not None  # the same snapshot found the thread above
+        return ThreadHistory(Thread(**row), [ExchangeEntity(**r) for r in rows], thread_summary(summary))
+
+    def delete_thread(self, project_id: UUID, thread_id: UUID) -> None:
+        """Delete the thread; messages, metric values and alerts go by ON DELETE CASCADE, rollups by trigger.
+
+        Lock order: the thread, its messages, then the statistics rows in metric order. A measurement of one of
+        these messages holds the message (its foreign key check) before the statistics, so taking the messages
+        first makes it wait for this delete instead of deadlocking with it.
+        """
+        params = {"thread_id": thread_id, "project_id": project_id}
+        with self._db.transaction() as conn:
+            if conn.execute(_LOCK_THREAD, params).fetchone() is None:
+                raise NotFound("thread not found")
+            conn.execute(_LOCK_THREAD_MESSAGES, params)
+            conn.execute(_LOCK_THREAD_STATS, params)
+            conn.execute(_UNFOLD_THREAD_STATS, params)
+            conn.execute("DELETE FROM threads WHERE id = %(thread_id)s", params)
 
     def read_context(
         self, project_id: UUID, thread_id: UUID | None, query: str, query_vector: Vectors, top_k: int
@@ -221,10 +285,22 @@ class PostgresChat:
         )
 
     def record_question(
-        self, project_id: UUID, thread_id: UUID, message_id: UUID, question: str, new_thread: bool
+        self,
+        project_id: UUID,
+        thread_id: UUID,
+        message_id: UUID,
+        question: str,
+        new_thread: bool,
+        channel: Channel = DEFAULT_CHANNEL,
     ) -> bool:
-        """Create or count into the thread and save the question pending, in one round trip."""
-        params = {"project_id": project_id, "thread_id": thread_id, "message_id": message_id, "question": question}
+        """Create (in `channel`) or count into the thread and save the question pending, in one round trip."""
+        params = {
+            "project_id": project_id,
+            "thread_id": thread_id,
+            "message_id": message_id,
+            "question": question,
+            "channel": channel,
+        }
         with self._db.pipeline() as conn:
             thread = conn.execute(_NEW_THREAD if new_thread else _COUNT_QUESTION, params)
             conn.execute(_SAVE_QUESTION, params)
@@ -255,6 +331,22 @@ class PostgresChat:
                     "grounded": outcome.grounded,
                 },
             )
+
+    def search_documents(
+        self, project_id: UUID, query_vector: Vectors, top_k: int, titles: Sequence[str] | None
+    ) -> list[Passage]:
+        """Retrieval over every document of the project, or those whose title contains one of `titles`."""
+        params = {
+            "project_id": project_id,
+            "vector": query_vector,
+            "top_k": top_k,
+            "patterns": [f"%{_like_literal(t)}%" for t in titles or ()],
+            "ef_search": str(max(self._ef_search, top_k)),
+        }
+        with self._db.transaction() as conn:
+            conn.execute(_SEARCH_SETTINGS, params)
+            rows = conn.execute(_RETRIEVE_TITLES_ANY if titles else _RETRIEVE_NEW, params).fetchall()
+        return [_passage(r) for r in rows]
 
     def search(
         self,

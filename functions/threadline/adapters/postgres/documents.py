@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from typing import LiteralString
 from uuid import UUID
 
 from threadline.adapters.postgres.db import Database, Row
+from threadline.adapters.postgres.pagination import Keyset, page_sql
 from threadline.domain.chunking import ChunkDraft
 from threadline.domain.documents import Claim, Document
 from threadline.domain.errors import NotFound
+from threadline.domain.pagination import PageRequest
 from threadline.domain.ports import Vectors
 
-_COLUMNS = (
+_COLUMNS: LiteralString = (
     "id, project_id, title, source, content_type, content_hash, size_bytes, status, error, chunk_count,"
     " created_at, updated_at"
 )
+_NEWEST_FIRST = Keyset("created_at", "id")
 # A pending document whose ingester died (Lambda timeout, crash) may be taken over after this long.
 _STALE_PENDING = "10 minutes"
 
@@ -117,20 +120,12 @@ class PostgresDocuments:
             raise NotFound("document not found")
         return _document(row)
 
-    def list(self, project_id: UUID, limit: int, before: tuple[datetime, UUID] | None) -> list[Document]:
+    def list(self, project_id: UUID, page: PageRequest) -> list[Document]:
         """Newest first, keyset-paginated on (created_at, id)."""
+        select: LiteralString = "SELECT " + _COLUMNS + " FROM documents WHERE project_id = %(project_id)s"
+        sql, params = page_sql(select, {}, {}, _NEWEST_FIRST, page)
         with self._db.transaction() as conn:
-            rows = conn.execute(
-                "SELECT " + _COLUMNS + " FROM documents WHERE project_id = %(project_id)s"
-                " AND (%(created_at)s::timestamptz IS NULL OR (created_at, id) < (%(created_at)s, %(id)s::uuid))"
-                " ORDER BY created_at DESC, id DESC LIMIT %(limit)s",
-                {
-                    "project_id": project_id,
-                    "created_at": before[0] if before else None,
-                    "id": before[1] if before else None,
-                    "limit": limit,
-                },
-            ).fetchall()
+            rows = conn.execute(sql, {**params, "project_id": project_id}).fetchall()
         return [_document(r) for r in rows]
 
     def delete(self, project_id: UUID, document_id: UUID) -> None:

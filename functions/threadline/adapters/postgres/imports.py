@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, LiteralString
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from threadline.adapters.postgres.alerts import record_measurements
-from threadline.adapters.postgres.db import Database
+from threadline.adapters.postgres.db import Database, Row
 from threadline.adapters.postgres.labels import LOCK_THREADS
+from threadline.adapters.postgres.pagination import Keyset, page_sql
 from threadline.domain.alerts import Judge
 from threadline.domain.errors import NotFound
 from threadline.domain.imports import MAX_REJECTIONS_SHOWN, ImportChunk, ImportJob, ImportPlan, JobStatus, Rejection
 from threadline.domain.metrics import Interaction, Measurement
+from threadline.domain.pagination import PageRequest
 
 _CREATE_JOB = """
 INSERT INTO import_jobs (project_id, content_hash, object_key, columns, total_rows, size_bytes)
@@ -30,7 +32,7 @@ SELECT %(job_id)s, * FROM unnest(%(chunk_nos)s::int[], %(first_rows)s::int[], %(
                                  %(starts)s::bigint[], %(ends)s::bigint[])
 """
 
-_JOB = """
+_JOB_ROWS: LiteralString = """
 SELECT j.id, j.project_id, j.content_hash, j.total_rows, j.columns, j.created_at,
        count(c.chunk_no) AS chunks_total, count(c.done_at) AS chunks_done,
        coalesce(sum(c.rows_done), 0) AS rows_done, coalesce(sum(c.rows_rejected), 0) AS rows_rejected,
@@ -38,13 +40,29 @@ SELECT j.id, j.project_id, j.content_hash, j.total_rows, j.columns, j.created_at
                           ORDER BY c.chunk_no) FILTER (WHERE c.last_error IS NOT NULL AND c.done_at IS NULL),
                 '{}') AS errors
 FROM import_jobs j LEFT JOIN import_chunks c ON c.job_id = j.id
-WHERE j.id = %(job_id)s AND j.project_id = %(project_id)s
-GROUP BY j.id
 """
+_JOB: LiteralString = _JOB_ROWS + "WHERE j.id = %(job_id)s AND j.project_id = %(project_id)s GROUP BY j.id"
+# A page of jobs: the keyset predicate and order apply to the jobs, before the chunks are joined and grouped.
+_JOB_PAGE: LiteralString = (
+    "SELECT p.* FROM (" + _JOB_ROWS + "WHERE j.project_id = %(project_id)s AND j.id = ANY(%(ids)s::uuid[])"
+    " GROUP BY j.id) p ORDER BY p.created_at DESC, p.id DESC"
+)
+_JOB_IDS: LiteralString = "SELECT j.id FROM import_jobs j WHERE j.project_id = %(project_id)s"
+_NEWEST_FIRST = Keyset("j.created_at", "j.id")
 
 _REJECTIONS = """
 SELECT r.value AS rejection FROM import_chunks c, jsonb_array_elements(c.rejections) AS r
 WHERE c.job_id = %(job_id)s ORDER BY c.chunk_no LIMIT %(limit)s
+"""
+
+# The same rejections for a page of jobs, the first MAX_REJECTIONS_SHOWN of each.
+_PAGE_REJECTIONS: LiteralString = """
+SELECT job_id, rejection FROM (
+    SELECT c.job_id, r.value AS rejection,
+           row_number() OVER (PARTITION BY c.job_id ORDER BY c.chunk_no, r.ordinality) AS n
+    FROM import_chunks c, jsonb_array_elements(c.rejections) WITH ORDINALITY AS r
+    WHERE c.job_id = ANY(%(ids)s::uuid[])
+) x WHERE n <= %(limit)s ORDER BY job_id, n
 """
 
 _CHUNK = """
@@ -95,6 +113,24 @@ def _status(chunks_done: int, chunks_total: int) -> JobStatus:
     return "running" if chunks_done else "pending"
 
 
+def _job(row: Row, rejected: Sequence[Row]) -> ImportJob:
+    return ImportJob(
+        id=row["id"],
+        project_id=row["project_id"],
+        content_hash=row["content_hash"],
+        status=_status(row["chunks_done"], row["chunks_total"]),
+        total_rows=row["total_rows"],
+        rows_done=int(row["rows_done"]),
+        rows_rejected=int(row["rows_rejected"]),
+        chunks_total=row["chunks_total"],
+        chunks_done=row["chunks_done"],
+        rejections=[Rejection(r["rejection"]["row"], r["rejection"]["reason"]) for r in rejected],
+        errors=list(row["errors"]),
+        columns=tuple(row["columns"]),
+        created_at=row["created_at"],
+    )
+
+
 class PostgresImports:
     """`ImportRepository` over Postgres."""
 
@@ -140,21 +176,19 @@ class PostgresImports:
             if row is None:
                 raise NotFound("import job not found")
             rejected = conn.execute(_REJECTIONS, {"job_id": job_id, "limit": MAX_REJECTIONS_SHOWN}).fetchall()
-        return ImportJob(
-            id=row["id"],
-            project_id=row["project_id"],
-            content_hash=row["content_hash"],
-            status=_status(row["chunks_done"], row["chunks_total"]),
-            total_rows=row["total_rows"],
-            rows_done=int(row["rows_done"]),
-            rows_rejected=int(row["rows_rejected"]),
-            chunks_total=row["chunks_total"],
-            chunks_done=row["chunks_done"],
-            rejections=[Rejection(r["rejection"]["row"], r["rejection"]["reason"]) for r in rejected],
-            errors=list(row["errors"]),
-            columns=tuple(row["columns"]),
-            created_at=row["created_at"],
-        )
+        return _job(row, rejected)
+
+    def list_jobs(self, project_id: UUID, page: PageRequest) -> list[ImportJob]:
+        """Up to `page.fetch` of the project's import jobs, newest first (created_at, id)."""
+        sql, params = page_sql(_JOB_IDS, {}, {}, _NEWEST_FIRST, page)
+        with self._db.transaction() as conn:
+            ids = [r["id"] for r in conn.execute(sql, {**params, "project_id": project_id}).fetchall()]
+            rows = conn.execute(_JOB_PAGE, {"project_id": project_id, "ids": ids}).fetchall()
+            rejected = conn.execute(_PAGE_REJECTIONS, {"ids": ids, "limit": MAX_REJECTIONS_SHOWN}).fetchall()
+        by_job: dict[UUID, list[Row]] = {}
+        for r in rejected:
+            by_job.setdefault(r["job_id"], []).append(r)
+        return [_job(row, by_job.get(row["id"], [])) for row in rows]
 
     def chunks_not_enqueued(self, job_id: UUID) -> list[int]:
         with self._db.transaction() as conn:

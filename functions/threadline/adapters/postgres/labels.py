@@ -7,26 +7,27 @@ from typing import Any, LiteralString
 from uuid import UUID
 
 from threadline.adapters.postgres.db import Database, Row
+from threadline.adapters.postgres.pagination import Keyset, page_sql
 from threadline.domain.errors import InvalidInput, NotFound
 from threadline.domain.labels import CategoryRef, ThreadQuery, ThreadSummary
 from threadline.domain.ports import LabelDecision
 
-_SELECT: LiteralString = (
+SELECT_SUMMARY: LiteralString = (
     "SELECT t.id, t.project_id, t.category_id, c.name AS category_name, t.label_source, t.label_confidence,"
-    " t.label_model, t.labelled_at, t.first_question, t.message_count, t.created_at, t.updated_at"
+    " t.label_model, t.labelled_at, t.first_question, t.message_count, t.created_at, t.updated_at, t.channel"
     " FROM threads t LEFT JOIN categories c ON c.id = t.category_id"
 )
 
-# Each filter is a fixed fragment, added only when asked for: the planner then sees exactly the predicates
-# that match one of the keyset indexes (a catch-all "%(x)s IS NULL OR ..." would defeat them in generic plans).
+# The listing's filters, each a fixed fragment (see adapters/postgres/pagination.py for why).
 _FILTERS: dict[str, LiteralString] = {
     "category_id": " AND t.category_id = %(category_id)s",
     "unlabelled": " AND t.category_id IS NULL",
     "label_source": " AND t.label_source = %(label_source)s",
     "created_after": " AND t.created_at > %(created_after)s",
     "created_before": " AND t.created_at < %(created_before)s",
-    "cursor": " AND (t.created_at, t.id) < (%(cursor_created_at)s, %(cursor_id)s)",
+    "channel": " AND t.channel = %(channel)s",
 }
+_NEWEST_FIRST = Keyset("t.created_at", "t.id")
 
 # The guard of every automatic path: a user's label is never overwritten, checked by the UPDATE itself, so a
 # correction committed while the classifier was computing still wins (the row is re-checked after the lock).
@@ -61,7 +62,8 @@ _TO_CLASSIFY: LiteralString = (
 )
 
 
-def _summary(row: Row) -> ThreadSummary:
+def thread_summary(row: Row) -> ThreadSummary:
+    """A listing row from a row of SELECT_SUMMARY."""
     category = CategoryRef(id=row["category_id"], name=row["category_name"]) if row["category_id"] else None
     return ThreadSummary(
         id=row["id"],
@@ -75,26 +77,23 @@ def _summary(row: Row) -> ThreadSummary:
         message_count=row["message_count"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        channel=row["channel"],
     )
 
 
 def listing_sql(query: ThreadQuery) -> tuple[LiteralString, dict[str, Any]]:
     """The keyset query of one page, and its parameters (public so the benchmark can EXPLAIN it)."""
-    sql: LiteralString = _SELECT + " WHERE t.project_id = %(project_id)s"
-    params: dict[str, Any] = {"limit": query.limit}
-    for name in ("category_id", "label_source", "created_after", "created_before"):
-        value = getattr(query, name)
-        if value is not None:
-            sql += _FILTERS[name]
-            params[name] = value
-    if query.unlabelled:
-        sql += _FILTERS["unlabelled"]
-    if query.cursor is not None:
-        sql += _FILTERS["cursor"]
-        params["cursor_created_at"] = query.cursor.created_at
-        params["cursor_id"] = query.cursor.id
-    sql += " ORDER BY t.created_at DESC, t.id DESC LIMIT %(limit)s"
-    return sql, params
+    filters = {
+        "category_id": query.category_id,
+        "unlabelled": query.unlabelled,
+        "label_source": query.label_source,
+        "created_after": query.created_after,
+        "created_before": query.created_before,
+        "channel": query.channel,
+    }
+    return page_sql(
+        SELECT_SUMMARY + " WHERE t.project_id = %(project_id)s", _FILTERS, filters, _NEWEST_FIRST, query.page
+    )
 
 
 class PostgresLabels:
@@ -107,17 +106,17 @@ class PostgresLabels:
         sql, params = listing_sql(query)
         with self._db.transaction() as conn:
             rows = conn.execute(sql, {**params, "project_id": project_id}).fetchall()
-        return [_summary(r) for r in rows]
+        return [thread_summary(r) for r in rows]
 
     def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadSummary:
         with self._db.transaction() as conn:
             row = conn.execute(
-                _SELECT + " WHERE t.id = %(id)s AND t.project_id = %(project_id)s",
+                SELECT_SUMMARY + " WHERE t.id = %(id)s AND t.project_id = %(project_id)s",
                 {"id": thread_id, "project_id": project_id},
             ).fetchone()
         if row is None:
             raise NotFound("thread not found")
-        return _summary(row)
+        return thread_summary(row)
 
     def set_user_label(self, project_id: UUID, thread_id: UUID, category_id: UUID) -> ThreadSummary:
         params = {"id": thread_id, "project_id": project_id, "category_id": category_id}

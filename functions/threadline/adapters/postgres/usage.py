@@ -15,7 +15,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import args_row
 
-from threadline.domain.usage import BinCount, ExchangeTally, ThreadTally, UsageQuery, UsageRows
+from threadline.domain.usage import BinCount, ChannelTally, ExchangeTally, ThreadTally, UsageQuery, UsageRows
 
 _THREADS = """
 SELECT project_id, bucket - 1 AS bucket, category_id, sum(threads)::int AS threads,
@@ -33,6 +33,23 @@ FROM (
       ON t.project_id = ANY(%(project_ids)s::uuid[]) AND t.created_at >= live.lo AND t.created_at < live.hi
 ) counted
 GROUP BY 1, 2, 3
+"""
+
+# Threads per bucket and channel: the rollup of migration 0009 for whole hours, the rows for the rest.
+_CHANNELS = """
+SELECT bucket - 1 AS bucket, channel, sum(threads)::int AS threads
+FROM (
+    SELECT width_bucket(hour, %(bounds)s::timestamptz[]) AS bucket, channel, threads
+    FROM analytics_channel_hours
+    WHERE project_id = ANY(%(project_ids)s::uuid[]) AND hour >= %(hours_from)s AND hour < %(hours_to)s
+      AND hour <> ALL(%(cut_hours)s::timestamptz[])
+    UNION ALL
+    SELECT width_bucket(t.created_at, %(bounds)s::timestamptz[]), t.channel, 1
+    FROM unnest(%(live_from)s::timestamptz[], %(live_to)s::timestamptz[]) AS live (lo, hi)
+    JOIN threads t
+      ON t.project_id = ANY(%(project_ids)s::uuid[]) AND t.created_at >= live.lo AND t.created_at < live.hi
+) counted
+GROUP BY 1, 2
 """
 
 _EXCHANGES = """
@@ -110,3 +127,9 @@ def read_usage(conn: psycopg.Connection[Any], project_ids: Sequence[UUID], query
         exchanges=conn.cursor(row_factory=args_row(ExchangeTally)).execute(_EXCHANGES, params).fetchall(),
         bins=conn.cursor(row_factory=args_row(BinCount)).execute(_BINS, params).fetchall(),
     )
+
+
+def read_channels(conn: psycopg.Connection[Any], project_ids: Sequence[UUID], query: UsageQuery) -> list[ChannelTally]:
+    """Threads per bucket of `query` and channel, summed over the projects, inside the caller's snapshot."""
+    cursor = conn.cursor(row_factory=args_row(ChannelTally))
+    return cursor.execute(_CHANNELS, _params(project_ids, query)).fetchall()

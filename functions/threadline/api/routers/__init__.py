@@ -14,6 +14,7 @@ from threadline.api.routers import (
     health,
     imports,
     keys,
+    mcp_settings,
     report_settings,
     thread_labels,
 )
@@ -30,4 +31,5 @@ ROUTERS: list[APIRouter] = [
     chat.router,
     analytics.router,
     report_settings.router,
+    mcp_settings.router,
 ]

@@ -1,21 +1,22 @@
-"""Alert rules, alerts, and a project's metric statistics."""
+"""Alert rules, alerts, a project's metric statistics, and one answer's metrics and alerts."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from threadline.api.deps import ContainerDep, ProjectIdDep
+from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
+from threadline.api.errors import API_ERRORS
+from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import alerts
+from threadline.domain.alerts import AnswerMeasures
 from threadline.domain.metrics import METRIC_UNITS
 
-router = APIRouter(prefix="/query/v1/projects/{project_id}", tags=["alerts"])
+router = APIRouter(prefix="/query/v1", tags=["alerts"], responses=API_ERRORS)
 
 Kind = Literal["threshold", "outlier"]
 Op = Literal[">", ">=", "<", "<="]
@@ -37,7 +38,7 @@ class AlertRuleCreate(BaseModel):
 
 
 class AlertRuleUpdate(BaseModel):
-    """A partial change; the merged rule must be valid as a whole."""
+    """A partial change (at least one field); the merged rule must be valid as a whole."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +54,8 @@ class AlertRuleUpdate(BaseModel):
 
 class AlertRulePublic(BaseModel):
     """A stored rule."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: UUID
     name: str
@@ -70,10 +73,12 @@ class AlertRulePublic(BaseModel):
 class AlertPublic(BaseModel):
     """An alert: the interaction, the value, the rule, and the statistics when it fired."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     rule_id: UUID | None
     rule_name: str
-    message_id: UUID
+    message_id: UUID = Field(description="the answer's question_answer_id")
     thread_id: UUID
     metric: str
     value: float
@@ -88,15 +93,10 @@ class AlertPublic(BaseModel):
     created_at: datetime
 
 
-class AlertPagePublic(BaseModel):
-    """A page of alerts; pass `next_cursor` back as `cursor` for the next one."""
-
-    results: list[AlertPublic]
-    next_cursor: str | None
-
-
 class MetricStatsPublic(BaseModel):
     """A metric's running statistics over the project's history."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     metric: str
     unit: str
@@ -105,72 +105,96 @@ class MetricStatsPublic(BaseModel):
     stddev: float
 
 
-def _rule(rule: alerts.AlertRule) -> AlertRulePublic:
-    fields = asdict(rule)
-    fields.pop("project_id")
-    return AlertRulePublic(**fields)
+class MetricValuePublic(BaseModel):
+    """One metric of one answer."""
+
+    metric: str
+    unit: str
+    value: float
 
 
-@router.get("/alert-rules/")
-async def list_rules(container: ContainerDep, project_id: ProjectIdDep) -> list[AlertRulePublic]:
-    """The project's rules (a project from before alerting gets the defaults on first use)."""
-    rules = await run_in_threadpool(alerts.rules_for, container.alerts, project_id)
-    return [_rule(r) for r in rules]
+class AnswerMeasuresPublic(BaseModel):
+    """One answer's metrics (those known for it) and the alerts it raised, newest first."""
+
+    question_answer_id: UUID
+    thread_id: UUID
+    metrics: list[MetricValuePublic]
+    alerts: list[AlertPublic]
+
+    @classmethod
+    def of(cls, found: AnswerMeasures) -> AnswerMeasuresPublic:
+        """From the domain result."""
+        return cls(
+            question_answer_id=found.message_id,
+            thread_id=found.thread_id,
+            metrics=[
+                MetricValuePublic(metric=name, unit=METRIC_UNITS.get(name, ""), value=value)
+                for name, value in found.metrics.items()
+            ],
+            alerts=[AlertPublic.model_validate(a) for a in found.alerts],
+        )
 
 
-@router.post("/alert-rules/", status_code=201)
-async def create_rule(container: ContainerDep, project_id: ProjectIdDep, body: AlertRuleCreate) -> AlertRulePublic:
+@router.get("/projects/{project_id}/alert-rules/")
+def list_rules(container: ContainerDep, project_id: ProjectIdDep, page: PageDep) -> PagePublic[AlertRulePublic]:
+    """The project's rules, oldest first (a project from before alerting gets the defaults on first use)."""
+    return PagePublic[AlertRulePublic].of(alerts.list_rules(container.alerts, project_id, page))
+
+
+@router.post("/projects/{project_id}/alert-rules/", status_code=201)
+def create_rule(container: ContainerDep, project_id: ProjectIdDep, body: AlertRuleCreate) -> AlertRulePublic:
     """Add a rule; 422 with details when its shape is wrong."""
     spec = alerts.RuleSpec(**body.model_dump())
-    return _rule(await run_in_threadpool(alerts.create_rule, container.alerts, project_id, spec))
+    return AlertRulePublic.model_validate(alerts.create_rule(container.alerts, project_id, spec))
 
 
-@router.get("/alert-rules/{rule_id}/")
-async def get_rule(container: ContainerDep, project_id: ProjectIdDep, rule_id: UUID) -> AlertRulePublic:
+@router.get("/projects/{project_id}/alert-rules/{rule_id}/")
+def get_rule(container: ContainerDep, project_id: ProjectIdDep, rule_id: UUID) -> AlertRulePublic:
     """One rule."""
-    return _rule(await run_in_threadpool(container.alerts.get_rule, project_id, rule_id))
+    return AlertRulePublic.model_validate(container.alerts.get_rule(project_id, rule_id))
 
 
-@router.patch("/alert-rules/{rule_id}/")
-async def update_rule(
+@router.patch("/projects/{project_id}/alert-rules/{rule_id}/")
+def update_rule(
     container: ContainerDep, project_id: ProjectIdDep, rule_id: UUID, body: AlertRuleUpdate
 ) -> AlertRulePublic:
-    """Change some fields of a rule; past alerts keep the rule as it was when they fired."""
+    """Change some fields of a rule (`{}` is a 422); past alerts keep the rule as it was when they fired."""
     changes = body.model_dump(exclude_unset=True)
-    return _rule(await run_in_threadpool(alerts.update_rule, container.alerts, project_id, rule_id, changes))
+    return AlertRulePublic.model_validate(alerts.update_rule(container.alerts, project_id, rule_id, changes))
 
 
-@router.delete("/alert-rules/{rule_id}/", status_code=204)
-async def delete_rule(container: ContainerDep, project_id: ProjectIdDep, rule_id: UUID) -> Response:
+@router.delete("/projects/{project_id}/alert-rules/{rule_id}/", status_code=204)
+def delete_rule(container: ContainerDep, project_id: ProjectIdDep, rule_id: UUID) -> Response:
     """Remove a rule; its past alerts stay."""
-    await run_in_threadpool(container.alerts.delete_rule, project_id, rule_id)
+    container.alerts.delete_rule(project_id, rule_id)
     return Response(status_code=204)
 
 
-@router.get("/alerts/")
-async def list_alerts(
+@router.get("/projects/{project_id}/alerts/")
+def list_alerts(
     container: ContainerDep,
     project_id: ProjectIdDep,
+    page: PageDep,
     thread_id: UUID | None = None,
-    metric: str | None = None,
+    message_id: Annotated[UUID | None, Query(description="one answer's question_answer_id")] = None,
+    metric: Annotated[str | None, Query(description=f"one of {sorted(METRIC_UNITS)}")] = None,
     kind: Kind | None = None,
-    since: Annotated[datetime | None, Query(description="occurred at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="occurred before (ISO 8601)")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
-) -> AlertPagePublic:
-    """Alerts, newest first, keyset-paginated."""
-    filters = alerts.AlertFilter(thread_id, metric, kind, since, until, limit, cursor)
-    page = await run_in_threadpool(alerts.list_alerts, container.alerts, project_id, filters)
-    results = [AlertPublic(**{k: v for k, v in asdict(a).items() if k != "project_id"}) for a in page.results]
-    return AlertPagePublic(results=results, next_cursor=page.next_cursor)
+    since: Annotated[AwareDatetime | None, Query(description="occurred at or after (ISO 8601 with a zone)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="occurred before (ISO 8601 with a zone)")] = None,
+) -> PagePublic[AlertPublic]:
+    """Alerts, newest first, keyset-paginated; an unknown metric is a 422."""
+    filters = alerts.AlertFilter(thread_id, metric, kind, since, until, message_id, page)
+    return PagePublic[AlertPublic].of(alerts.list_alerts(container.alerts, project_id, filters))
 
 
-@router.get("/metrics/")
-async def metric_stats(container: ContainerDep, project_id: ProjectIdDep) -> list[MetricStatsPublic]:
-    """Count, mean and standard deviation of each metric over the project's interactions."""
-    stats = await run_in_threadpool(container.alerts.stats, project_id)
-    return [
-        MetricStatsPublic(metric=name, unit=METRIC_UNITS.get(name, ""), count=s.n, mean=s.mean, stddev=s.stddev)
-        for name, s in stats.items()
-    ]
+@router.get("/projects/{project_id}/metrics/")
+def metric_stats(container: ContainerDep, project_id: ProjectIdDep, page: PageDep) -> PagePublic[MetricStatsPublic]:
+    """Count, mean and standard deviation of each metric over the project's interactions, by metric name."""
+    return PagePublic[MetricStatsPublic].of(alerts.metric_summaries(container.alerts, project_id, page))
+
+
+@router.get("/answers/{question_answer_id}/")
+def answer_measures(container: ContainerDep, principal: PrincipalDep, question_answer_id: UUID) -> AnswerMeasuresPublic:
+    """One answer's metrics and alerts; 404 for another project's answer. Measured seconds after it is saved."""
+    found = alerts.answer_measures(container.alerts, principal.project_id, question_answer_id)
+    return AnswerMeasuresPublic.of(found)

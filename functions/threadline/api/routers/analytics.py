@@ -7,15 +7,15 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
+from pydantic import AwareDatetime, BaseModel, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
+from threadline.api.errors import API_ERRORS
 from threadline.domain import analytics
 from threadline.domain.analytics import ProjectAnalytics
 from threadline.domain.usage import ExchangeFigures
 
-router = APIRouter(prefix="/query/v1", tags=["analytics"])
+router = APIRouter(prefix="/query/v1", tags=["analytics"], responses=API_ERRORS)
 
 
 class Latency(BaseModel):
@@ -88,6 +88,7 @@ class IntervalPublic(BaseModel):
     threads: int
     unlabelled: int
     by_category: dict[UUID, int]
+    by_channel: dict[str, int] = Field(description="new threads per channel: api, widget, openai, mcp")
     answers: Answers
 
 
@@ -103,6 +104,7 @@ class AnalyticsPublic(BaseModel):
     unlabelled: int
     label_sources: dict[str, int]
     categories: list[CategoryTotal]
+    channels: dict[str, int] = Field(description="new threads per channel (api, widget, openai, mcp)")
     answers: Answers
     intervals: list[IntervalPublic]
 
@@ -119,6 +121,7 @@ class AnalyticsPublic(BaseModel):
             unlabelled=a.unlabelled,
             label_sources=a.label_sources,
             categories=[CategoryTotal(id=c.id, name=c.name, threads=a.category_totals[c.id]) for c in a.categories],
+            channels=a.channel_totals,
             answers=Answers.of(a.totals),
             intervals=[
                 IntervalPublic(
@@ -126,6 +129,7 @@ class AnalyticsPublic(BaseModel):
                     threads=b.threads,
                     unlabelled=b.unlabelled,
                     by_category=b.by_category,
+                    by_channel=b.by_channel,
                     answers=Answers.of(b.figures),
                 )
                 for b in a.buckets
@@ -134,15 +138,14 @@ class AnalyticsPublic(BaseModel):
 
 
 @router.get("/projects/{project_id}/analytics/")
-async def project_analytics(
+def project_analytics(
     container: ContainerDep,
     project_id: ProjectIdDep,
-    from_: Annotated[datetime | None, Query(alias="from", description="inclusive, with a UTC offset")] = None,
-    to: Annotated[datetime | None, Query(description="exclusive, with a UTC offset; default now")] = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="inclusive, with a UTC offset")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="exclusive, with a UTC offset; default now")] = None,
     interval: Annotated[str, Query(description="day or week")] = "day",
     tz: Annotated[str, Query(description="IANA timezone of the day/week boundaries")] = "UTC",
 ) -> AnalyticsPublic:
     """Threads and questions per interval (zero-filled), per category, label sources, latency, tokens."""
     window = analytics.make_window(from_, to, interval, tz, datetime.now(UTC))
-    result = await run_in_threadpool(analytics.project_analytics, container.analytics, project_id, window)
-    return AnalyticsPublic.of(result)
+    return AnalyticsPublic.of(analytics.project_analytics(container.analytics, project_id, window))

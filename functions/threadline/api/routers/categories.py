@@ -6,22 +6,23 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
+from threadline.api.errors import API_ERRORS, CONFLICT
+from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import categories
 from threadline.domain.categories import (
     MAX_DESCRIPTION_CHARS,
     MAX_EXAMPLE_CHARS,
     MAX_EXAMPLES,
     MAX_NAME_CHARS,
-    Category,
     CategoryChanges,
 )
+from threadline.domain.errors import InvalidInput
 
-router = APIRouter(prefix="/query/v1/projects/{project_id}/categories", tags=["categories"])
+router = APIRouter(prefix="/query/v1/projects/{project_id}/categories", tags=["categories"], responses=API_ERRORS)
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)]
@@ -33,13 +34,17 @@ Examples = Annotated[
 class CategoryCreate(BaseModel):
     """A new category: the name is unique in the project, whatever its case."""
 
+    model_config = ConfigDict(extra="forbid")
+
     name: Name
     description: Description = ""
     examples: Examples = Field(default_factory=list)
 
 
 class CategoryUpdate(BaseModel):
-    """Fields to change; omitted fields stay as they are."""
+    """Fields to change (at least one); omitted fields stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
 
     name: Name | None = None
     description: Description | None = None
@@ -49,6 +54,8 @@ class CategoryUpdate(BaseModel):
 class CategoryPublic(BaseModel):
     """A category as the API shows it."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     name: str
     description: str
@@ -56,74 +63,54 @@ class CategoryPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, category: Category) -> CategoryPublic:
-        """From the domain entity."""
-        return cls(
-            id=category.id,
-            name=category.name,
-            description=category.description,
-            examples=list(category.examples),
-            created_at=category.created_at,
-            updated_at=category.updated_at,
-        )
-
 
 class CategoryDeletedPublic(BaseModel):
     """What deleting did: threads cleared of the category, and how many were queued for relabelling."""
 
-    id: UUID
+    model_config = ConfigDict(from_attributes=True)
+
+    id: UUID = Field(validation_alias="category_id")
     threads_cleared: int
     threads_queued: int
 
 
 @router.get("/")
-async def list_categories(container: ContainerDep, project_id: ProjectIdDep) -> list[CategoryPublic]:
+def list_categories(container: ContainerDep, project_id: ProjectIdDep, page: PageDep) -> PagePublic[CategoryPublic]:
     """The project's categories, oldest first."""
-    found = await run_in_threadpool(container.categories.list_categories, project_id)
-    return [CategoryPublic.of(c) for c in found]
+    return PagePublic[CategoryPublic].of(categories.list_categories(container.categories, project_id, page))
 
 
-@router.post("/", status_code=201)
-async def create_category(container: ContainerDep, project_id: ProjectIdDep, body: CategoryCreate) -> CategoryPublic:
+@router.post("/", status_code=201, responses=CONFLICT)
+def create_category(container: ContainerDep, project_id: ProjectIdDep, body: CategoryCreate) -> CategoryPublic:
     """Add a category; 409 when the project has one with the same name (case-insensitively)."""
-    created = await run_in_threadpool(
-        categories.create_category, container.categories, project_id, body.name, body.description, body.examples
-    )
-    return CategoryPublic.of(created)
+    created = categories.create_category(container.categories, project_id, body.name, body.description, body.examples)
+    return CategoryPublic.model_validate(created)
 
 
 @router.get("/{category_id}/")
-async def get_category(container: ContainerDep, project_id: ProjectIdDep, category_id: UUID) -> CategoryPublic:
+def get_category(container: ContainerDep, project_id: ProjectIdDep, category_id: UUID) -> CategoryPublic:
     """One category of the project."""
-    return CategoryPublic.of(await run_in_threadpool(container.categories.get_category, project_id, category_id))
+    return CategoryPublic.model_validate(container.categories.get_category(project_id, category_id))
 
 
-@router.patch("/{category_id}/")
-async def update_category(
+@router.patch("/{category_id}/", responses=CONFLICT)
+def update_category(
     container: ContainerDep, project_id: ProjectIdDep, category_id: UUID, body: CategoryUpdate
 ) -> CategoryPublic:
-    """Rename or re-describe a category; its threads keep it."""
+    """Rename or re-describe a category; its threads keep it. A body that changes nothing is a 422."""
+    if body.name is None and body.description is None and body.examples is None:
+        raise InvalidInput("nothing to change: send name, description or examples", field="body")
     changes = CategoryChanges(
         name=body.name,
         description=body.description,
         examples=None if body.examples is None else tuple(body.examples),
     )
-    updated = await run_in_threadpool(
-        categories.update_category, container.categories, project_id, category_id, changes
-    )
-    return CategoryPublic.of(updated)
+    updated = categories.update_category(container.categories, project_id, category_id, changes)
+    return CategoryPublic.model_validate(updated)
 
 
-@router.delete("/{category_id}/", responses={200: {"model": CategoryDeletedPublic}})
-async def delete_category(
-    container: ContainerDep, project_id: ProjectIdDep, category_id: UUID, response: Response
-) -> CategoryDeletedPublic:
+@router.delete("/{category_id}/")
+def delete_category(container: ContainerDep, project_id: ProjectIdDep, category_id: UUID) -> CategoryDeletedPublic:
     """Delete a category: its threads (user-labelled ones too) are cleared and queued for relabelling."""
-    deleted = await run_in_threadpool(
-        categories.delete_category, container.categories, container.classify_queue, project_id, category_id
-    )
-    response.status_code = 200
-    return CategoryDeletedPublic(
-        id=deleted.category_id, threads_cleared=deleted.threads_cleared, threads_queued=deleted.threads_queued
-    )
+    deleted = categories.delete_category(container.categories, container.classify_queue, project_id, category_id)
+    return CategoryDeletedPublic.model_validate(deleted)

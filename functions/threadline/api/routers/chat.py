@@ -6,15 +6,17 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
+from threadline.api.errors import API_ERRORS
+from threadline.api.routers.thread_labels import CategoryRefPublic, ThreadListItem
 from threadline.bootstrap import Container
 from threadline.domain.chat import (
     MAX_QUESTION_CHARS,
@@ -26,25 +28,34 @@ from threadline.domain.chat import (
     NewExchange,
     Outcome,
     Sources,
-    Thread,
     Token,
 )
 from threadline.domain.errors import Unavailable
 
-router = APIRouter(prefix="/query/v1", tags=["chat"])
+router = APIRouter(prefix="/query/v1", tags=["chat"], responses=API_ERRORS)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-Sent Events: `meta`, then `token` (many), then `sources` and `done`, or `error`",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
 
 
 class ThreadCreate(BaseModel):
     """A thread's own instructions and the documents its answers may draw on (all of them when omitted)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     system_prompt: str | None = Field(default=None, max_length=8000)
     document_ids: list[UUID] | None = Field(default=None, max_length=200)
 
 
 class ChatRequest(BaseModel):
-    """A question."""
+    """A question (a follow-up goes to /threads/{thread_id}/chat/: a `thread_id` here is a 422, not a new thread)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
 
@@ -65,6 +76,8 @@ class UsagePublic(BaseModel):
 class ThreadPublic(BaseModel):
     """A thread without its messages."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     project_id: UUID
     system_prompt: str | None
@@ -73,20 +86,6 @@ class ThreadPublic(BaseModel):
     message_count: int
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, thread: Thread) -> ThreadPublic:
-        """The public view of a thread."""
-        return cls(
-            id=thread.id,
-            project_id=thread.project_id,
-            system_prompt=thread.system_prompt,
-            document_ids=thread.document_ids,
-            first_question=thread.first_question,
-            message_count=thread.message_count,
-            created_at=thread.created_at,
-            updated_at=thread.updated_at,
-        )
 
 
 class ExchangePublic(BaseModel):
@@ -130,8 +129,14 @@ class ExchangePublic(BaseModel):
 
 
 class ThreadDetail(ThreadPublic):
-    """A thread with its whole history, oldest first, and the usage of all its answers."""
+    """A thread with its label (as the thread listing and PATCH show it), its whole history, oldest first,
+    and the usage of all its answers."""
 
+    category: CategoryRefPublic | None
+    label_source: Literal["auto", "user"] | None
+    label_confidence: float | None
+    label_model: str | None
+    labelled_at: datetime | None
     messages: list[ExchangePublic]
     usage: UsagePublic
 
@@ -152,21 +157,34 @@ class ChatAnswer(BaseModel):
 
 
 @router.post("/projects/{project_id}/threads/", status_code=201)
-async def create_thread(body: ThreadCreate, container: ContainerDep, project_id: ProjectIdDep) -> ThreadPublic:
+def create_thread(body: ThreadCreate, container: ContainerDep, project_id: ProjectIdDep) -> ThreadPublic:
     """Start an empty thread; follow-ups inherit its system prompt and document scope."""
-    thread = await run_in_threadpool(container.chat.create_thread, project_id, body.system_prompt, body.document_ids)
-    return ThreadPublic.of(thread)
+    thread = container.chat.create_thread(project_id, body.system_prompt, body.document_ids)
+    return ThreadPublic.model_validate(thread)
 
 
 @router.get("/threads/{thread_id}/")
-async def get_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep) -> ThreadDetail:
-    """The thread with every question, answer, sources and usage; 404 for another project's thread."""
-    found = await run_in_threadpool(container.chat.get_thread, principal.project_id, thread_id)
+def get_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep) -> ThreadDetail:
+    """The thread with its label and every question, answer, sources and usage; 404 for another project's thread."""
+    found = container.chat.get_thread(principal.project_id, thread_id)
     messages = [ExchangePublic.of(e) for e in found.exchanges]
     usage = UsagePublic.of(
         sum(m.usage.prompt_tokens for m in messages), sum(m.usage.completion_tokens for m in messages)
     )
-    return ThreadDetail(**ThreadPublic.of(found.thread).model_dump(), messages=messages, usage=usage)
+    label = ThreadListItem.model_validate(found.summary).model_dump(include=_LABEL_FIELDS)
+    return ThreadDetail(
+        **ThreadPublic.model_validate(found.thread).model_dump(), **label, messages=messages, usage=usage
+    )
+
+
+_LABEL_FIELDS = {"category", "label_source", "label_confidence", "label_model", "labelled_at"}
+
+
+@router.delete("/threads/{thread_id}/", status_code=204)
+def delete_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep) -> Response:
+    """Delete a thread: its exchanges, their metrics and alerts go with it, and analytics no longer count it."""
+    container.chat.delete_thread(principal.project_id, thread_id)
+    return Response(status_code=204)
 
 
 async def _start(container: Container, project_id: UUID, query: str, thread_id: UUID | None) -> NewExchange:
@@ -191,7 +209,7 @@ async def chat_follow_up(
     return await _collect(exchange, container.chat.stream(principal.project_id, exchange, started))
 
 
-@router.post("/projects/{project_id}/chat/stream/", response_class=StreamingResponse)
+@router.post("/projects/{project_id}/chat/stream/", response_class=StreamingResponse, responses=_SSE_RESPONSE)
 async def chat_new_stream(body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep) -> StreamingResponse:
     """Ask in a new thread; the answer as Server-Sent Events: meta, token..., sources, done (or error)."""
     started = time.perf_counter()
@@ -199,7 +217,7 @@ async def chat_new_stream(body: ChatRequest, container: ContainerDep, project_id
     return _event_stream(exchange, container.chat.stream(project_id, exchange, started))
 
 
-@router.post("/threads/{thread_id}/chat/stream/", response_class=StreamingResponse)
+@router.post("/threads/{thread_id}/chat/stream/", response_class=StreamingResponse, responses=_SSE_RESPONSE)
 async def chat_follow_up_stream(
     thread_id: UUID, body: ChatRequest, container: ContainerDep, principal: PrincipalDep
 ) -> StreamingResponse:

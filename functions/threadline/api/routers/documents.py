@@ -2,33 +2,45 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
-from typing import Annotated
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field, ValidationError
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
+from threadline.api.errors import API_ERRORS, UNSUPPORTED, field_problems, invalid_fields
+from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import documents
-from threadline.domain.documents import Document, Upload
+from threadline.domain.documents import Upload
 from threadline.domain.errors import DocumentRejected, InvalidInput
 
-router = APIRouter(prefix="/query/v1/projects/{project_id}/documents", tags=["documents"])
+router = APIRouter(prefix="/query/v1/projects/{project_id}/documents", tags=["documents"], responses=API_ERRORS)
 
 
 class DocumentText(BaseModel):
     """A document sent as JSON text (treated as Markdown, so headings are kept)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     title: str = Field(min_length=1, max_length=300)
     text: str = Field(min_length=1)
 
 
+class DocumentFile(BaseModel):
+    """A document sent as a multipart form: the file and an optional title (the file name otherwise)."""
+
+    file: bytes = Field(json_schema_extra={"format": "binary"}, description="PDF, Markdown, HTML or plain text")
+    title: str | None = Field(default=None, max_length=300)
+
+
 class DocumentPublic(BaseModel):
     """A document and its ingest status."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: UUID
     title: str
@@ -42,29 +54,17 @@ class DocumentPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def of(cls, document: Document) -> DocumentPublic:
-        """The public view of a domain document."""
-        return cls(
-            id=document.id,
-            title=document.title,
-            source=document.source,
-            content_type=document.content_type,
-            content_hash=document.content_hash,
-            size_bytes=document.size_bytes,
-            status=document.status,
-            error=document.error,
-            chunk_count=document.chunk_count,
-            created_at=document.created_at,
-            updated_at=document.updated_at,
-        )
 
-
-class DocumentPage(BaseModel):
-    """One page of documents, newest first; pass `next_cursor` back as `cursor` for the next."""
-
-    results: list[DocumentPublic]
-    next_cursor: str | None
+# The upload route reads its body itself (a file or JSON), so its two shapes are described here for OpenAPI.
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": DocumentFile.model_json_schema()},
+            "application/json": {"schema": DocumentText.model_json_schema()},
+        },
+    }
+}
 
 
 async def _upload_from(request: Request) -> Upload:
@@ -73,7 +73,7 @@ async def _upload_from(request: Request) -> Upload:
         try:
             body = DocumentText.model_validate_json(await request.body())
         except ValidationError as exc:
-            raise InvalidInput("expected JSON {title, text}", errors=[e["msg"] for e in exc.errors()]) from exc
+            raise invalid_fields(field_problems(exc.errors())) from exc
         return Upload(
             data=body.text.encode(), filename=f"{body.title}.md", declared_type="text/markdown", title=body.title
         )
@@ -81,7 +81,7 @@ async def _upload_from(request: Request) -> Upload:
         form = await request.form()
         file = form.get("file")
         if not isinstance(file, UploadFile):
-            raise InvalidInput("multipart upload needs a `file` field")
+            raise InvalidInput("multipart upload needs a `file` field", field="file")
         title = form.get("title")
         return Upload(
             data=await file.read(),
@@ -89,10 +89,15 @@ async def _upload_from(request: Request) -> Upload:
             declared_type=file.content_type,
             title=title if isinstance(title, str) else None,
         )
-    raise InvalidInput("send multipart/form-data with a `file` field, or JSON {title, text}")
+    raise InvalidInput("send multipart/form-data with a `file` field, or JSON {title, text}", field="content-type")
 
 
-@router.post("/", status_code=201, responses={200: {"description": "the same content was already uploaded"}})
+@router.post(
+    "/",
+    status_code=201,
+    responses={200: {"model": DocumentPublic, "description": "the same content was already uploaded"}, **UNSUPPORTED},
+    openapi_extra=_UPLOAD_BODY,
+)
 async def upload_document(
     request: Request, response: Response, container: ContainerDep, project_id: ProjectIdDep
 ) -> DocumentPublic:
@@ -113,43 +118,23 @@ async def upload_document(
         )
     if not created:
         response.status_code = 200
-    return DocumentPublic.of(document)
-
-
-def _encode_cursor(document: Document) -> str:
-    return base64.urlsafe_b64encode(f"{document.created_at.isoformat()}|{document.id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        created_at, document_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created_at), UUID(document_id)
-    except ValueError as exc:
-        raise InvalidInput("invalid cursor") from exc
+    return DocumentPublic.model_validate(document)
 
 
 @router.get("/")
-async def list_documents(
-    container: ContainerDep,
-    project_id: ProjectIdDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
-) -> DocumentPage:
+def list_documents(container: ContainerDep, project_id: ProjectIdDep, page: PageDep) -> PagePublic[DocumentPublic]:
     """The project's documents, newest first."""
-    before = _decode_cursor(cursor) if cursor else None
-    found = await run_in_threadpool(container.documents.list, project_id, limit, before)
-    next_cursor = _encode_cursor(found[-1]) if len(found) == limit else None
-    return DocumentPage(results=[DocumentPublic.of(d) for d in found], next_cursor=next_cursor)
+    return PagePublic[DocumentPublic].of(documents.list_documents(container.documents, project_id, page))
 
 
 @router.get("/{document_id}/")
-async def get_document(container: ContainerDep, project_id: ProjectIdDep, document_id: UUID) -> DocumentPublic:
+def get_document(container: ContainerDep, project_id: ProjectIdDep, document_id: UUID) -> DocumentPublic:
     """One document with its status (pending, ready, failed with the reason)."""
-    return DocumentPublic.of(await run_in_threadpool(container.documents.get, project_id, document_id))
+    return DocumentPublic.model_validate(container.documents.get(project_id, document_id))
 
 
 @router.delete("/{document_id}/", status_code=204)
-async def delete_document(container: ContainerDep, project_id: ProjectIdDep, document_id: UUID) -> Response:
+def delete_document(container: ContainerDep, project_id: ProjectIdDep, document_id: UUID) -> Response:
     """Delete a document and all of its chunks."""
-    await run_in_threadpool(container.documents.delete, project_id, document_id)
+    container.documents.delete(project_id, document_id)
     return Response(status_code=204)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from threadline import __version__
 from threadline.api.deps import ContainerDep
@@ -29,7 +28,7 @@ class Readiness(BaseModel):
 
 
 @router.get("/health")
-async def health() -> Health:
+def health() -> Health:
     """Liveness: the process serves requests. It touches nothing else, so it stays cheap and answers even
     with the database down: it is the Lambda Web Adapter's readiness check (AWS_LWA_READINESS_CHECK_PATH),
     polled at every cold start, where a database round trip would only slow the start down."""
@@ -37,17 +36,12 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
-async def ready(container: ContainerDep) -> Readiness | JSONResponse:
+def ready(container: ContainerDep) -> Readiness | JSONResponse:
     """Readiness: whether the database answers too (503 when it does not)."""
-
-    def ping() -> str:
+    try:
         with container.db.transaction() as conn:
             conn.execute("SELECT 1")
-        return "ok"
-
-    try:
-        database = await run_in_threadpool(ping)
     except Exception as exc:  # any failure to reach the database means not ready
         body = Readiness(status="unavailable", version=__version__, database=type(exc).__name__)
         return JSONResponse(status_code=503, content=body.model_dump())
-    return Readiness(status="ok", version=__version__, database=database)
+    return Readiness(status="ok", version=__version__, database="ok")

@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
+from threadline.api.errors import API_ERRORS
+from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import imports
 from threadline.domain.errors import InvalidInput
 
-router = APIRouter(prefix="/query/v1/projects/{project_id}/interactions/import", tags=["imports"])
+router = APIRouter(prefix="/query/v1/projects/{project_id}/interactions/import", tags=["imports"], responses=API_ERRORS)
 
 
 class RejectionPublic(BaseModel):
     """A row that was not imported (the header is row 1)."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     row: int
     reason: str
@@ -27,6 +31,8 @@ class RejectionPublic(BaseModel):
 
 class ImportJobPublic(BaseModel):
     """An import and its progress."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: UUID
     status: Literal["pending", "running", "done"]
@@ -42,21 +48,23 @@ class ImportJobPublic(BaseModel):
     created_at: datetime
 
 
-def _job(job: imports.ImportJob) -> ImportJobPublic:
-    return ImportJobPublic(
-        id=job.id,
-        status=job.status,
-        content_hash=job.content_hash,
-        columns=list(job.columns),
-        total_rows=job.total_rows,
-        rows_done=job.rows_done,
-        rows_rejected=job.rows_rejected,
-        chunks_total=job.chunks_total,
-        chunks_done=job.chunks_done,
-        rejections=[RejectionPublic(row=r.row, reason=r.reason) for r in job.rejections],
-        errors=job.errors,
-        created_at=job.created_at,
-    )
+class ImportFile(BaseModel):
+    """A CSV sent as a multipart form."""
+
+    file: bytes = Field(json_schema_extra={"format": "binary"}, description="the CSV, UTF-8 with a header row")
+
+
+# The upload route reads its body itself (a form or a raw CSV), so its shapes are described here for OpenAPI.
+_CSV_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "a CSV with a header: question, answer, timestamp[, latency_ms][, thread]",
+        "content": {
+            "multipart/form-data": {"schema": ImportFile.model_json_schema()},
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
 
 
 async def _read_csv(request: Request, limit: int) -> bytes:
@@ -66,7 +74,7 @@ async def _read_csv(request: Request, limit: int) -> bytes:
         form = await request.form(max_files=1, max_fields=5)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise InvalidInput("the multipart body needs a `file` field holding the CSV")
+            raise InvalidInput("the multipart body needs a `file` field holding the CSV", field="file")
         data = await upload.read(limit + 1)
     elif content_type in {"text/csv", "application/csv", "text/plain"}:
         data = b""
@@ -75,13 +83,20 @@ async def _read_csv(request: Request, limit: int) -> bytes:
             if len(data) > limit:
                 break
     else:
-        raise InvalidInput("send the CSV as multipart/form-data (field `file`) or as a text/csv body")
+        raise InvalidInput(
+            "send the CSV as multipart/form-data (field `file`) or as a text/csv body", field="content-type"
+        )
     if len(data) > limit:
         raise InvalidInput("the file is too large", max_bytes=limit)
     return data
 
 
-@router.post("/", status_code=202)
+@router.post(
+    "/",
+    status_code=202,
+    responses={200: {"model": ImportJobPublic, "description": "the same file was already imported"}},
+    openapi_extra=_CSV_BODY,
+)
 async def start_import(
     request: Request, response: Response, container: ContainerDep, project_id: ProjectIdDep
 ) -> ImportJobPublic:
@@ -94,10 +109,16 @@ async def start_import(
     )
     if not created:
         response.status_code = 200
-    return _job(job)
+    return ImportJobPublic.model_validate(job)
+
+
+@router.get("/")
+def list_imports(container: ContainerDep, project_id: ProjectIdDep, page: PageDep) -> PagePublic[ImportJobPublic]:
+    """The project's imports, newest first, with their progress."""
+    return PagePublic[ImportJobPublic].of(imports.list_jobs(container.imports, project_id, page))
 
 
 @router.get("/{job_id}/")
-async def get_import(container: ContainerDep, project_id: ProjectIdDep, job_id: UUID) -> ImportJobPublic:
+def get_import(container: ContainerDep, project_id: ProjectIdDep, job_id: UUID) -> ImportJobPublic:
     """An import's status: rows done, rows rejected with reasons, errors."""
-    return _job(await run_in_threadpool(container.imports.get_job, project_id, job_id))
+    return ImportJobPublic.model_validate(container.imports.get_job(project_id, job_id))

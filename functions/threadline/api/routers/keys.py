@@ -6,16 +6,20 @@ from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
+from threadline.api.errors import API_ERRORS
+from threadline.api.pagination import PageDep, PagePublic
+from threadline.domain import tenancy
 
-router = APIRouter(prefix="/query/v1", tags=["projects"])
+router = APIRouter(prefix="/query/v1", tags=["projects"], responses=API_ERRORS)
 
 
 class ProjectPublic(BaseModel):
     """A project as its key sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: UUID
     team_id: UUID
@@ -26,6 +30,8 @@ class ProjectPublic(BaseModel):
 class ApiKeyPublic(BaseModel):
     """A key, by its public prefix."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     id: UUID
     prefix: str
     name: str
@@ -35,31 +41,18 @@ class ApiKeyPublic(BaseModel):
 
 
 @router.get("/me/")
-async def whoami(container: ContainerDep, principal: PrincipalDep) -> ProjectPublic:
+def whoami(container: ContainerDep, principal: PrincipalDep) -> ProjectPublic:
     """The project the presented key belongs to."""
-    project = await run_in_threadpool(container.tenancy.get_project, principal.project_id)
-    return ProjectPublic(id=project.id, team_id=project.team_id, name=project.name, created_at=project.created_at)
+    return ProjectPublic.model_validate(container.tenancy.get_project(principal.project_id))
 
 
 @router.get("/projects/{project_id}/")
-async def get_project(container: ContainerDep, project_id: ProjectIdDep) -> ProjectPublic:
+def get_project(container: ContainerDep, project_id: ProjectIdDep) -> ProjectPublic:
     """One project; 404 for any project but the key's own."""
-    project = await run_in_threadpool(container.tenancy.get_project, project_id)
-    return ProjectPublic(id=project.id, team_id=project.team_id, name=project.name, created_at=project.created_at)
+    return ProjectPublic.model_validate(container.tenancy.get_project(project_id))
 
 
 @router.get("/projects/{project_id}/api-keys/")
-async def list_keys(container: ContainerDep, project_id: ProjectIdDep) -> list[ApiKeyPublic]:
-    """The project's keys by prefix, revoked ones included."""
-    keys = await run_in_threadpool(container.tenancy.list_api_keys, project_id)
-    return [
-        ApiKeyPublic(
-            id=k.id,
-            prefix=k.prefix,
-            name=k.name,
-            created_at=k.created_at,
-            revoked_at=k.revoked_at,
-            last_used_at=k.last_used_at,
-        )
-        for k in keys
-    ]
+def list_keys(container: ContainerDep, project_id: ProjectIdDep, page: PageDep) -> PagePublic[ApiKeyPublic]:
+    """The project's keys by prefix, oldest first, revoked ones included."""
+    return PagePublic[ApiKeyPublic].of(tenancy.list_api_keys(container.tenancy, project_id, page))

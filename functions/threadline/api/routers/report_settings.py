@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep
+from threadline.api.errors import API_ERRORS
 from threadline.domain import reports
-from threadline.domain.reports import ReportSettings
 
-router = APIRouter(prefix="/query/v1", tags=["reports"])
+router = APIRouter(prefix="/query/v1", tags=["reports"], responses=API_ERRORS)
 
 
 class ReportSettingsUpdate(BaseModel):
     """The full settings; every field is validated (addresses, IANA timezone) before anything is stored."""
+
+    model_config = ConfigDict(extra="forbid")
 
     recipients: list[str] = Field(default_factory=list, max_length=50, examples=[["ops@example.com"]])
     cadence: str = Field(default="weekly", examples=["weekly"], description="daily, weekly or monthly")
@@ -27,40 +29,29 @@ class ReportSettingsUpdate(BaseModel):
 class ReportSettingsPublic(BaseModel):
     """The team's settings (the defaults, disabled, until first set)."""
 
-    team_id: str
+    model_config = ConfigDict(from_attributes=True)
+
+    team_id: UUID
     recipients: list[str]
     cadence: str
     timezone: str
     enabled: bool
     updated_at: datetime | None
 
-    @classmethod
-    def of(cls, s: ReportSettings) -> ReportSettingsPublic:
-        """From the domain settings."""
-        return cls(
-            team_id=str(s.team_id),
-            recipients=list(s.recipients),
-            cadence=s.cadence,
-            timezone=s.timezone,
-            enabled=s.enabled,
-            updated_at=s.updated_at,
-        )
-
 
 @router.get("/team/report-settings/")
-async def get_report_settings(container: ContainerDep, principal: PrincipalDep) -> ReportSettingsPublic:
+def get_report_settings(container: ContainerDep, principal: PrincipalDep) -> ReportSettingsPublic:
     """The calling key's team's report settings."""
-    found = await run_in_threadpool(reports.current_settings, container.reports, principal.team_id)
-    return ReportSettingsPublic.of(found)
+    found = reports.current_settings(container.reports, principal.team_id)
+    return ReportSettingsPublic.model_validate(found)
 
 
 @router.put("/team/report-settings/")
-async def put_report_settings(
+def put_report_settings(
     container: ContainerDep, principal: PrincipalDep, body: ReportSettingsUpdate
 ) -> ReportSettingsPublic:
     """Replace the team's report settings; an invalid address or timezone is a 422 naming it."""
-    saved = await run_in_threadpool(
-        reports.save_settings,
+    saved = reports.save_settings(
         container.reports,
         principal.team_id,
         body.recipients,
@@ -68,4 +59,4 @@ async def put_report_settings(
         body.timezone,
         body.enabled,
     )
-    return ReportSettingsPublic.of(saved)
+    return ReportSettingsPublic.model_validate(saved)

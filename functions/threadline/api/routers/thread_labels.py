@@ -7,18 +7,21 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
+from threadline.api.errors import API_ERRORS
+from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import labels
-from threadline.domain.labels import MAX_PAGE, ThreadSummary
+from threadline.domain.channels import Channel
 
-router = APIRouter(prefix="/query/v1", tags=["threads"])
+router = APIRouter(prefix="/query/v1", tags=["threads"], responses=API_ERRORS)
 
 
 class CategoryRefPublic(BaseModel):
     """A thread's category."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: UUID
     name: str
@@ -26,6 +29,8 @@ class CategoryRefPublic(BaseModel):
 
 class ThreadListItem(BaseModel):
     """One thread in the listing."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     id: UUID
     category: CategoryRefPublic | None
@@ -37,67 +42,40 @@ class ThreadListItem(BaseModel):
     message_count: int
     created_at: datetime
     updated_at: datetime
-
-    @classmethod
-    def of(cls, thread: ThreadSummary) -> ThreadListItem:
-        """From the domain summary."""
-        category = CategoryRefPublic(id=thread.category.id, name=thread.category.name) if thread.category else None
-        return cls(
-            id=thread.id,
-            category=category,
-            label_source=thread.label_source,
-            label_confidence=thread.label_confidence,
-            label_model=thread.label_model,
-            labelled_at=thread.labelled_at,
-            first_question=thread.first_question,
-            message_count=thread.message_count,
-            created_at=thread.created_at,
-            updated_at=thread.updated_at,
-        )
-
-
-class ThreadListPage(BaseModel):
-    """A page of threads, newest first; pass `next_cursor` as `cursor` for the next one (null at the end)."""
-
-    results: list[ThreadListItem]
-    next_cursor: str | None
+    channel: Channel
 
 
 class LabelCorrection(BaseModel):
     """A user's label: a category id of the thread's project, or null to hand the thread back to the classifier."""
 
+    model_config = ConfigDict(extra="forbid")
+
     category_id: UUID | None
 
 
 @router.get("/projects/{project_id}/threads/")
-async def list_threads(
+def list_threads(
     container: ContainerDep,
     project_id: ProjectIdDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    page: PageDep,
     category_id: UUID | None = None,
     unlabelled: bool = False,
     label_source: Literal["auto", "user"] | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-) -> ThreadListPage:
-    """Threads newest first, by keyset pagination, with their labels."""
-    query = labels.build_query(limit, cursor, category_id, unlabelled, label_source, created_after, created_before)
-    page = await run_in_threadpool(labels.list_threads, container.labels, project_id, query)
-    return ThreadListPage(results=[ThreadListItem.of(t) for t in page.results], next_cursor=page.next_cursor)
+    created_after: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone")] = None,
+    created_before: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone")] = None,
+    channel: Channel | None = None,
+) -> PagePublic[ThreadListItem]:
+    """Threads newest first, by keyset pagination, with their labels and the channel each came through."""
+    query = labels.build_query(page, category_id, unlabelled, label_source, created_after, created_before, channel)
+    return PagePublic[ThreadListItem].of(labels.list_threads(container.labels, project_id, query))
 
 
 @router.patch("/threads/{thread_id}/")
-async def correct_label(
+def correct_label(
     container: ContainerDep, principal: PrincipalDep, thread_id: UUID, body: LabelCorrection
 ) -> ThreadListItem:
     """Set a user label (never overwritten by the classifier), or null to let the classifier label it again."""
-    thread = await run_in_threadpool(
-        labels.correct_label,
-        container.labels,
-        container.classify_queue,
-        principal.project_id,
-        thread_id,
-        body.category_id,
+    thread = labels.correct_label(
+        container.labels, container.classify_queue, principal.project_id, thread_id, body.category_id
     )
-    return ThreadListItem.of(thread)
+    return ThreadListItem.model_validate(thread)

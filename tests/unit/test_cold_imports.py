@@ -1,0 +1,89 @@
+"""Cold start, guarded by structure: a handler module imports only what its function uses.
+
+Importing every adapter for every function made each handler take 1.2-1.6 s to import (openai,
+onnxruntime, boto3 clients); bench.coldstart measures the times, this test keeps the cause away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from threadline.local.template import load_sam
+
+pytestmark = pytest.mark.unit
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# Loaded on first use only, by the functions that need them, never by importing a handler.
+NEVER_AT_IMPORT = {"onnxruntime", "tokenizers", "openai", "boto3", "psycopg", "psycopg_pool", "pypdf", "httpx"}
+# The web stack belongs to the API's handler alone.
+WEB = {"fastapi", "starlette", "mangum"}
+
+
+def _handler_modules() -> dict[str, str]:
+    resources = load_sam(REPO_ROOT / "template.yaml")["Resources"]
+    handlers = [
+        str(r["Properties"]["Handler"]) for r in resources.values() if r.get("Type") == "AWS::Serverless::Function"
+    ]
+    return {h.rpartition(".")[0]: h for h in handlers if h != "run.sh"}
+
+
+def _modules_after_import(module: str) -> set[str]:
+    code = f"import importlib, json, sys; importlib.import_module({module!r}); print(json.dumps(sorted(sys.modules)))"
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT / "functions")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return {name.partition(".")[0] for name in json.loads(out.stdout)}
+
+
+def test_every_template_handler_is_checked() -> None:
+    # Given the template's functions
+    modules = _handler_modules()
+
+    # Then the Python handlers (all but ChatFunction's run.sh) are this test's scope, the known ones included
+    assert all(m.startswith("threadline.handlers.") for m in modules)
+    assert set(modules) >= {
+        "threadline.handlers.api",
+        "threadline.handlers.ingest",
+        "threadline.handlers.backfill",
+        "threadline.handlers.classify",
+        "threadline.handlers.metrics",
+        "threadline.handlers.imports",
+        "threadline.handlers.report",
+    }
+
+
+@pytest.mark.parametrize("module", sorted(_handler_modules()))
+def test_importing_a_handler_loads_no_model_driver_or_client(module: str) -> None:
+    # Given a fresh interpreter, as a new Lambda execution environment is
+    # When it imports the handler module
+    loaded = _modules_after_import(module)
+
+    # Then no model runtime, LLM SDK, AWS SDK client or database driver came with it
+    assert not loaded & NEVER_AT_IMPORT, sorted(loaded & NEVER_AT_IMPORT)
+    if module != "threadline.handlers.api":
+        assert not loaded & WEB, sorted(loaded & WEB)
+
+
+def test_the_container_loads_an_adapter_only_when_it_is_asked_for() -> None:
+    # Given a fresh interpreter with the composition root imported
+    code = (
+        "import json, sys; from pathlib import Path; from threadline.bootstrap import Container;"
+        "from threadline.settings import Settings;"
+        "c = Container(Settings(database_url='postgresql://127.0.0.1:1/none'));"
+        "before = sorted(sys.modules); c.alerts; after = sorted(sys.modules);"
+        "print(json.dumps([before, after]))"
+    )
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT / "functions")}
+
+    # When one Postgres adapter is built
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    before, after = ({m.partition(".")[0] for m in names} for names in json.loads(out.stdout))
+
+    # Then the driver arrives with it, and the model and the LLM SDK still do not
+    assert "psycopg" not in before and "psycopg" in after
+    assert not after & {"onnxruntime", "openai"}
