@@ -39,6 +39,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from bench.chat import _database, _derive, _percentile
+from threadline.adapters.embeddings import OnnxMiniLM
 from threadline.adapters.postgres.chat import DEFAULT_EF_SEARCH, _retrieval
 from threadline.adapters.postgres.migrate import migrate
 from threadline.domain.chunking import chunk_sections
@@ -66,27 +67,25 @@ class Chunk:
     embedding_text: str
 
 
-def _corpus(directory: Path) -> list[Chunk]:
+def _corpus(directory: Path, model: OnnxMiniLM) -> list[Chunk]:
     pages = sorted(directory.glob("*.html"))
     if len(pages) < 100:
         raise SystemExit(f"{directory} has {len(pages)} HTML pages; run `make bench-corpus` (apt-get install git-doc)")
     chunks = []
     for page in pages:
         parsed = parse(page.read_bytes(), DocumentFormat.HTML)
-        for draft in chunk_sections(parsed.sections):
+        for draft in chunk_sections(parsed.sections, model):
             chunks.append(Chunk(page.stem, draft.ordinal, draft.heading, draft.content, draft.embedding_text))
     print(f"corpus: {len(pages)} pages of {directory}, {len(chunks):,} chunks", flush=True)
     return chunks
 
 
-def _embed(texts: Sequence[str], tokenizer: Path, cache_dir: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+def _embed(texts: Sequence[str], model: OnnxMiniLM, cache_dir: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
     """Real embeddings, cached by content in parts, so that a run cut short resumes where it stopped.
 
     Texts are embedded shortest first: a batch is padded to its longest text, so sorting by length saves
     most of the padding's compute.
     """
-    from threadline.adapters.embeddings import OnnxMiniLM
-
     digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
     cache = cache_dir / f"retrieval-embeddings-{len(texts)}-{digest}.npy"
     if cache.is_file():
@@ -94,7 +93,6 @@ def _embed(texts: Sequence[str], tokenizer: Path, cache_dir: Path) -> np.ndarray
         return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    model = OnnxMiniLM(tokenizer)
     parts = []
     started = time.perf_counter()
     for start in range(0, len(order), PART):
@@ -210,13 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
     args = parser.parse_args(argv)
     settings = Settings()
-    chunks = _corpus(Path(args.corpus))
+    model = OnnxMiniLM(settings.embedding_tokenizer_path, settings.embedding_model_path)
+    chunks = _corpus(Path(args.corpus), model)
     questions = _questions(QUESTIONS)
     off_topic = _questions(OFF_TOPIC)
-    chunk_vectors = _embed([c.embedding_text for c in chunks], settings.embedding_tokenizer_path, Path(args.cache_dir))
-    question_vectors = _embed(
-        [q for q, _ in questions + off_topic], settings.embedding_tokenizer_path, Path(args.cache_dir)
-    )
+    chunk_vectors = _embed([c.embedding_text for c in chunks], model, Path(args.cache_dir))
+    question_vectors = _embed([q for q, _ in questions + off_topic], model, Path(args.cache_dir))
     with _database(args.database_url or None) as url:
         migrate(url, ROOT / "infra" / "db" / "migrations")
         with psycopg.connect(url, autocommit=True) as conn:

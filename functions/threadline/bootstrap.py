@@ -137,6 +137,7 @@ class Container:
             margin=self.settings.classifier_margin,
             chooser=chooser,
             llm_primary=self.settings.classifier == "llm",
+            corrections=self.labels,
         )
 
     @cached_property

@@ -137,6 +137,7 @@ class ThreadDetail(ThreadPublic):
     label_confidence: float | None
     label_model: str | None
     labelled_at: datetime | None
+    label_runner_up: CategoryRefPublic | None
     messages: list[ExchangePublic]
     usage: UsagePublic
 
@@ -177,7 +178,7 @@ def get_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep
     )
 
 
-_LABEL_FIELDS = {"category", "label_source", "label_confidence", "label_model", "labelled_at"}
+_LABEL_FIELDS = {"category", "label_source", "label_confidence", "label_model", "labelled_at", "label_runner_up"}
 
 
 @router.delete("/threads/{thread_id}/", status_code=204)

@@ -107,3 +107,18 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Labels explain themselves: the category that came second beside an auto label's confidence, so a team
+-- reviews the doubtful labels first (`label_confidence_below=`) and sees what the classifier hesitated
+-- over. No foreign key: category ids are never reused, the listing resolves it by a LEFT JOIN (a deleted
+-- category reads as null), and an ON DELETE action would scan every thread on each category delete.
+ALTER TABLE threads ADD COLUMN label_runner_up_id uuid;
+
+-- Corrections teach the classifier: the embedding of each user-labelled thread's first question, computed
+-- once. The category is read from the thread, so a changed label moves its example and a cleared one
+-- drops it; deleting the thread deletes it.
+CREATE TABLE label_examples (
+    thread_id  uuid PRIMARY KEY REFERENCES threads (id) ON DELETE CASCADE,
+    project_id uuid NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    embedding  vector(384) NOT NULL
+);
