@@ -269,7 +269,7 @@ class Container:
         from threadline.domain.chat import ChatService
 
         return ChatService(
-            PostgresChat(self.db, self.settings.retrieval_ef_search),
+            PostgresChat(self.db, self.settings.retrieval_ef_search, self.settings.retrieval_mode),
             self.query_embedder,
             self.llm,
             self.chat_events,
@@ -283,7 +283,7 @@ class Container:
         """Retrieval over a project's chunks outside a thread (the MCP server's search tool)."""
         from threadline.adapters.postgres.chat import PostgresChat
 
-        return PostgresChat(self.db, self.settings.retrieval_ef_search)
+        return PostgresChat(self.db, self.settings.retrieval_ef_search, self.settings.retrieval_mode)
 
     @cached_property
     def mcp_settings(self) -> McpSettingsRepository:

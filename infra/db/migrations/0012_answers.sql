@@ -122,3 +122,57 @@ CREATE TABLE label_examples (
     project_id uuid NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     embedding  vector(384) NOT NULL
 );
+
+-- BM25 needs each lexeme's document frequency within the project: ts_rank has no IDF, so a question's
+-- common words ("git", "file") outweighed its one telling word (measured: text-only hit@1 29% with
+-- ts_rank on Git's manual, see bench.retrieval). One row per (project, lexeme): how many of the project's
+-- chunks hold it; the lexeme '' holds the project's chunk count (N). Kept by statement-level triggers in
+-- the writer's transaction, upserted in key order so concurrent ingests of one project cannot deadlock.
+CREATE TABLE chunk_lexemes (
+    project_id uuid NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    lexeme     text NOT NULL,
+    chunks     integer NOT NULL,
+    PRIMARY KEY (project_id, lexeme)
+);
+
+-- Adds `sign` times the lexemes of the given (project_id, search) pairs to the counts.
+CREATE FUNCTION chunk_lexemes_count(project_ids uuid[], searches tsvector[], sign integer) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO chunk_lexemes AS l (project_id, lexeme, chunks)
+    SELECT project_id, lexeme, sign * count(*)
+    FROM (
+        SELECT r.project_id, w.lexeme
+        FROM unnest(project_ids, searches) r(project_id, search), unnest(tsvector_to_array(r.search)) w(lexeme)
+        UNION ALL
+        SELECT r.project_id, '' FROM unnest(project_ids) r(project_id)
+    ) x
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+    ON CONFLICT (project_id, lexeme) DO UPDATE SET chunks = l.chunks + EXCLUDED.chunks;
+$$;
+
+CREATE FUNCTION chunks_lexemes_inserted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM chunk_lexemes_count(array_agg(n.project_id), array_agg(n.search), 1) FROM new_rows n;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION chunks_lexemes_deleted() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- A project being deleted takes its statistics with it (the cascade may reach them first).
+    PERFORM chunk_lexemes_count(array_agg(o.project_id), array_agg(o.search), -1) FROM old_rows o
+    WHERE EXISTS (SELECT 1 FROM projects p WHERE p.id = o.project_id);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER chunks_lexemes_insert AFTER INSERT ON chunks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION chunks_lexemes_inserted();
+CREATE TRIGGER chunks_lexemes_delete AFTER DELETE ON chunks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION chunks_lexemes_deleted();
+
+-- Chunks already stored are counted once here.
+SELECT chunk_lexemes_count(array_agg(project_id), array_agg(search), 1) FROM chunks;

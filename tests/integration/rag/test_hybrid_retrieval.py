@@ -62,7 +62,7 @@ def test_exact_term_ranks_its_page_first(client: TestClient, container: Containe
             _retrieval("", "text"),
             {"project_id": tenant.project_id, "query": QUESTION, "vector": vector, "top_k": 3, "candidates": 12},
         ).fetchall()
-    hybrid = _titles(PostgresChat(container.db), embedder, tenant.project_id, None)
+    hybrid = _titles(PostgresChat(container.db, mode="hybrid"), embedder, tenant.project_id, None)
     # Then the full-text side matches the exact name, and the fused ranking puts its page first
     assert by_words[0]["title"] == "Webhook settings"
     assert hybrid[0] == "Webhook settings"
@@ -76,7 +76,7 @@ def test_fusion_respects_project_and_document_scope(
     ids = {
         title: upload(client, tenant, title, text) for title, text in NEIGHBOURS.items() if title != "Webhook settings"
     }
-    chat = PostgresChat(container.db)
+    chat = PostgresChat(container.db, mode="hybrid")
     embedder = container.query_embedder
     thread = chat.create_thread(tenant.project_id, None, [UUID(ids["Sync retries"])])
     # When the exact-term question is asked in the project, and in the scoped thread
@@ -94,6 +94,6 @@ def test_a_project_without_the_term_still_gets_vector_passages(client: TestClien
     tenant = make_tenant(container, "words")
     upload(client, tenant, "Export retries", NEIGHBOURS["Export retries"])
     # When the question is asked
-    titles = _titles(PostgresChat(container.db), container.query_embedder, tenant.project_id, None)
+    titles = _titles(PostgresChat(container.db, mode="hybrid"), container.query_embedder, tenant.project_id, None)
     # Then the vector side alone still ranks the page (the fusion is a union, not an intersection)
     assert titles and set(titles) == {"Export retries"}

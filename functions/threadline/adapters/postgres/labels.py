@@ -220,7 +220,15 @@ class PostgresLabels:
         """The latest `per_category` user labels of each category as labelled examples."""
         with self._db.transaction() as conn:
             rows = conn.execute(_CORRECTIONS, {"project_id": project_id, "per_category": per_category}).fetchall()
-        return [Correction(r["id"], r["category_id"], r["first_question"], r["embedding"]) for r in rows]
+        return [
+            Correction(
+                r["id"],
+                r["category_id"],
+                r["first_question"],
+                r["embedding"].to_numpy() if r["embedding"] is not None else None,
+            )
+            for r in rows
+        ]
 
     def store_correction_vectors(self, project_id: UUID, vectors: Sequence[tuple[UUID, Vectors]]) -> None:
         """Keep each corrected question's embedding (a thread deleted meanwhile is skipped)."""
