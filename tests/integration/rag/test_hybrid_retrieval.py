@@ -97,3 +97,34 @@ def test_a_project_without_the_term_still_gets_vector_passages(client: TestClien
     titles = _titles(PostgresChat(container.db, mode="hybrid"), container.query_embedder, tenant.project_id, None)
     # Then the vector side alone still ranks the page (the fusion is a union, not an intersection)
     assert titles and set(titles) == {"Export retries"}
+
+
+def test_lexeme_statistics_follow_ingest_and_deletion(
+    client: TestClient, container: Container, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    # Given the three pages in the project and one of them in another project
+    ids = {title: upload(client, tenant, title, text) for title, text in NEIGHBOURS.items()}
+    upload(client, other_tenant, "Webhook settings", NEIGHBOURS["Webhook settings"])
+
+    def stats(project: UUID) -> tuple[int, int, int]:
+        with container.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM chunks WHERE project_id = %(p)s) AS stored,"
+                " (SELECT chunks FROM chunk_lexemes WHERE project_id = %(p)s AND lexeme = '') AS counted,"
+                " (SELECT chunks FROM chunk_lexemes WHERE project_id = %(p)s AND lexeme = 'qz4') AS term",
+                {"p": project},
+            ).fetchone()
+        assert row is not None
+        return row["stored"], row["counted"], row["term"]
+
+    chunks, counted, identifier = stats(tenant.project_id)
+    assert chunks == counted and identifier == 1
+    # When the page naming the identifier is deleted
+    deleted = client.delete(
+        f"/query/v1/projects/{tenant.project_id}/documents/{ids['Webhook settings']}/", headers=tenant.headers
+    )
+    # Then the project's counts drop with its chunks, and the other project's stay
+    assert deleted.status_code == 204
+    chunks_after, counted_after, identifier_after = stats(tenant.project_id)
+    assert chunks_after == counted_after < counted and identifier_after == 0
+    assert stats(other_tenant.project_id)[1:] == (stats(other_tenant.project_id)[0], 1)
