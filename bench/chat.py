@@ -397,10 +397,12 @@ def _recall_pass(
     hits, took = 0.0, []
     for (pid, _), vector, expected in zip(queries, vectors, truth, strict=True):
         started = time.perf_counter()
-        rows = conn.execute(_RETRIEVE_NEW, {"project_id": pid, "vector": vector, "top_k": 10}).fetchall()
+        rows = conn.execute(
+            _RETRIEVE_NEW, {"project_id": pid, "vector": vector, "top_k": 10, "candidates": 10}
+        ).fetchall()
         took.append((time.perf_counter() - started) * 1000)
         hits += len({r[0] for r in rows} & expected) / max(1, len(expected))
-    params = {"project_id": queries[0][0], "vector": vectors[0], "top_k": 10}
+    params = {"project_id": queries[0][0], "vector": vectors[0], "top_k": 10, "candidates": 10}
     plan = conn.execute("EXPLAIN " + _RETRIEVE_NEW, params).fetchall()
     return hits / len(queries), took, any("chunks_embedding_hnsw" in str(r[0]) for r in plan)
 
@@ -425,7 +427,12 @@ def _measure_recall(
         # Exact: no index scan at all, so every row of the project is compared.
         conn.execute("SET enable_indexscan = off")
         truth = [
-            {r[0] for r in conn.execute(_RETRIEVE_NEW, {"project_id": pid, "vector": v, "top_k": 10}).fetchall()}
+            {
+                r[0]
+                for r in conn.execute(
+                    _RETRIEVE_NEW, {"project_id": pid, "vector": v, "top_k": 10, "candidates": 10}
+                ).fetchall()
+            }
             for (pid, _), v in zip(queries, vectors, strict=True)
         ]
         conn.execute("RESET enable_indexscan")

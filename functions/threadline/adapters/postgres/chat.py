@@ -241,6 +241,8 @@ class PostgresChat:
         self._db = db
         self._ef_search = ef_search
         self._statements = _STATEMENTS[mode]
+        # Vector-only ranks one list: no fusion needs depth below the top k, so the HNSW scan stops there.
+        self._depth = CANDIDATES_PER_PASSAGE if mode == "hybrid" else 1
 
     def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread:
         """Insert a thread; refused (NotFound) unless every document id belongs to the project."""
@@ -305,7 +307,7 @@ class PostgresChat:
             "query": query,
             "vector": query_vector,
             "top_k": top_k,
-            "candidates": top_k * CANDIDATES_PER_PASSAGE,
+            "candidates": top_k * self._depth,
             "turns": HISTORY_TURNS,
             "ef_search": str(max(self._ef_search, top_k)),
         }
@@ -379,12 +381,15 @@ class PostgresChat:
             "project_id": project_id,
             "vector": query_vector,
             "top_k": top_k,
+            "candidates": top_k,
             "patterns": [f"%{_like_literal(t)}%" for t in titles or ()],
             "ef_search": str(max(self._ef_search, top_k)),
         }
+        # By meaning only: this port receives the question's vector, not its words.
+        vector = _STATEMENTS["vector"]
         with self._db.transaction() as conn:
             conn.execute(_SEARCH_SETTINGS, params)
-            rows = conn.execute(self._statements.titles_any if titles else self._statements.new, params).fetchall()
+            rows = conn.execute(vector.titles_any if titles else vector.new, params).fetchall()
         return [_passage(r) for r in rows]
 
     def search(
@@ -403,7 +408,7 @@ class PostgresChat:
             "query": query,
             "vector": query_vector,
             "top_k": top_k,
-            "candidates": top_k * CANDIDATES_PER_PASSAGE,
+            "candidates": top_k * self._depth,
             "title": title_filter,
             "ef_search": str(max(self._ef_search, top_k)),
         }
