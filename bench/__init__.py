@@ -11,6 +11,7 @@ BENCHMARKS: list[str] = [
     "backfill",
     "metrics",
     "chat",
+    "partitions",
     "listing",
     "classify_throughput",
     "classify_ttft",

@@ -82,7 +82,7 @@ def prepare(args: argparse.Namespace) -> str:
 
 def seed(url: str, args: argparse.Namespace) -> None:
     """The shared COPY seeder (`threadline seed`), then weekly reports on for every team, in various zones."""
-    from threadline.adapters.postgres.seed import Seeder
+    from threadline.local.seed import Seeder
 
     container = Container(Settings(database_url=url))
     try:

@@ -5,4 +5,4 @@
 set -euo pipefail
 export PYTHONPATH="/opt/python:${LAMBDA_TASK_ROOT:-/var/task}${PYTHONPATH:+:$PYTHONPATH}"
 exec python3 -m uvicorn --factory threadline.api.app:create_app \
-  --host 127.0.0.1 --port "${PORT:-8080}" --no-access-log --timeout-keep-alive 75
+  --host 127.0.0.1 --port "${PORT:-8080}" --no-access-log --timeout-keep-alive 75 --no-proxy-headers

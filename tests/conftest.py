@@ -20,6 +20,8 @@ from threadline.settings import Settings
 if TYPE_CHECKING:
     from threadline.local.cloud import LocalCloud
 
+pytest_plugins = ["tests.fixtures.app"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "threadline_template"
 

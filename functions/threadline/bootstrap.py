@@ -30,8 +30,10 @@ if TYPE_CHECKING:
     from threadline.adapters.postgres.chat import PostgresChat
     from threadline.adapters.postgres.db import Database
     from threadline.adapters.postgres.documents import PostgresDocuments
+    from threadline.adapters.postgres.feedback import PostgresFeedback
     from threadline.adapters.postgres.imports import PostgresImports
     from threadline.adapters.postgres.labels import PostgresLabels
+    from threadline.adapters.postgres.rate_limits import PostgresRateCounter
     from threadline.adapters.postgres.reports import PostgresReports
     from threadline.adapters.postgres.tenancy import PostgresTenancy
     from threadline.domain.chat import ChatService
@@ -62,6 +64,13 @@ class Container:
         from threadline.adapters.postgres.tenancy import PostgresTenancy
 
         return PostgresTenancy(self.db)
+
+    @cached_property
+    def rate_counter(self) -> PostgresRateCounter:
+        """Widget keys' request counts, shared by every instance through the database."""
+        from threadline.adapters.postgres.rate_limits import PostgresRateCounter
+
+        return PostgresRateCounter(self.db)
 
     @cached_property
     def embedder(self) -> OnnxMiniLM:
@@ -146,6 +155,13 @@ class Container:
         from threadline.adapters.postgres.alerts import PostgresAlerts
 
         return PostgresAlerts(self.db)
+
+    @cached_property
+    def feedback(self) -> PostgresFeedback:
+        """Ratings of answers."""
+        from threadline.adapters.postgres.feedback import PostgresFeedback
+
+        return PostgresFeedback(self.db)
 
     @cached_property
     def imports(self) -> PostgresImports:

@@ -71,14 +71,17 @@ class Settings(BaseSettings):
     # Built by `make model` (per-channel int8 of the published fp32 weights); /opt/... in Lambda (ModelLayer).
     embedding_model_path: Path = _REPO_ROOT / "layers" / "model" / "all-MiniLM-L6-v2.int8.onnx"
     retrieval_top_k: int = Field(default=6, ge=1, le=50)
-    # Candidates per HNSW scan step. A project is a small slice of all chunks, so the filtered search
-    # needs a wide beam: measured recall@10 0.92 at 100, 0.956 at 400, 0.98 at 800 (python -m bench.chat, 100k chunks).
-    retrieval_ef_search: int = Field(default=400, ge=10, le=1000)
+    # Candidates per HNSW scan step. Each project walks its own graph (migration 0015), no longer a filtered
+    # slice of everyone's: recall@10 1.000 at 40 on 10,000-chunk projects, p50 8.0 ms against 42.3 ms for the
+    # old single graph (python -m bench.chat, 100k chunks in 10 projects, one run). The same run measured 0.912
+    # at 100, not yet explained (a suspect: relaxed_order iterative scans order rows within an iteration, not
+    # across the scan), so the default is pgvector's own 40 until that is understood.
+    retrieval_ef_search: int = Field(default=40, ge=10, le=1000)
     # Relevance floor: a passage whose cosine similarity to the question is below it is neither given to
     # the model nor cited; with none left the answer says the documents do not cover the question.
     # python -m bench.retrieval prints the best-score distributions of relevant and off-topic questions to
-    # calibrate it (docs/architecture.md, "Honest answers"): relevant questions' best passage scored 0.487 at
-    # least, off-topic ones 0.278 at most; 0.35 sits between with room on both sides.
+    # calibrate it (docs/architecture.md, "Honest answers"): relevant questions' best passage scored 0.469 at
+    # least, off-topic ones 0.284 at most (token-based chunker); 0.35 sits between with room on both sides.
     retrieval_min_score: float = Field(default=0.35, ge=-1.0, le=1.0)
     # vector: pgvector alone; hybrid: BM25 full text fused with it by weighted RRF, which finds exact terms
     # (identifiers, error codes) but measured below vector-only on bench.retrieval's questions, so opt-in.
@@ -88,6 +91,16 @@ class Settings(BaseSettings):
     classifier: str = Field(default="embedding", pattern="^(embedding|llm)$")
     classifier_margin: float = Field(default=0.02, ge=0.0)
     classification_enabled: bool = True
+
+    # The web: widget keys' rate limits (requests per minute, per key and per client IP, shared through Postgres)
+    # and the browser origins of the console (comma-separated `scheme://host[:port]`), which may call the API
+    # with an admin key. Origins listed on active widget keys are allowed as well (api/cors.py).
+    widget_rate_per_key: int = Field(default=60, ge=1)
+    widget_rate_per_ip: int = Field(default=20, ge=1)
+    console_origins: str = ""
+    # Set by template.yaml on ChatFunction only: under the Lambda Web Adapter every request comes from the
+    # adapter on 127.0.0.1, and the caller's address is in the `x-amzn-request-context` header it adds.
+    aws_lwa_port: int | None = None
 
     # Local cloud
     local_dir: Path = _REPO_ROOT / ".local"

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from infra.build import artifact
+from infra.build import artifact, imports
 
 OPT = "/opt/"
 # run.sh execs `python3 -m uvicorn --factory MODULE:ATTR`; the app factory is what must import.
@@ -82,6 +82,32 @@ def size_problems(manifest: dict[str, Any]) -> list[str]:
         for name, entry in manifest["functions"].items()
         if entry["unzipped_bytes"] > artifact.UNZIPPED_LIMIT_BYTES
     ]
+
+
+def _entry_module(handler: str, source: Path) -> str:
+    """The module a Handler loads: `module.function`, or a script's uvicorn app (`MODULE:ATTR`)."""
+    script = source / handler
+    if script.is_file() and (app := _UVICORN_APP.search(script.read_text(encoding="utf-8"))):
+        return app.group(1).partition(":")[0]
+    return handler.rpartition(".")[0]
+
+
+def dev_only_problems(manifest: dict[str, Any], root: Path) -> list[str]:
+    """Functions whose handler's imports (those inside functions included) reach a package the code artifact
+    leaves out (manifest `artifacts.code.left_out`): read from the source, so an import that only runs on
+    some request is caught too, which importing the handler (handler_problems) cannot see."""
+    code = manifest["artifacts"]["code"]
+    source = root / code["source"]
+    left_out = tuple(folder.replace("/", ".") for folder in code.get("left_out", ()))
+    graph = imports.import_graph(imports.module_files(source, "threadline"), lazy=True)
+    problems: list[str] = []
+    for name, entry in sorted(manifest["functions"].items()):
+        reached = imports.reachable(graph, [_entry_module(entry["handler"], source)])
+        for module, chain in sorted(reached.items()):
+            if any(module == p or module.startswith(f"{p}.") for p in left_out):
+                problems.append(f"{name}: {' -> '.join(chain)}, left out of the code artifact")
+                break
+    return problems
 
 
 def find_python(version: str = "3.12") -> Path:

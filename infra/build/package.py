@@ -44,6 +44,9 @@ WHEEL_PLATFORM = "x86_64-manylinux_2_34"
 # Shipped beside the package (as /var/task/migrations) for the function that migrates inside the VPC;
 # Settings.migrations_dir looks there first.
 EXTRA_CODE = {"migrations": Path("infra/db/migrations")}
+# Only the `threadline` command and the local cloud use these (the demo seeder is in local/): the code artifact
+# leaves them out, and checks.dev_only_problems refuses a handler whose imports, lazy ones included, reach them.
+DEV_ONLY = ("threadline/cli", "threadline/local")
 _SKIPPED = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 LOCAL_BUCKET = "threadline-package-local"
@@ -60,12 +63,19 @@ def _files(folder: Path) -> Iterator[Path]:
             yield path
 
 
-def copy_tree(source: Path, dest: Path) -> None:
-    """Copy `source`'s files (caches left out) under `dest`, keeping their modes (run.sh stays executable)."""
+def copy_tree(source: Path, dest: Path, left_out: tuple[str, ...] = ()) -> int:
+    """Copy `source`'s files (caches and the `left_out` folders left out) under `dest`, keeping their modes
+    (run.sh stays executable); returns the bytes of the files left out of `left_out`."""
+    skipped = 0
     for path in _files(source):
-        target = dest / path.relative_to(source)
+        relative = path.relative_to(source)
+        if any(relative.is_relative_to(folder) for folder in left_out):
+            skipped += path.stat().st_size
+            continue
+        target = dest / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
+    return skipped
 
 
 def tree_bytes(folder: Path) -> int:
@@ -137,14 +147,15 @@ def _replace_dir(dest: Path) -> None:
 
 
 def build_code(sam: dict[str, Any], root: Path, out: Path) -> str:
-    """The functions' one CodeUri (and the migrations) into out/code; returns the CodeUri."""
+    """The functions' one CodeUri less DEV_ONLY (and the migrations) into out/code; returns the CodeUri."""
     code_uris = {props.get("CodeUri") for props in artifact.functions(sam).values()}
     if len(code_uris) != 1 or not isinstance(next(iter(code_uris)), str):
         raise ValueError(f"every function must share one local CodeUri to build one code artifact, got {code_uris}")
     code_uri = str(next(iter(code_uris)))
     dest = out / "code"
     _replace_dir(dest)
-    copy_tree(root / code_uri, dest)
+    left_out = copy_tree(root / code_uri, dest, DEV_ONLY)
+    say(f"code: {', '.join(DEV_ONLY)} left out (dev only): {left_out:,} bytes saved")
     for name, source in EXTRA_CODE.items():
         copy_tree(root / source, dest / name)
     zip_tree(dest, out / "code.zip")
@@ -198,7 +209,8 @@ def function_entries(sam: dict[str, Any], out: Path, layer_ids: list[str]) -> di
 
 def write_manifest(sam: dict[str, Any], out: Path, code_uri: str, layer_sources: dict[str, str]) -> dict[str, Any]:
     """manifest.json: the artifacts (source, zip, digest) and what each function loads."""
-    artifacts = {"code": {"source": code_uri, "zip": "code.zip"}} | {
+    artifacts: dict[str, dict[str, Any]] = {"code": {"source": code_uri, "zip": "code.zip", "left_out": list(DEV_ONLY)}}
+    artifacts |= {
         f"layers/{lid}": {"source": source, "zip": f"layers/{lid}.zip"} for lid, source in layer_sources.items()
     }
     for entry in artifacts.values():
@@ -293,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = build(args.template, args.out, args.uv)
     say(checks.size_report(manifest))
     problems = checks.opt_path_problems(manifest, args.out) + checks.size_problems(manifest)
+    problems += checks.dev_only_problems(manifest, args.template.parent)
     if args.bucket:
         import boto3
 

@@ -21,7 +21,8 @@ import pytest
 from threadline.local.moto_server import free_port
 from threadline.local.postgres import stop_now
 
-pytestmark = pytest.mark.e2e
+# Slow: the whole stack starts twice (migrations, deploy, demo docs embedded), minutes on two shared cores.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_S = 600.0  # two shared, busy cores: the first start migrates, deploys the template and seeds the demo

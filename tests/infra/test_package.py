@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from infra.build import artifact, checks, package
-from tests.infra.conftest import PACKAGE_DIR, SIZE_REPORT, TEMPLATE
+from tests.infra.conftest import PACKAGE_DIR, REPO_ROOT, SIZE_REPORT, TEMPLATE
+from threadline.api.web import WEB_DIR
 
+# Needs the packaged artifact: `make test` packages first (about 15 s when the layers are unchanged), so the
+# artifact that deploys is checked on every run, not only in CI's slow tier.
 pytestmark = pytest.mark.infra
 
 
@@ -53,6 +56,50 @@ def test_every_handler_imports_from_the_code_and_layers_alone(
     # Then every import succeeds from /var/task and /opt only, and the artifact is left as built (no bytecode in it)
     assert problems == []
     assert [p for folder in ("code", "layers") for p in (PACKAGE_DIR / folder).rglob("__pycache__")] == []
+
+
+def test_the_code_leaves_the_dev_only_packages_out_and_no_handler_reaches_them(
+    package_manifest: dict[str, Any],
+) -> None:
+    # Given the artifact's code folder, built without the CLI, the local cloud and the demo seeder
+    code = PACKAGE_DIR / "code" / "threadline"
+    assert (code / "handlers").is_dir()
+    assert [folder for folder in package.DEV_ONLY if (PACKAGE_DIR / "code" / folder).exists()] == []
+    assert not (code / "adapters" / "postgres" / "seed.py").exists()
+
+    # When every handler's imports, those inside functions included, are followed through the source
+    problems = checks.dev_only_problems(package_manifest, REPO_ROOT)
+
+    # Then none reaches a module the code artifact leaves out (and the handlers import: the test above)
+    assert package_manifest["artifacts"]["code"]["left_out"] == list(package.DEV_ONLY)
+    assert problems == []
+
+
+def test_a_handler_reaching_a_dev_only_package_names_the_function_and_the_import_chain(tmp_path: Path) -> None:
+    # Given a copy of the source whose sweeper imports the seeder, inside a function (a lazy import)
+    shutil.copytree(REPO_ROOT / "functions", tmp_path / "functions", ignore=shutil.ignore_patterns("__pycache__"))
+    sweeper = tmp_path / "functions" / "threadline" / "domain" / "sweeper.py"
+    sweeper.write_text(sweeper.read_text() + "\n\ndef _reseed() -> None:\n    from threadline.local import seed\n")
+    manifest = {
+        "artifacts": {"code": {"source": "functions", "left_out": list(package.DEV_ONLY)}},
+        "functions": {
+            "SweeperFunction": {"handler": "threadline.handlers.sweeper.lambda_handler"},
+            "ChatFunction": {"handler": "run.sh"},
+            "MigrateFunction": {"handler": "threadline.handlers.migrate.lambda_handler"},
+        },
+    }
+
+    # When the handlers' imports are followed
+    problems = checks.dev_only_problems(manifest, tmp_path)
+
+    # Then each function that reaches it is named with the chain from its handler (the chat through run.sh's app
+    # and the container), and the migrator, which never loads the sweeper, is not
+    assert problems == [
+        "ChatFunction: threadline.api.app -> threadline.bootstrap -> threadline.domain.sweeper -> "
+        "threadline.local.seed, left out of the code artifact",
+        "SweeperFunction: threadline.handlers.sweeper -> threadline.domain.sweeper -> threadline.local.seed, "
+        "left out of the code artifact",
+    ]
 
 
 def test_the_artifact_ships_the_migrations_where_settings_find_them(
@@ -238,3 +285,22 @@ def test_the_packaged_template_points_at_the_uploaded_artifacts(packaged_templat
     assert digests[("ModelLayer", "ContentUri")] == by_zip["layers/ModelLayer.zip"]
     asl = TEMPLATE.parent / "infra" / "statemachines" / "backfill.asl.json"
     assert digests[("BackfillStateMachine", "DefinitionUri")] == package.sha256_file(asl)
+
+
+def test_the_artifact_ships_the_widget_the_console_and_the_docs_assets_as_built(
+    package_manifest: dict[str, Any],
+) -> None:
+    # Given what `make web` built and the artifact's code folder (laid out as /var/task)
+    built = WEB_DIR
+    shipped = PACKAGE_DIR / "code" / "threadline" / "web_static"
+    files = sorted(p.relative_to(built).as_posix() for p in built.rglob("*") if p.is_file())
+
+    # Then the artifact holds the same files, byte for byte, where the API serves them from
+    assert {"widget.js", "console/index.html", "console/app.js", "console/app.css"} <= set(files)
+    assert {"docs/swagger-ui-bundle.js", "docs/swagger-ui.css", "docs/favicon-32x32.png"} <= set(files)
+    assert [(f, (shipped / f).read_bytes()) for f in files] == [(f, (built / f).read_bytes()) for f in files]
+    # and they stay small (the artifact's headroom under Lambda's limit is a few MB): our own widget and console
+    # under 300 KB, and of Swagger UI only the three files /docs loads, no source maps (~2 MB, not ~10)
+    ours = [f for f in files if not f.startswith("docs/")]
+    assert sum((built / f).stat().st_size for f in ours) < 300 * 1024
+    assert sum((built / f).stat().st_size for f in files) - sum((built / f).stat().st_size for f in ours) < 2.5e6

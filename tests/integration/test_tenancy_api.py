@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import uuid4
 
 import psycopg
@@ -12,14 +11,6 @@ from fastapi.testclient import TestClient
 from threadline.bootstrap import Container
 from threadline.domain import tenancy
 from threadline.domain.errors import NotFound
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    from threadline.api.app import create_app
-
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 def _project_with_key(container: Container, name: str) -> tuple[tenancy.Project, str]:

@@ -13,9 +13,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from threadline.api.app import create_app
 from threadline.api.deps import reject_unknown_query
+from threadline.api.models import RequestModel
 from threadline.bootstrap import Container
 
 API = "/query/v1/"
@@ -147,3 +149,20 @@ def test_every_route_refuses_unknown_query_parameters(app: FastAPI) -> None:
         if isinstance(route, APIRoute) and route.path.startswith(API):
             calls = [d.call for d in route.dependant.dependencies]
             assert reject_unknown_query in calls, route.path
+
+
+@pytest.mark.unit
+def test_every_json_body_is_a_request_model(app: FastAPI) -> None:
+    # Given every route of the app that takes a JSON body
+    routes = [r for r in app.routes if isinstance(r, APIRoute) and r.body_field is not None]
+    # When their body models are read
+    loose = sorted(
+        f"{sorted(r.methods)[0]} {r.path}: {r.body_field.type_.__name__}"  # type: ignore[union-attr]
+        for r in routes
+        if isinstance(r.body_field.type_, type)  # type: ignore[union-attr]
+        and issubclass(r.body_field.type_, BaseModel)  # type: ignore[union-attr]
+        and not issubclass(r.body_field.type_, RequestModel)  # type: ignore[union-attr]
+    )
+    # Then each derives from RequestModel: unknown fields and unstorable text (NUL) are refused at the edge
+    assert routes, "the app takes no JSON body at all"
+    assert loose == []

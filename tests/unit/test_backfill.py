@@ -7,27 +7,10 @@ from uuid import uuid4
 
 import pytest
 
-from threadline.adapters.postgres.seed import question_pool
-from threadline.domain.backfill import Backfill, Scope, State, parse_scope
-from threadline.domain.errors import InvalidInput
+from threadline.domain.backfill import Backfill, Scope, State
+from threadline.local.seed import question_pool
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.mark.parametrize("name", ["unlabelled", "relabel_auto"])
-def test_known_scopes_parse(name: str) -> None:
-    # Given / When
-    scope = parse_scope(name)
-    # Then
-    assert scope.value == name
-
-
-def test_unknown_scope_is_invalid_input_listing_the_choices() -> None:
-    # Given / When
-    with pytest.raises(InvalidInput) as error:
-        parse_scope("everything")
-    # Then
-    assert "unlabelled" in error.value.message and error.value.details == {"scope": "everything"}
 
 
 @pytest.mark.parametrize(("attempt", "suffix"), [(1, ""), (2, "-2"), (7, "-7")])
@@ -45,6 +28,7 @@ def test_execution_name_is_the_backfill_id_then_one_suffix_per_resumption(attemp
         ranges_done=0,
         threads_planned=0,
         threads_labelled=0,
+        threads_unlabelled=None,
         failures=[],
         error=None,
         cutoff=now,

@@ -14,7 +14,7 @@ from threadline.domain.chart import BAR, PEAK, TEXT, bar_chart, glyph_mask, text
 from threadline.domain.errors import InvalidInput
 from threadline.domain.report_render import change, render_mail
 from threadline.domain.reports import CategoryLine, Period, ProjectRef, ProjectReport, TeamReport
-from threadline.domain.usage import ExchangeFigures
+from threadline.domain.usage import ExchangeFigures, FeedbackCounts
 
 
 @pytest.mark.unit
@@ -279,6 +279,8 @@ def test_mail_escapes_user_text_and_embeds_charts() -> None:
         top_unlabelled=[("<script>alert(1)</script>", 1)],
         figures=ExchangeFigures(),
         previous_figures=ExchangeFigures(),
+        feedback=FeedbackCounts(up=3, down=1),
+        previous_feedback=FeedbackCounts(),
         series=[1, 0, 0, 2, 0, 0, 0],
         series_labels=["9", "10", "11", "12", "13", "14", "15"],
     )
@@ -288,6 +290,9 @@ def test_mail_escapes_user_text_and_embeds_charts() -> None:
     assert "<script>" not in mail.html and "&lt;script&gt;" in mail.html and "<script>" in mail.text
     assert 'src="cid:chart-0@threadline"' in mail.html and mail.images[0].content_id == "chart-0@threadline"
     assert "Threads: 3 (previous 1, +2 (+200.0%))" in mail.text and "Unlabelled: 1, 0, new" in mail.text
+    # And both parts show the answer ratings with their down-rate
+    ratings = "3 up, 1 down (25.0% down; previous 0 up, 0 down)"
+    assert f"Answer ratings: {ratings}" in mail.text and ratings in mail.html
     # And both parts tell the reader how to change the settings
     assert "report-settings" in mail.text.splitlines()[-1] and "report-settings" in mail.html
 

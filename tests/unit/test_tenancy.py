@@ -45,3 +45,53 @@ def test_team_names_are_validated(name: str) -> None:
 
     with pytest.raises(InvalidInput):
         tenancy.create_team(Repo(), name)  # type: ignore[arg-type]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("typed", "origin"),
+    [
+        ("https://docs.example.com", "https://docs.example.com"),
+        ("HTTPS://Docs.Example.COM/", "https://docs.example.com"),
+        ("https://docs.example.com:443", "https://docs.example.com"),
+        ("http://localhost:5173", "http://localhost:5173"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+    ],
+)
+def test_origins_are_normalised_as_browsers_send_them(typed: str, origin: str) -> None:
+    # When an origin is written with case, a default port or a trailing slash, Then it is stored as sent by browsers
+    assert tenancy.normalise_origin(typed) == origin
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "docs.example.com",
+        "https://*.example.com",
+        "https://docs.example.com/help",
+        "https://docs.example.com?x=1",
+        "https://user:pw@docs.example.com",
+        "ftp://docs.example.com",
+        "https://docs.example.com:99999",
+        "*",
+    ],
+)
+def test_anything_but_an_origin_is_refused(typed: str) -> None:
+    # When something that is not scheme://host[:port] is given, Then it is invalid input naming the field
+    with pytest.raises(InvalidInput) as raised:
+        tenancy.normalise_origin(typed)
+    assert raised.value.details["field"] == "origins"
+
+
+@pytest.mark.unit
+def test_a_widget_key_needs_origins_and_an_admin_key_takes_none() -> None:
+    # Then a widget key without origins, an admin key with some, and too many origins are refused
+    with pytest.raises(InvalidInput, match="at least one origin"):
+        tenancy.key_origins(tenancy.WIDGET, [])
+    with pytest.raises(InvalidInput, match="takes no origins"):
+        tenancy.key_origins(tenancy.ADMIN, ["https://a.example"])
+    with pytest.raises(InvalidInput, match="at most"):
+        tenancy.key_origins(tenancy.WIDGET, [f"https://s{i}.example" for i in range(tenancy.MAX_ORIGINS + 1)])
+    # And duplicates after normalising count once
+    assert tenancy.key_origins(tenancy.WIDGET, ["https://A.example/", "https://a.example"]) == ("https://a.example",)

@@ -9,10 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from threadline import __version__
+from threadline.api.cors import CorsMiddleware
 from threadline.api.deps import reject_unknown_query
+from threadline.api.docs import mount_docs
 from threadline.api.errors import install_error_handlers
 from threadline.api.reach import mount_reach
 from threadline.api.routers import ROUTERS
+from threadline.api.web import mount_web
 from threadline.bootstrap import Container, get_container
 
 
@@ -31,6 +34,8 @@ def create_app(container: Container | None = None) -> FastAPI:
         version=__version__,
         description="Multi-tenant support chatbots grounded in each customer's own documents.",
         lifespan=lifespan,
+        docs_url=None,  # mount_docs serves /docs with local assets
+        redoc_url=None,
     )
     app.state.container = resolved
     install_error_handlers(app)
@@ -38,6 +43,10 @@ def create_app(container: Container | None = None) -> FastAPI:
         # Every route refuses query parameters it does not declare (the API contract, README).
         app.include_router(router, dependencies=[Depends(reject_unknown_query)])
     mount_reach(app, resolved)
+    mount_docs(app)
+    mount_web(app)
+    # Outermost, so preflights never reach authentication and error responses carry the CORS headers too.
+    app.add_middleware(CorsMiddleware, container=resolved)
     if container is None:
         # The process-wide app (Lambda, uvicorn) is built once; what exists now lives as long as the process.
         freeze_startup_objects()

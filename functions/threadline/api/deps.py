@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the container, the authenticated principal, and the refusal of unknown query parameters."""
+"""FastAPI dependencies: the container, the authenticated principal, and the refusal of unknown query parameters
+and of query values Postgres cannot store."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from fastapi.dependencies.utils import get_flat_dependant
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 
+from threadline.api.access import authorize
 from threadline.api.errors import invalid_fields
 from threadline.bootstrap import Container
 from threadline.domain.errors import NotFound
-from threadline.domain.tenancy import Principal, authenticate
+from threadline.domain.tenancy import Principal
+from threadline.domain.text import unstorable_reason
 
 _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False, description="A project API key")
 
@@ -27,9 +30,12 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_principal(container: ContainerDep, api_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
-    """Authenticate X-API-KEY; 401 when missing or invalid (a sync dependency: FastAPI runs it in its threadpool)."""
-    return authenticate(container.tenancy, api_key)
+def get_principal(
+    request: Request, container: ContainerDep, api_key: Annotated[str | None, Depends(_api_key_header)]
+) -> Principal:
+    """Authenticate X-API-KEY (401) and hold a widget key to its routes, origins and rate (403, 429); a sync
+    dependency: FastAPI runs it in its threadpool."""
+    return authorize(container, request, api_key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -68,7 +74,8 @@ def _declared_query(route: APIRoute) -> frozenset[str]:
 
 async def reject_unknown_query(request: Request) -> None:
     """422 naming every query parameter the route does not declare: an ignored filter would answer a different
-    question than the one asked (`alerts?interaction_id=...` listed every alert)."""
+    question than the one asked (`alerts?interaction_id=...` listed every alert); and 422 naming every one whose
+    value holds a character text cannot store (NUL)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -79,4 +86,10 @@ async def reject_unknown_query(request: Request) -> None:
                 {"field": n, "in": "query", "message": "unknown query parameter", "type": "extra_forbidden"}
                 for n in unknown
             ]
+        )
+    # The body's models refuse NUL (api/models.py); a query value reaches SQL filters just the same.
+    unstorable = [(n, r) for n, v in request.query_params.multi_items() if (r := unstorable_reason(v))]
+    if unstorable:
+        raise invalid_fields(
+            [{"field": n, "in": "query", "message": r, "type": "string_unstorable"} for n, r in unstorable]
         )

@@ -28,20 +28,22 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from threadline import __version__
+from threadline.api.access import authorize
+from threadline.api.models import RequestModel
 from threadline.bootstrap import Container
 from threadline.domain import mcp as mcp_domain
 from threadline.domain.answering import citation_footer, collect
 from threadline.domain.chat import MAX_QUESTION_CHARS
-from threadline.domain.errors import DomainError, InvalidInput, Unauthorized, Unavailable
+from threadline.domain.errors import DomainError, Forbidden, InvalidInput, Unauthorized, Unavailable
 from threadline.domain.mcp import MAX_LIMIT, MAX_TITLES, McpSettings
-from threadline.domain.tenancy import Principal, authenticate
+from threadline.domain.tenancy import Principal
 
 # A tool call is a question or a search; this bounds what a request may make the SDK parse.
 MAX_REQUEST_BYTES = 256 * 1024
 UNAUTHORIZED = -32001  # JSON-RPC server-defined error range; what MCP servers commonly use for a refused key
 
 
-class SearchArguments(BaseModel):
+class SearchArguments(RequestModel):
     """Arguments of the search tool."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -55,7 +57,7 @@ class SearchArguments(BaseModel):
     )
 
 
-class AskArguments(BaseModel):
+class AskArguments(RequestModel):
     """Arguments of the ask tool."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -210,13 +212,16 @@ class McpEndpoint:
             await response(scope, receive, send)
             return
         try:
-            principal = await run_in_threadpool(authenticate, self._container.tenancy, presented_key(request))
+            principal = await run_in_threadpool(authorize, self._container, request, presented_key(request))
             settings = await run_in_threadpool(
                 mcp_domain.get_settings, self._container.mcp_settings, principal.project_id
             )
         except Unauthorized as exc:
             headers = {"WWW-Authenticate": 'Bearer realm="threadline"'}
             await _jsonrpc_error(401, UNAUTHORIZED, exc.message, headers)(scope, receive, send)
+            return
+        except Forbidden as exc:
+            await _jsonrpc_error(403, UNAUTHORIZED, exc.message)(scope, receive, send)
             return
         except DomainError as exc:
             await _jsonrpc_error(503, types.INTERNAL_ERROR, exc.message)(scope, receive, send)

@@ -197,9 +197,10 @@ def create_rule(repo: AlertRepository, project_id: UUID, spec: RuleSpec) -> Aler
 def update_rule(repo: AlertRepository, project_id: UUID, rule_id: UUID, changes: dict[str, object]) -> AlertRule:
     """Apply a partial change; the merged rule is validated as a whole. No change at all is InvalidInput.
 
-    Null clears the fields that may be empty (operator, threshold, stddevs) and means "as it is" for the others.
+    Null clears the fields that may be empty (operator, threshold, stddevs); the others need a value.
     """
-    changes = {k: v for k, v in changes.items() if v is not None or k in _NULLABLE}
+    if nulled := sorted(k for k, v in changes.items() if v is None and k not in _NULLABLE):
+        raise InvalidInput(f"{nulled[0]} may be omitted, but not null: it needs a value", field=nulled[0])
     if not changes:
         raise InvalidInput("nothing to change: send at least one field of the rule", field="body")
     current = repo.get_rule(project_id, rule_id)

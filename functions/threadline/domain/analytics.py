@@ -20,9 +20,12 @@ from threadline.domain.usage import (
     ChannelTally,
     ExchangeFigures,
     ExchangeTally,
+    FeedbackCounts,
+    FeedbackTally,
     UsageQuery,
     UsageRows,
     exchange_figures,
+    feedback_counts,
 )
 
 Interval = Literal["day", "week"]
@@ -80,6 +83,7 @@ class Bucket:
     by_category: dict[UUID, int] = field(default_factory=dict)
     figures: ExchangeFigures = field(default_factory=ExchangeFigures)
     by_channel: dict[str, int] = field(default_factory=dict)
+    feedback: FeedbackCounts = field(default_factory=FeedbackCounts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ class ProjectAnalytics:
     label_sources: dict[str, int]
     totals: ExchangeFigures
     channel_totals: dict[str, int] = field(default_factory=dict)
+    feedback: FeedbackCounts = field(default_factory=FeedbackCounts)
 
     @property
     def threads(self) -> int:
@@ -180,6 +185,9 @@ def project_analytics(repo: AnalyticsRepository, project_id: UUID, window: Analy
     for channel_row in rows.channels:
         slot_channels = per_channel[channel_row.bucket]
         slot_channels[channel_row.channel] = slot_channels.get(channel_row.channel, 0) + channel_row.threads
+    ratings: list[list[FeedbackTally]] = [[] for _ in query.bounds]
+    for rating in usage.feedback:
+        ratings[rating.bucket].append(rating)
     buckets = [
         Bucket(
             start=start,
@@ -188,8 +196,11 @@ def project_analytics(repo: AnalyticsRepository, project_id: UUID, window: Analy
             by_category={c.id: slot.get(c.id, 0) for c in categories},
             figures=exchange_figures(tallies),
             by_channel=channels,
+            feedback=feedback_counts(rated),
         )
-        for start, slot, tallies, channels in zip(query.bounds, per_bucket, exchanges, per_channel, strict=True)
+        for start, slot, tallies, channels, rated in zip(
+            query.bounds, per_bucket, exchanges, per_channel, ratings, strict=True
+        )
     ]
     category_totals = {c.id: sum(b.by_category[c.id] for b in buckets) for c in categories}
     return ProjectAnalytics(
@@ -202,4 +213,5 @@ def project_analytics(repo: AnalyticsRepository, project_id: UUID, window: Analy
         label_sources=label_sources,
         totals=exchange_figures(usage.exchanges, usage.bins),
         channel_totals={c: sum(b.by_channel.get(c, 0) for b in buckets) for c in CHANNELS},
+        feedback=feedback_counts(usage.feedback),
     )

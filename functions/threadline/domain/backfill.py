@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
-from threadline.domain.errors import Conflict, InvalidInput
+from threadline.domain.errors import Conflict
 from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 from threadline.domain.ports import LabelDecision, ThreadClassifier
 
@@ -35,7 +35,8 @@ class State(StrEnum):
     """Where a backfill stands."""
 
     RUNNING = "running"
-    SUCCEEDED = "succeeded"
+    SUCCEEDED = "succeeded"  # every range ran and no thread of the scope is left unlabelled
+    INCOMPLETE = "incomplete"  # every range ran, yet threads of the scope are unlabelled (threads_unlabelled)
     FAILED = "failed"
     STOPPED = "stopped"
 
@@ -80,11 +81,18 @@ class Backfill:
     ranges_done: int
     threads_planned: int
     threads_labelled: int
+    # Threads of the scope still unlabelled when it ended, counted then (None while running).
+    threads_unlabelled: int | None
     failures: list[RangeFailure]
     error: str | None
     cutoff: datetime
     started_at: datetime
     finished_at: datetime | None
+
+    @property
+    def resumed(self) -> bool:
+        """Whether a stopped or failed attempt was resumed: every read says so, not only the start's response."""
+        return self.attempt > 1
 
     @property
     def execution_name(self) -> str:
@@ -187,14 +195,6 @@ class ManifestStore(Protocol):
     """Keeps the Map's item list where its ItemReader reads it."""
 
     def write(self, key: str, items: list[dict[str, Any]]) -> Manifest: ...
-
-
-def parse_scope(value: str) -> Scope:
-    """A scope from its name, or InvalidInput."""
-    try:
-        return Scope(value)
-    except ValueError:
-        raise InvalidInput("scope must be one of: " + ", ".join(s.value for s in Scope), scope=value) from None
 
 
 def start(repo: BackfillRepository, runner: WorkflowRunner, project_id: UUID | None, scope: Scope) -> Started:

@@ -1,8 +1,10 @@
+# Over 350 lines: the chat's one flow and its types; being changed in parallel, split types from flow after that lands.
 """Threads and grounded, streamed answers: retrieve, prompt, stream, use tools, save, announce."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -24,12 +26,17 @@ from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.labels import ThreadSummary
 from threadline.domain.ports import ChatEvents, Embedder, Vectors
 from threadline.domain.prompting import Passage, Turn, build_messages, extractive_answer, format_numbered
+from threadline.domain.text import strip_unstorable
 
 MAX_QUESTION_CHARS = 4000
 MAX_TOOL_ROUNDS = 2
 RECORD_TIMEOUT_S = 30.0
 EXCERPT_CHARS = 300
 OFFLINE_MODEL = "extractive"
+# What a client is told when answering fails for a reason it cannot act on (the details go to the log only).
+INTERNAL_ERROR_MESSAGE = "the answer could not be completed"
+
+log = logging.getLogger(__name__)
 
 
 # ---- entities ---------------------------------------------------------------------------------------------
@@ -98,6 +105,7 @@ class NewExchange:
     new_thread: bool
     context: Context
     channel: Channel = DEFAULT_CHANNEL  # recorded on the thread when this exchange creates it
+    api_key_id: UUID | None = None  # the asking key, recorded on the thread when this exchange creates it
 
     @property
     def passages(self) -> list[Passage]:
@@ -215,13 +223,21 @@ class ChatRepository(Protocol):
 
     def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread: ...
 
-    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory: ...
+    def get_thread(self, project_id: UUID, thread_id: UUID, started_by: UUID | None = None) -> ThreadHistory:
+        """The thread of the project (and, given `started_by`, started with that key); NotFound otherwise."""
+        ...
 
     def read_context(
-        self, project_id: UUID, thread_id: UUID | None, query: str, query_vector: Vectors, top_k: int
+        self,
+        project_id: UUID,
+        thread_id: UUID | None,
+        query: str,
+        query_vector: Vectors,
+        top_k: int,
+        started_by: UUID | None = None,
     ) -> Context:
-        """Prompt, history and passages (by words and meaning) for a question; a follow-up's thread must
-        belong to the project."""
+        """Prompt, history and passages (by words and meaning) for a question (a follow-up's thread must belong
+        to the project, and, given `started_by`, have been started with that key)."""
         ...
 
     def record_question(
@@ -232,8 +248,10 @@ class ChatRepository(Protocol):
         question: str,
         new_thread: bool,
         channel: Channel = DEFAULT_CHANNEL,
+        api_key_id: UUID | None = None,
     ) -> bool:
-        """Create the thread (in `channel`) if new, count the question and save it pending; True if it is the first."""
+        """Create the thread (in `channel`, started by `api_key_id`) if new, count the question and save it pending;
+        True if it is the first."""
         ...
 
     def finish_exchange(self, message_id: UUID, outcome: Outcome) -> None: ...
@@ -325,9 +343,9 @@ class ChatService:
         unique = list(dict.fromkeys(document_ids)) if document_ids is not None else None
         return self._repo.create_thread(project_id, (system_prompt or "").strip() or None, unique)
 
-    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory:
-        """A thread of the project with its whole history."""
-        return self._repo.get_thread(project_id, thread_id)
+    def get_thread(self, project_id: UUID, thread_id: UUID, started_by: UUID | None = None) -> ThreadHistory:
+        """A thread of the project with its whole history; given `started_by`, only a thread that key started."""
+        return self._repo.get_thread(project_id, thread_id, started_by)
 
     def relevant(self, passages: Sequence[Passage]) -> list[Passage]:
         """The passages at or above the relevance floor: below it a passage is neither shown to the model nor
@@ -339,16 +357,24 @@ class ChatService:
         self._repo.delete_thread(project_id, thread_id)
 
     def start(
-        self, project_id: UUID, question: str, thread_id: UUID | None, channel: Channel = DEFAULT_CHANNEL
+        self,
+        project_id: UUID,
+        question: str,
+        thread_id: UUID | None,
+        channel: Channel = DEFAULT_CHANNEL,
+        api_key_id: UUID | None = None,
+        own_threads_only: bool = False,
     ) -> NewExchange:
-        """Gather what answering needs; NotFound for another project's thread. A new thread is of `channel`."""
+        """Gather what answering needs; NotFound for another project's thread (or, with `own_threads_only`, for a
+        thread `api_key_id` did not start). A new thread is of `channel` and records `api_key_id`."""
         question = question.strip()
         if not question or len(question) > MAX_QUESTION_CHARS:
             raise InvalidInput(f"query must be 1-{MAX_QUESTION_CHARS} characters")
         vector = self._embedder.embed([question])[0]
-        context = self._repo.read_context(project_id, thread_id, question, vector, self._top_k)
+        started_by = api_key_id if own_threads_only else None
+        context = self._repo.read_context(project_id, thread_id, question, vector, self._top_k, started_by)
         context = replace(context, passages=self.relevant(context.passages))
-        return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context, channel)
+        return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context, channel, api_key_id)
 
     async def stream(self, project_id: UUID, exchange: NewExchange, started: float) -> AsyncGenerator[ChatEvent, None]:
         """Stream the answer. Whatever happens (model error, client gone), the exchange is saved."""
@@ -362,6 +388,7 @@ class ChatService:
             exchange.question,
             exchange.new_thread,
             exchange.channel,
+            exchange.api_key_id,
         )
         run = _Run(project_id, exchange.question, exchange, started, list(exchange.passages), recorded)
         run.outcome.retrieval_score = exchange.passages[0].score if exchange.passages else None
@@ -377,10 +404,24 @@ class ChatService:
         except DomainError as exc:
             run.outcome.status, run.outcome.error = "failed", exc.message
             yield Failed(exc.code, exc.message)
+        except Exception:
+            # Anything else still ends the stream with an `error` event and a saved (failed) exchange: a client
+            # that saw `meta` must never be left with a dropped connection and neither `done` nor `error`.
+            log.exception("answering failed", extra={"question_answer_id": str(exchange.message_id)})
+            run.outcome.status, run.outcome.error = "failed", INTERNAL_ERROR_MESSAGE
+            yield Failed("internal_error", INTERNAL_ERROR_MESSAGE)
         run.outcome.sources = source_list(run.passages, run.outcome.answer)
         if run.outcome.status == "complete":
             yield Sources(run.outcome.sources)
-        if not await asyncio.to_thread(self._finish, run):
+        try:
+            saved = await asyncio.to_thread(self._finish, run)
+        except Exception:
+            # Saving failed after `sources` (issue 17: the client got meta, tokens, sources, then a dropped
+            # connection): `error` is still the last event, so the client knows the answer was not kept.
+            log.exception("saving the exchange failed", extra={"question_answer_id": str(exchange.message_id)})
+            yield Failed("internal_error", "the answer could not be saved")
+            return
+        if not saved:
             yield Failed("not_found", "the thread was deleted while answering")
         elif run.outcome.status == "complete":
             yield Done(run.outcome)
@@ -396,6 +437,8 @@ class ChatService:
         except DomainError:
             return False
         outcome = run.outcome
+        # The model's text is the one input no edge validates: a NUL in it must not lose the whole exchange.
+        outcome.answer = strip_unstorable(outcome.answer)
         outcome.latency_ms = _ms_since(run.started)
         # Grounded when any passage passed the floor, including one a search_documents call found.
         outcome.grounded = bool(run.passages)

@@ -38,6 +38,22 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class Forbidden(DomainError):
+    """Valid credentials that may not do this (a widget key outside the chat, or from an unlisted origin)."""
+
+    code = "forbidden"
+
+
+class RateLimited(DomainError):
+    """Too many requests in the current window; `retry_after_s` says when the next one is counted afresh."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int, **details: object) -> None:
+        super().__init__(message, retry_after_s=retry_after_s, **details)
+        self.retry_after_s = retry_after_s
+
+
 class Unavailable(DomainError):
     """A dependency (database, queue, model) cannot serve the request right now."""
 

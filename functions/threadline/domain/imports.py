@@ -25,6 +25,7 @@ from uuid import UUID, uuid5
 from threadline.domain.alerts import AlertRepository, Judge, judge, rules_for
 from threadline.domain.categories import ClassificationRequests
 from threadline.domain.errors import DomainError, InvalidInput
+from threadline.domain.instants import EARLIEST, LATEST
 from threadline.domain.metrics import Interaction, Measurement, measure
 from threadline.domain.pagination import Cursor, Page, PageRequest, page_of
 
@@ -34,10 +35,6 @@ MAX_QUESTION_CHARS = 32_000
 MAX_ANSWER_CHARS = 200_000
 MAX_REJECTIONS_SHOWN = 1000
 MAX_LATENCY_MS = 86_400_000
-# Past interactions happen between the Unix epoch and the end of this century; anything outside is a typo
-# or a sentinel (9999-12-31), and a year past 9999 in UTC cannot even be stored or read back.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 JobStatus = Literal["pending", "running", "done"]
 
 

@@ -139,6 +139,24 @@ class Unanswered:
         return None if interaction.grounded is None else float(not interaction.grounded)
 
 
+FEEDBACK_DOWN = "feedback_down"
+
+
+class FeedbackDown:
+    """1 when an answer's first rating is down, 0 when up: its mean over a project is the down-rate.
+
+    Measured when the answer is rated (domain/feedback.py:rate_answer), not from the interaction, which is
+    measured before anyone can rate it; listed here so that alert rules and the metrics listing know it.
+    """
+
+    name: ClassVar[str] = FEEDBACK_DOWN
+    unit: ClassVar[str] = "ratio"
+
+    def compute(self, interaction: Interaction) -> float | None:  # noqa: ARG002  (the Metric protocol's signature)
+        """Never from the interaction (see the class)."""
+        return None
+
+
 METRICS: tuple[Metric, ...] = (
     QuestionLength(),
     AnswerLength(),
@@ -148,6 +166,7 @@ METRICS: tuple[Metric, ...] = (
     RetrievalScore(),
     SourceCount(),
     Unanswered(),
+    FeedbackDown(),
 )
 METRIC_UNITS: dict[str, str] = {m.name: m.unit for m in METRICS}
 

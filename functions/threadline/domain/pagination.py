@@ -15,8 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
+from uuid import UUID
 
 from threadline.domain.errors import InvalidInput
+from threadline.domain.instants import out_of_range
+from threadline.domain.text import unstorable_reason
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -41,19 +44,23 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
-        """A cursor from `encode`; InvalidInput for anything else (times without a zone included)."""
+        """A cursor from `encode`; InvalidInput for anything else: a time without a zone or outside 1970-2100,
+        an id that is not a UUID after a time, text Postgres cannot store (a crafted cursor was a 500)."""
         try:
             if len(token) > MAX_CURSOR_CHARS:
                 raise ValueError("too long")
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             kind, key, ident = json.loads(raw)
-            if kind == "t":
+            if kind == "t" and isinstance(key, str) and isinstance(ident, str):
                 at = datetime.fromisoformat(key)
-                if at.tzinfo is None:
-                    raise ValueError("cursor time has no zone")
-                return cls(at, str(ident))
-            if kind == "s" and isinstance(key, str):
-                return cls(key, str(ident))
+                if at.tzinfo is None or out_of_range(at):
+                    raise ValueError("cursor time has no zone or is out of range")
+                # Rows sorted by time continue after a row id, a UUID (compared as one in SQL).
+                return cls(at, str(UUID(ident)))
+            if kind == "s" and isinstance(key, str) and isinstance(ident, str):
+                if unstorable_reason(key) or unstorable_reason(ident):
+                    raise ValueError("cursor holds text that cannot be stored")
+                return cls(key, ident)
             raise ValueError("unknown cursor kind")
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
             raise InvalidInput("invalid cursor: pass back a next_cursor as it was given", field="cursor") from exc

@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import PurePosixPath
 
 from threadline.domain.errors import UnsupportedMediaType
+from threadline.domain.text import strip_unstorable
 
 
 class DocumentFormat(StrEnum):
@@ -89,10 +90,17 @@ def parse(data: bytes, fmt: DocumentFormat) -> ParsedDocument:
             parsed = _parse_html(text)
         else:
             parsed = ParsedDocument(None, [Section("", text)])
-    sections = [Section(s.heading, s.text.strip()) for s in parsed.sections if s.text.strip()]
+    # Text extracted from a file loses the characters Postgres cannot store (a PDF's text layer can hold NUL):
+    # the policy for files, where the JSON `text` field refuses them with a 422 instead.
+    sections = [
+        Section(strip_unstorable(s.heading), text)
+        for s in parsed.sections
+        if (text := strip_unstorable(s.text).strip())
+    ]
     if not sections:
         raise ParseError("the document contains no text")
-    return ParsedDocument(parsed.title, sections)
+    title = strip_unstorable(parsed.title) if parsed.title is not None else None
+    return ParsedDocument(title, sections)
 
 
 def _decode(data: bytes) -> str:

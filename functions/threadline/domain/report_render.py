@@ -51,6 +51,15 @@ def _quality_lines(f: ExchangeFigures, previous: ExchangeFigures) -> list[tuple[
     ]
 
 
+def _ratings_line(p: ProjectReport) -> tuple[str, str]:
+    now, before = p.feedback, p.previous_feedback
+    rate = "no ratings" if now.down_rate is None else f"{now.down_rate * 100:.1f}% down"
+    return (
+        "Answer ratings",
+        f"{now.up} up, {now.down} down ({rate}; previous {before.up} up, {before.down} down)",
+    )
+
+
 def _category_rows(project: ProjectReport) -> list[CategoryLine]:
     return [*project.categories, project.unlabelled]
 
@@ -65,6 +74,7 @@ def render_text(report: TeamReport) -> str:
         out += ["", f"== Project: {p.project.name}", ""]
         out.append(f"Threads: {p.threads} (previous {p.previous_threads}, {change(p.threads, p.previous_threads)})")
         out += [f"{name}: {value}" for name, value in _quality_lines(p.figures, p.previous_figures)]
+        out.append("{}: {}".format(*_ratings_line(p)))
         out += ["", "Categories (this period, previous, change):"]
         out += [f"  {c.name}: {c.threads}, {c.previous}, {change(c.threads, c.previous)}" for c in _category_rows(p)]
         out += ["", "Top unlabelled questions:"]
@@ -88,6 +98,7 @@ def _row(*cells: str, head: bool = False) -> str:
 def _project_html(p: ProjectReport, chart_cid: str | None, unit: str) -> str:
     rows = [_row("Threads", f"{p.threads} ({change(p.threads, p.previous_threads)})")]
     rows += [_row(name, value) for name, value in _quality_lines(p.figures, p.previous_figures)]
+    rows.append(_row(*_ratings_line(p)))
     cats = [_row("Category", "This period", "Previous", "Change", head=True)]
     cats += [_row(c.name, str(c.threads), str(c.previous), change(c.threads, c.previous)) for c in _category_rows(p)]
     questions = "".join(f'<li>{escape(q)} <span style="color:#64748b">({n})</span></li>' for q, n in p.top_unlabelled)

@@ -1,3 +1,4 @@
+# Over 350 lines: one feature, callers use `reports.X` for all of it; its sections (periods, sending) are the seams.
 """Scheduled usage reports: per-team settings, reporting periods, the report itself, and sending it once.
 
 At most one report per team and period: a worker claims the (team, cadence, period) row BEFORE it
@@ -22,7 +23,14 @@ from email_validator import EmailNotValidError, validate_email
 from threadline.domain.analytics import CategoryRef
 from threadline.domain.errors import DomainError, InvalidInput
 from threadline.domain.timezones import parse_timezone
-from threadline.domain.usage import ExchangeFigures, UsageQuery, UsageRows, exchange_figures
+from threadline.domain.usage import (
+    ExchangeFigures,
+    FeedbackCounts,
+    UsageQuery,
+    UsageRows,
+    exchange_figures,
+    feedback_counts,
+)
 
 Cadence = Literal["daily", "weekly", "monthly"]
 CADENCES: tuple[Cadence, ...] = ("daily", "weekly", "monthly")
@@ -272,6 +280,9 @@ class ProjectReport:
     top_unlabelled: list[tuple[str, int]]
     figures: ExchangeFigures
     previous_figures: ExchangeFigures
+    # Answer ratings in the period and the one before (by each first rating's time).
+    feedback: FeedbackCounts
+    previous_feedback: FeedbackCounts
     # Threads per bucket of the period (per local day; per hour in a daily report) and the buckets' labels.
     series: list[int]
     series_labels: list[str]
@@ -339,6 +350,7 @@ def _project_report(
     lines.sort(key=lambda line: (-line.threads, line.name.lower()))
     mine = [e for e in usage.exchanges if e.project_id == project.id]
     bins = [b for b in usage.bins if b.project_id == project.id]
+    ratings = [f for f in usage.feedback if f.project_id == project.id]
     return ProjectReport(
         project=project,
         threads=sum(v for (current, _), v in tally.items() if current),
@@ -352,6 +364,8 @@ def _project_report(
         previous_figures=exchange_figures(
             [e for e in mine if e.bucket < first_current], [b for b in bins if b.span == PREVIOUS_SPAN]
         ),
+        feedback=feedback_counts(f for f in ratings if f.bucket >= first_current),
+        previous_feedback=feedback_counts(f for f in ratings if f.bucket < first_current),
         series=[per_bucket.get(i, 0) for i in range(first_current, len(bounds))],
         series_labels=[period.bucket_label(b) for b in bounds[first_current:]],
     )

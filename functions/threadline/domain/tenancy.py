@@ -6,7 +6,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from threadline.domain.errors import InvalidInput, Unauthorized
@@ -15,6 +16,13 @@ from threadline.domain.pagination import Cursor, Page, PageRequest, page_in_memo
 API_KEY_PREFIX = "tl"
 _PREFIX_CHARS = 8
 _SECRET_BYTES = 24
+
+Scope = Literal["admin", "widget"]
+ADMIN: Scope = "admin"
+WIDGET: Scope = "widget"
+# A widget sits on a handful of sites (docs, app, staging); more than this is a sign of a wildcard by hand.
+MAX_ORIGINS = 20
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,8 @@ class ApiKeyInfo:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    scope: Scope = ADMIN
+    origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +69,18 @@ class IssuedApiKey:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the project (and its team) that an API key belongs to."""
+    """Who is calling: the project (and its team) that an API key belongs to, and what the key may do."""
 
     project_id: UUID
     team_id: UUID
     key_id: UUID
+    scope: Scope = ADMIN
+    origins: tuple[str, ...] = ()
+
+    @property
+    def is_widget(self) -> bool:
+        """A public widget key: chat only, from its origins only, rate limited."""
+        return self.scope == WIDGET
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,10 +125,26 @@ class TenancyRepository(Protocol):
     def create_project(self, team_id: UUID, name: str, categories: tuple[DefaultCategory, ...]) -> Project: ...
     def get_project(self, project_id: UUID) -> Project: ...
     def list_projects(self, team_id: UUID | None = None) -> list[Project]: ...
-    def store_api_key(self, project_id: UUID, name: str, prefix: str, key_hash: bytes) -> ApiKeyInfo: ...
+    def store_api_key(
+        self,
+        project_id: UUID,
+        name: str,
+        prefix: str,
+        key_hash: bytes,
+        scope: Scope = ADMIN,
+        origins: tuple[str, ...] = (),
+    ) -> ApiKeyInfo: ...
     def list_api_keys(self, project_id: UUID) -> list[ApiKeyInfo]: ...
-    def revoke_api_key(self, project_id: UUID, prefix: str) -> ApiKeyInfo: ...
+    def revoke_api_key(self, project_id: UUID, key: UUID | str, keep_last_admin: bool = False) -> ApiKeyInfo:
+        """Revoke a key by id or prefix (idempotent). With `keep_last_admin` (the API: a team must not lock itself
+        out), Conflict for the project's last active admin key; operators (the CLI) may revoke it, a leaked key
+        must be stoppable, and can issue the next one."""
+        ...
+
     def principal_for_key_hash(self, key_hash: bytes) -> Principal | None: ...
+    def origin_on_widget_key(self, origin: str) -> bool:
+        """True when an active widget key lists this (normalised) origin."""
+        ...
 
 
 def hash_api_key(key: str) -> bytes:
@@ -137,12 +170,60 @@ def create_project(repo: TenancyRepository, team_id: UUID, name: str) -> Project
     return repo.create_project(team_id, _validate_name("project", name), DEFAULT_CATEGORIES)
 
 
-def issue_api_key(repo: TenancyRepository, project_id: UUID, name: str = "default") -> IssuedApiKey:
+def normalise_origin(origin: str) -> str:
+    """`scheme://host[:port]` in lower case, the scheme's default port left out, as browsers send `Origin`.
+
+    InvalidInput for anything else: a path, a query, credentials, a wildcard, a scheme other than http(s).
+    """
+    text = origin.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise InvalidInput(f"origin {origin!r} is not a URL", field="origins") from None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in _DEFAULT_PORTS or not host:
+        raise InvalidInput(f"origin {origin!r} must be http(s)://host[:port]", field="origins")
+    if "*" in text:
+        raise InvalidInput(f"origin {origin!r}: wildcards are not allowed, list each origin", field="origins")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidInput(f"origin {origin!r} must have no path, query or credentials", field="origins")
+    if ":" in host:  # an IPv6 literal keeps its brackets in an Origin header
+        host = f"[{host}]"
+    suffix = "" if port is None or port == _DEFAULT_PORTS[scheme] else f":{port}"
+    return f"{scheme}://{host}{suffix}"
+
+
+def key_origins(scope: Scope, origins: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """The normalised, de-duplicated origins of a key: at least one for a widget key, none for an admin key."""
+    normalised = tuple(dict.fromkeys(normalise_origin(o) for o in origins))
+    if scope == WIDGET and not normalised:
+        raise InvalidInput("a widget key needs at least one origin", field="origins")
+    if scope == ADMIN and normalised:
+        raise InvalidInput("an admin key takes no origins (it is not for web pages)", field="origins")
+    if len(normalised) > MAX_ORIGINS:
+        raise InvalidInput(f"a key lists at most {MAX_ORIGINS} origins", field="origins")
+    return normalised
+
+
+def issue_api_key(
+    repo: TenancyRepository,
+    project_id: UUID,
+    name: str = "default",
+    scope: Scope = ADMIN,
+    origins: list[str] | tuple[str, ...] = (),
+) -> IssuedApiKey:
     """Create a key for a project. Only its hash and its public prefix are stored."""
+    if scope not in (ADMIN, WIDGET):
+        raise InvalidInput("scope must be admin or widget", field="scope")
+    allowed = key_origins(scope, origins)
+    cleaned = name.strip() or "default"
+    if len(cleaned) > 200:
+        raise InvalidInput("key name must be 1-200 characters", field="name")
     repo.get_project(project_id)
     prefix = secrets.token_hex(_PREFIX_CHARS // 2)
     key = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(_SECRET_BYTES)}"
-    info = repo.store_api_key(project_id, name.strip() or "default", prefix, hash_api_key(key))
+    info = repo.store_api_key(project_id, cleaned, prefix, hash_api_key(key), scope, allowed)
     return IssuedApiKey(info=info, key=key)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import NamedTuple
@@ -154,6 +154,37 @@ class ChannelTally(NamedTuple):
     threads: int
 
 
+class FeedbackTally(NamedTuple):
+    """Ratings of one project and bucket (by the time of each answer's first rating by a key)."""
+
+    project_id: UUID
+    bucket: int
+    up: int
+    down: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackCounts:
+    """Up and down ratings of a stretch of time."""
+
+    up: int = 0
+    down: int = 0
+
+    @property
+    def down_rate(self) -> float | None:
+        """The share of ratings that are down; None when nothing was rated."""
+        rated = self.up + self.down
+        return self.down / rated if rated else None
+
+
+def feedback_counts(tallies: Iterable[FeedbackTally]) -> FeedbackCounts:
+    """The sum of some tallies."""
+    up = down = 0
+    for t in tallies:
+        up, down = up + t.up, down + t.down
+    return FeedbackCounts(up, down)
+
+
 class ExchangeTally(NamedTuple):
     """Exchanges (questions and their answers) of one project and bucket."""
 
@@ -186,6 +217,7 @@ class UsageRows:
     threads: list[ThreadTally]
     exchanges: list[ExchangeTally]
     bins: list[BinCount]
+    feedback: list[FeedbackTally] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

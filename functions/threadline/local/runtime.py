@@ -1,3 +1,4 @@
+# Over 350 lines: the runtime, its workers and their limits (timeout, memory, payload) share the pool's state and lock.
 """The local Lambda runtime: each function runs in its own worker processes, with only its own environment.
 
 A worker (local/worker.py) is one execution environment: started with exactly what Lambda would give the

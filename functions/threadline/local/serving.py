@@ -18,7 +18,11 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://{host}:{self.port}"
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on", access_log=False)
+        # proxy_headers off: the client address is the socket peer, never an X-Forwarded-For a caller wrote
+        # (the widget's per-IP rate limit counts by it, api/access.py).
+        config = uvicorn.Config(
+            app, host=host, port=self.port, log_level="warning", lifespan="on", access_log=False, proxy_headers=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"uvicorn-{self.port}", daemon=True)
 

@@ -7,7 +7,8 @@ What the adapter does in AWS, and so what this does:
 2. The adapter polls `http://127.0.0.1:$AWS_LWA_PORT$AWS_LWA_READINESS_CHECK_PATH` until it answers with a
    status below 500 (AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS); only then is the function ready.
 3. Each Function URL event (payload format 2.0) becomes an HTTP request to that port: method, rawPath,
-   rawQueryString, headers, cookies, body (base64 when isBase64Encoded).
+   rawQueryString, headers, cookies, body (base64 when isBase64Encoded); the event's requestContext goes along
+   as JSON in the `x-amzn-request-context` header.
 4. With AWS_LWA_INVOKE_MODE=response_stream the response is streamed back as it is written: first a JSON
    prelude (statusCode, headers, cookies) then the body, chunk by chunk, so Server-Sent Events reach the
    client as the app emits them.
@@ -100,7 +101,10 @@ class WebAdapter:
         path = event.get("rawPath") or http_context.get("path", "/")
         if event.get("rawQueryString"):
             path += "?" + event["rawQueryString"]
-        headers = dict(event.get("headers") or {})
+        # The adapter forwards the event's requestContext as JSON in `x-amzn-request-context`, in place of any
+        # header of that name the client sent: the app reads the caller's address from it (api/access.py).
+        headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-amzn-request-context"}
+        headers["x-amzn-request-context"] = json.dumps(event["requestContext"], separators=(",", ":"))
         if event.get("cookies"):
             headers["cookie"] = "; ".join(event["cookies"])
         body = event.get("body")

@@ -10,8 +10,8 @@ from uuid import UUID
 
 import pytest
 
-from threadline.adapters.postgres.seed import Seeder
 from threadline.bootstrap import Container
+from threadline.local.seed import Seeder
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "stepfunctions"
 

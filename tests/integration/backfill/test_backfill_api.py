@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
@@ -15,14 +14,6 @@ from threadline.domain.backfill import Scope, State
 from .conftest import Seeded
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    from threadline.api.app import create_app
-
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

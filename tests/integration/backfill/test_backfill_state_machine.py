@@ -19,7 +19,8 @@ from threadline.settings import Settings
 
 from .conftest import Seeded, labels, seed
 
-pytestmark = pytest.mark.integration
+# Slow: thousands of seeded threads through the real state machine, and a range's retries backing off 1 + 2 + 4 s.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @dataclass
@@ -129,7 +130,8 @@ def test_a_stopped_execution_resumes_without_relabelling(slow_api: Api) -> None:
     # Then the same job resumes and finishes; what the first run labelled was not labelled again
     assert stopped["state"] == "stopped" and 0 < stopped["ranges_done"] < stopped["ranges_total"]
     assert resumed.status_code == 202 and resumed.json()["id"] == started["id"] and resumed.json()["resumed"]
-    assert done["state"] == "succeeded" and done["attempt"] == 2, done
+    assert done["state"] == "succeeded" and done["attempt"] == 2 and done["threads_unlabelled"] == 0, done
+    assert done["resumed"] is True  # every read of a resumed backfill says so, not only the start's response
     after = labels(api.container, api.seeded.project_id)
     assert labelled_in_first_run and all(after[t] == v for t, v in labelled_in_first_run.items())
     assert done["threads_labelled"] == len(_unlabelled(before))

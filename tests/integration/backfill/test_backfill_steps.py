@@ -134,3 +134,38 @@ def test_a_stopped_backfill_resumes_and_skips_finished_ranges(container: Contain
     after = labels(container, seeded.project_id)
     assert all(after[t] == v for t, v in first_done.items() if v[1] is not None)
     assert done.state is State.SUCCEEDED and done.execution_name == f"{job.id}-2"
+
+
+@pytest.mark.integration
+def test_threads_added_while_it_runs_make_it_incomplete_counted_at_the_end(
+    container: Container, seeded: Seeded
+) -> None:
+    # Given a backfill planned over the project's unlabelled threads
+    job = container.backfills.begin(seeded.project_id, Scope.UNLABELLED).backfill
+    ranges = container.backfills.plan(job.id, job.attempt, 250)
+    # And an import that, meanwhile, adds 7 threads from last year (before the cutoff: in the backfill's scope)
+    # whose ids sort before every planned range (ranges cover [first_id, next_id): these fall outside all)
+    with container.db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO threads (id, project_id, first_question, message_count, created_at)"
+            " SELECT ('00000000-0000-4000-8000-' || lpad(i::text, 12, '0'))::uuid, %(p)s,"
+            "        'imported question ' || i, 1, now() - interval '365 days'"
+            " FROM generate_series(1, 7) AS i",
+            {"p": seeded.project_id},
+        )
+    assert min(r.first_id for r in ranges) > UUID("00000000-0000-4000-8000-000000000007")
+    # When every planned range is classified and the job summarized
+    for r in ranges:
+        backfill.classify_range(container.backfills, container.classifier, job.id, r.ordinal)
+    done = backfill.summarize(container.backfills, job.id, job.attempt, None)
+    # Then it does not claim success: every range ran, but the 7 threads of its scope are counted unlabelled
+    assert done.ranges_done == done.ranges_total and not done.failures
+    assert done.state is State.INCOMPLETE and done.threads_unlabelled == 7
+    assert container.backfills.get(job.id, seeded.project_id).threads_unlabelled == 7
+    # And a new backfill labels them, and succeeds with none left
+    again = container.backfills.begin(seeded.project_id, Scope.UNLABELLED)
+    assert again.backfill.id != job.id and not again.resumed
+    for r in container.backfills.plan(again.backfill.id, 1, 250):
+        backfill.classify_range(container.backfills, container.classifier, again.backfill.id, r.ordinal)
+    finished = backfill.summarize(container.backfills, again.backfill.id, 1, None)
+    assert finished.state is State.SUCCEEDED and finished.threads_unlabelled == 0 and finished.threads_labelled == 7

@@ -8,34 +8,10 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.integration.labelling.support import ProjectKey, make_queue
+from tests.integration.labelling.support import make_queue
 from threadline.bootstrap import Container
-from threadline.domain import tenancy
 from threadline.settings import Settings
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    """The real app on the test's database."""
-    from threadline.api.app import create_app
-
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def make_project(container: Container) -> Callable[[str], ProjectKey]:
-    """Creates a team and a project (with the default categories) and a key for it."""
-
-    def make(name: str) -> ProjectKey:
-        team = tenancy.create_team(container.tenancy, f"team {name}")
-        project = tenancy.create_project(container.tenancy, team.id, name)
-        return ProjectKey(id=project.id, key=tenancy.issue_api_key(container.tenancy, project.id).key)
-
-    return make
-
 
 SeedThreads = Callable[..., list[UUID]]
 

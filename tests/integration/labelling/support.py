@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from uuid import UUID
 
 import boto3
 import psycopg
 from fastapi.testclient import TestClient
 
-
-@dataclass(frozen=True)
-class ProjectKey:
-    """A project, its API key, and the headers to use it."""
-
-    id: UUID
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"X-API-KEY": self.key}
+from tests.fixtures.app import ProjectKey
 
 
 def category_ids(client: TestClient, project: ProjectKey) -> dict[str, UUID]:

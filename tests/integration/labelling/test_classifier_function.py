@@ -15,8 +15,9 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from tests.fixtures.app import ProjectKey
 from tests.integration.labelling.conftest import SeedThreads
-from tests.integration.labelling.support import ProjectKey, thread_label
+from tests.integration.labelling.support import thread_label
 from threadline.bootstrap import Container
 from threadline.handlers.classify import lambda_handler
 from threadline.messages import ClassifyThread

@@ -12,8 +12,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.fixtures.app import ProjectKey
 from tests.integration.labelling.conftest import SeedThreads
-from tests.integration.labelling.support import ProjectKey, category_ids, drain, thread_label
+from tests.integration.labelling.support import category_ids, drain, thread_label
 from threadline.bootstrap import Container
 from threadline.domain.classification import ClassifyRequest, classify_messages
 from threadline.domain.ports import LabelDecision

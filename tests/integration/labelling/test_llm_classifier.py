@@ -8,8 +8,9 @@ from uuid import uuid4
 
 import pytest
 
+from tests.fixtures.app import ProjectKey
 from tests.integration.labelling.conftest import SeedThreads
-from tests.integration.labelling.support import ProjectKey, thread_label
+from tests.integration.labelling.support import thread_label
 from threadline.bootstrap import Container
 from threadline.domain.classification import ClassifyRequest, classify_messages
 from threadline.local.openai_stub import OpenAIStub, Reply

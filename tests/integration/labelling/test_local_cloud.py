@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.labelling.support import ProjectKey
+from tests.fixtures.app import ProjectKey
 from threadline.adapters.aws.chat_events import SqsChatEvents
 from threadline.adapters.aws.clients import sqs_for
 from threadline.bootstrap import Container

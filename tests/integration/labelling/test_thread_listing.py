@@ -10,8 +10,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.fixtures.app import ProjectKey
 from tests.integration.labelling.conftest import SeedThreads
-from tests.integration.labelling.support import ProjectKey, category_ids
+from tests.integration.labelling.support import category_ids
 from threadline.adapters.postgres.labels import listing_sql
 from threadline.bootstrap import Container
 from threadline.domain.labels import ThreadQuery

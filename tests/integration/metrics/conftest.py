@@ -15,25 +15,13 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.fixtures.app import ProjectKey, new_project
 from threadline import bootstrap
 from threadline import settings as settings_module
 from threadline.bootstrap import Container
-from threadline.domain import tenancy
 from threadline.settings import Settings
 
 EVENTS = Path(__file__).resolve().parents[3] / "events" / "sqs"
-
-
-@dataclass(frozen=True)
-class ProjectKey:
-    """A project and a key for it."""
-
-    id: uuid.UUID
-    key: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"X-API-KEY": self.key}
 
 
 @dataclass(frozen=True)
@@ -94,14 +82,8 @@ def api(app_container: Container) -> Iterator[TestClient]:
 
 @pytest.fixture
 def make_project(app_container: Container) -> Callable[[str], ProjectKey]:
-    """Create a project (with its default rules) and a key."""
-
-    def make(name: str) -> ProjectKey:
-        team = tenancy.create_team(app_container.tenancy, f"team {name}")
-        project = tenancy.create_project(app_container.tenancy, team.id, name)
-        return ProjectKey(project.id, tenancy.issue_api_key(app_container.tenancy, project.id).key)
-
-    return make
+    """Projects with keys on this folder\'s container (its moto resources), not the shared `container`."""
+    return lambda name: new_project(app_container, name)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.metrics.conftest import FakeLambdaContext, ProjectKey, sqs_event
+from tests.fixtures.app import ProjectKey
+from tests.integration.metrics.conftest import FakeLambdaContext, sqs_event
 from threadline.bootstrap import Container
 from threadline.domain.alerts import AlertFilter, measure_message
 

@@ -11,7 +11,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.metrics.conftest import Cloud, ProjectKey, drain
+from tests.fixtures.app import ProjectKey
+from tests.integration.metrics.conftest import Cloud, drain
 from threadline.bootstrap import Container
 from threadline.domain.imports import process_chunk
 from threadline.messages import ClassifyThread

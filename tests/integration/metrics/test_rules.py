@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.integration.metrics.conftest import ProjectKey
+from tests.fixtures.app import ProjectKey
 from threadline.bootstrap import Container
 from threadline.domain.alerts import DEFAULT_RULES
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.fixtures.app import new_project
 from threadline.bootstrap import Container
-from threadline.domain import tenancy
 from threadline.local.openai_stub import OpenAIStub
 from threadline.local.serving import BackgroundServer
 from threadline.settings import Settings
@@ -31,10 +31,9 @@ class Tenant:
 
 
 def make_tenant(container: Container, name: str) -> Tenant:
-    """A team, a project and a key."""
-    team = tenancy.create_team(container.tenancy, f"team {name}")
-    project = tenancy.create_project(container.tenancy, team.id, name)
-    return Tenant(project.id, tenancy.issue_api_key(container.tenancy, project.id).key)
+    """A team, a project and a key (`new_project`), as the RAG tests name them."""
+    made = new_project(container, name)
+    return Tenant(made.id, made.key)
 
 
 @pytest.fixture
@@ -47,15 +46,6 @@ def tenant(container: Container) -> Tenant:
 def other_tenant(container: Container) -> Tenant:
     """Another customer, who must never see the first one's data."""
     return make_tenant(container, "globex")
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    """The app in-process (JSON routes)."""
-    from threadline.api.app import create_app
-
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from uuid import UUID
 
 import psycopg
 import pytest
-from fastapi.testclient import TestClient
 
 from threadline.bootstrap import Container
 from threadline.domain import tenancy
@@ -114,14 +113,6 @@ def sent_raw(endpoint: str, containing: str) -> list[str]:
 @pytest.fixture
 def data(container: Container) -> Data:
     return Data(container)
-
-
-@pytest.fixture
-def client(container: Container) -> Iterator[TestClient]:
-    from threadline.api.app import create_app
-
-    with TestClient(create_app(container)) as test_client:
-        yield test_client
 
 
 @pytest.fixture

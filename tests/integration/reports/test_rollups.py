@@ -24,13 +24,13 @@ from threadline import cli
 from threadline.adapters.postgres import imports as import_sql
 from threadline.adapters.postgres.chat import PostgresChat
 from threadline.adapters.postgres.migrate import migrate
-from threadline.adapters.postgres.seed import Seeder
 from threadline.bootstrap import Container
 from threadline.domain import analytics
 from threadline.domain.chat import Outcome
 from threadline.domain.metrics import Interaction
 from threadline.domain.ports import LabelDecision
 from threadline.domain.usage import bin_value
+from threadline.local.seed import Seeder
 
 REPO = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 3, 2, tzinfo=UTC)

@@ -16,8 +16,6 @@ from threadline.settings import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_scheduler import EventBridgeSchedulerClient
-    from mypy_boto3_ses import SESClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
 
@@ -52,42 +50,6 @@ def _client(service: str, endpoint_url: str, region: str, _cloud: str, _localsta
 def _cached(service: str, endpoint_url: str, region: str) -> Any:
     settings = get_settings()
     return _client(service, endpoint_url, region, settings.cloud, settings.localstack_host)
-
-
-def client(service: str) -> Any:
-    """A cached client for a service, pointed where the settings say."""
-    settings = get_settings()
-    return _cached(service, settings.aws_endpoint_url, settings.aws_region)
-
-
-def sqs() -> SQSClient:
-    """SQS."""
-    result: SQSClient = client("sqs")
-    return result
-
-
-def s3() -> S3Client:
-    """S3."""
-    result: S3Client = client("s3")
-    return result
-
-
-def ses() -> SESClient:
-    """SES (v1 API; moto keeps what it sends)."""
-    result: SESClient = client("ses")
-    return result
-
-
-def stepfunctions() -> SFNClient:
-    """Step Functions."""
-    result: SFNClient = client("stepfunctions")
-    return result
-
-
-def scheduler() -> EventBridgeSchedulerClient:
-    """EventBridge Scheduler."""
-    result: EventBridgeSchedulerClient = client("scheduler")
-    return result
 
 
 def sqs_for(endpoint_url: str, region: str) -> SQSClient:

@@ -39,7 +39,7 @@ _IN_SCOPE: dict[Scope, LiteralString] = {
 
 _BACKFILL_ROWS: LiteralString = """
 SELECT b.id, b.project_id, b.scope, b.state, b.attempt, b.execution_arn, b.error, b.cutoff,
-       b.started_at, b.finished_at,
+       b.started_at, b.finished_at, b.threads_unlabelled,
        coalesce(r.total, 0) AS ranges_total, coalesce(r.done, 0) AS ranges_done,
        coalesce(r.planned, 0) AS threads_planned, coalesce(r.labelled, 0) AS threads_labelled
 FROM backfills b
@@ -131,14 +131,25 @@ WHERE t.id = d.id AND t.project_id = %(project_id)s
   AND {in_scope}
 """
 
+# Every range done is not enough to succeed: the threads of the scope are counted as they are now, and any
+# still unlabelled make the job `incomplete` (a backfill started while an import ran said `succeeded` with
+# 425 of 3001 threads labelled).
 _FINISH: LiteralString = """
 UPDATE backfills b
 SET state = CASE
-        WHEN %(error)s::text IS NULL AND b.planned
-             AND NOT EXISTS (SELECT 1 FROM backfill_ranges r WHERE r.backfill_id = b.id AND r.state = 'pending')
-        THEN 'succeeded' ELSE 'failed' END,
+        WHEN %(error)s::text IS NOT NULL OR NOT b.planned
+             OR EXISTS (SELECT 1 FROM backfill_ranges r WHERE r.backfill_id = b.id AND r.state = 'pending')
+        THEN 'failed'
+        WHEN %(remaining)s > 0 THEN 'incomplete'
+        ELSE 'succeeded' END,
+    threads_unlabelled = %(remaining)s,
     error = %(error)s, finished_at = now(), updated_at = now()
 WHERE b.id = %(id)s AND b.state = 'running' AND b.attempt = %(attempt)s
+"""
+
+_REMAINING_TEMPLATE: LiteralString = """
+SELECT count(*) AS n FROM threads t
+WHERE (%(project_id)s::uuid IS NULL OR t.project_id = %(project_id)s) AND {in_scope}
 """
 
 
@@ -159,6 +170,7 @@ def _backfill(row: Row, failures: list[Row]) -> Backfill:
         ranges_done=row["ranges_done"],
         threads_planned=int(row["threads_planned"]),
         threads_labelled=int(row["threads_labelled"]),
+        threads_unlabelled=row["threads_unlabelled"],
         failures=[RangeFailure(**f) for f in failures],
         error=row["error"],
         cutoff=row["cutoff"],
@@ -328,7 +340,18 @@ class PostgresBackfills:
 
     def finish(self, backfill_id: UUID, attempt: int, error: str | None) -> Backfill:
         with self._db.transaction() as conn:
-            conn.execute(_FINISH, {"id": backfill_id, "attempt": attempt, "error": error})
+            job = conn.execute(
+                "SELECT project_id, scope, cutoff FROM backfills WHERE id = %(id)s", {"id": backfill_id}
+            ).fetchone()
+            if job is None:
+                raise NotFound("backfill not found")
+            # Threads of the scope left unlabelled: the same predicate the plan and the ranges use.
+            remaining = conn.execute(
+                _with_scope(_REMAINING_TEMPLATE, Scope(job["scope"])),
+                {"project_id": job["project_id"], "cutoff": job["cutoff"]},
+            ).fetchone()
+            assert remaining is not None
+            conn.execute(_FINISH, {"id": backfill_id, "attempt": attempt, "error": error, "remaining": remaining["n"]})
             return self._load(conn, backfill_id, None)
 
     def end(self, backfill_id: UUID, attempt: int, state: State, error: str | None) -> None:

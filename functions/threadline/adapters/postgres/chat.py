@@ -20,7 +20,8 @@ from threadline.domain.prompting import Passage, Turn
 
 # ef_search bounds the candidate list of each HNSW scan step; with iterative scans (_SEARCH_SETTINGS) a
 # filtered search keeps going until LIMIT rows pass the filter, so a wider beam trades latency for recall.
-DEFAULT_EF_SEARCH = 400
+# Settings.retrieval_ef_search says why 40.
+DEFAULT_EF_SEARCH = 40
 
 _THREAD_COLUMNS = "id, project_id, system_prompt, document_ids, first_question, message_count, created_at, updated_at"
 _EXCHANGE_COLUMNS = (
@@ -39,7 +40,7 @@ TEXT_WEIGHT: LiteralString = "1.0"
 CANDIDATES_PER_PASSAGE = 4
 
 # BM25 (Robertson and Zaragoza 2009) over the chunks' tsvectors: each question lexeme the project knows
-# weighs its IDF, ln(1 + (N - df + 0.5) / (df + 0.5)), from chunk_lexemes (0012), so the one telling word of
+# weighs its IDF, ln(1 + (N - df + 0.5) / (df + 0.5)), from chunk_lexemes (0016), so the one telling word of
 # a question outweighs its common ones (ts_rank has no IDF: text-only hit@1 was 29% with it). Term
 # frequency saturates with k1 = 1.2; b = 0 (no length normalisation) because chunks are cut to the model's
 # window and their lengths vary little. A lexeme in the heading path (weight A) counts twice. The 'english'
@@ -57,16 +58,32 @@ _QUERY_TERMS: LiteralString = (
     " WHERE n.project_id = %(project_id)s AND n.lexeme = '' AND l.chunks > 0"
 )
 
+_NEAREST: LiteralString = (
+    "SELECT c.id, c.document_id, c.heading, c.content, c.embedding <=> %(vector)s AS distance"
+    " FROM chunks c WHERE c.project_id = %(project_id)s"
+)
 
-def _vector_ranked(scope: LiteralString) -> LiteralString:
-    # The inner query is what the HNSW index serves (ORDER BY distance LIMIT k on chunks alone);
-    # relaxed_order iterative scans may return rows slightly out of order, so ranks come from a re-sort.
+
+def _nearest(
+    scope: LiteralString, order: LiteralString = "c.embedding <=> %(vector)s", limit: LiteralString = "%(top_k)s"
+) -> LiteralString:
+    # What the HNSW index serves: ORDER BY distance LIMIT k on chunks alone. `c.project_id = %(project_id)s` is
+    # also what prunes the scan to the project's own partition and graph (migration 0015): keep it a plain
+    # equality on the parameter, or every project's partition is planned.
+    return "(" + _NEAREST + scope + " ORDER BY " + order + " LIMIT " + limit + ")"
+
+
+def _retrieval_from(inner: LiteralString) -> LiteralString:
+    # relaxed_order iterative scans may return rows slightly out of order, so the outer query re-sorts.
     return (
-        "SELECT v.id, row_number() OVER (ORDER BY v.distance, v.id) AS rank, 1.0 AS weight"
-        " FROM (SELECT c.id, c.embedding <=> %(vector)s AS distance"
-        "       FROM chunks c WHERE c.project_id = %(project_id)s" + scope + ""
-        "       ORDER BY c.embedding <=> %(vector)s LIMIT %(candidates)s) v"
+        "SELECT r.id AS chunk_id, r.document_id, d.title, r.heading, r.content, 1 - r.distance AS score"
+        " FROM (" + inner + ") r JOIN documents d ON d.id = r.document_id ORDER BY r.distance"
     )
+
+
+def _vector_ranked(nearest: LiteralString) -> LiteralString:
+    # Ranks come from a re-sort, as in _retrieval_from.
+    return "SELECT v.id, row_number() OVER (ORDER BY v.distance, v.id) AS rank, 1.0 AS weight FROM (" + nearest + ") v"
 
 
 def _text_ranked(scope: LiteralString, weight: LiteralString = TEXT_WEIGHT) -> LiteralString:
@@ -85,37 +102,70 @@ def _text_ranked(scope: LiteralString, weight: LiteralString = TEXT_WEIGHT) -> L
     )
 
 
-def _retrieval(scope: LiteralString, mode: str = "hybrid", text_weight: LiteralString = TEXT_WEIGHT) -> LiteralString:
-    """The top_k passages by `mode`: "vector", "text" (BM25) or "hybrid" (both fused by weighted RRF), all in
-    one statement.
+def _fused(mode: str, nearest: LiteralString, text_scope: LiteralString, text_weight: LiteralString) -> LiteralString:
+    """The top_k passages of the "text" (BM25) or "hybrid" (BM25 and `nearest` fused by weighted RRF) ranking.
 
-    `score` is always the cosine similarity to the question (what the relevance floor compares), whatever
-    ranked the passage.
+    `score` is the cosine similarity to the question (what the relevance floor compares), whatever ranked the
+    passage; the join back to chunks names the project so that it reads one partition (migration 0015).
     """
-    if mode == "vector":
-        ranked: LiteralString = _vector_ranked(scope)
-    elif mode == "text":
-        ranked = _text_ranked(scope)
-    else:
-        ranked = _vector_ranked(scope) + " UNION ALL " + _text_ranked(scope, text_weight)
+    ranked = _text_ranked(text_scope, text_weight)
+    if mode == "hybrid":
+        ranked = _vector_ranked(nearest) + " UNION ALL " + ranked
     return (
         "SELECT c.id AS chunk_id, c.document_id, d.title, c.heading, c.content,"
         " 1 - (c.embedding <=> %(vector)s) AS score"
         " FROM (SELECT r.id, sum(r.weight / (" + RRF_K + " + r.rank)) AS fused"
         "       FROM (" + ranked + ") r GROUP BY r.id ORDER BY fused DESC, r.id LIMIT %(top_k)s) f"
-        " JOIN chunks c ON c.id = f.id"
+        " JOIN chunks c ON c.project_id = %(project_id)s AND c.id = f.id"
         " JOIN documents d ON d.id = c.document_id"
         " ORDER BY f.fused DESC, f.id"
     )
 
 
-_THREAD_SCOPE: LiteralString = (
-    " AND ((SELECT t.document_ids FROM threads t WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)"
-    " IS NULL OR c.document_id = ANY((SELECT t.document_ids FROM threads t"
-    " WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)::uuid[]))"
+def _retrieval(scope: LiteralString, mode: str = "vector", text_weight: LiteralString = TEXT_WEIGHT) -> LiteralString:
+    """The top_k passages of the project within `scope` by `mode`: "vector" (the project's HNSW graph), "text"
+    (BM25) or "hybrid" (both fused by weighted RRF), all in one statement."""
+    if mode == "vector":
+        return _retrieval_from(_nearest(scope))
+    return _fused(mode, _nearest(scope, limit="%(candidates)s"), scope, text_weight)
+
+
+# A new thread has no document scope; a follow-up inherits its thread's (NULL means every document).
+_THREAD_DOCUMENTS: LiteralString = (
+    "(SELECT t.document_ids FROM threads t WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)"
 )
+# The same scope as one filter, for the full-text ranking: the GIN index serves it either way.
+_THREAD_SCOPE: LiteralString = (
+    " AND (" + _THREAD_DOCUMENTS + " IS NULL OR c.document_id = ANY(" + _THREAD_DOCUMENTS + "::uuid[]))"
+)
+
+
+def _thread_nearest(extra: LiteralString, limit: LiteralString = "%(top_k)s") -> LiteralString:
+    # Two branches, one of which a one-time filter skips. An unscoped thread walks the project's graph. A thread
+    # scoped to documents reads their chunks exactly (chunks_document_idx, then a top-k sort): `+ 0` keeps the
+    # HNSW index from serving that ORDER BY. Through the graph, a filter that keeps one document of a hundred
+    # made the iterative scan visit thousands of candidates: p50 116 ms against 32 ms exact (bench.chat, 100k
+    # chunks in 10 projects, on a busy host), and the planner cannot tell, as the scope is read in the query.
+    return (
+        _nearest(" AND " + _THREAD_DOCUMENTS + " IS NULL" + extra, limit=limit)
+        + " UNION ALL "
+        + _nearest(
+            " AND c.document_id = ANY(" + _THREAD_DOCUMENTS + "::uuid[])" + extra,
+            "(c.embedding <=> %(vector)s) + 0",
+            limit,
+        )
+    )
+
+
+def _in_thread(extra: LiteralString, mode: str = "vector") -> LiteralString:
+    """The top_k passages of a follow-up, within its thread's documents and `extra`, by `mode`."""
+    if mode == "vector":
+        return _retrieval_from(_thread_nearest(extra))
+    return _fused(mode, _thread_nearest(extra, "%(candidates)s"), _THREAD_SCOPE + extra, TEXT_WEIGHT)
+
+
 _TITLE_SCOPE: LiteralString = (
-    _THREAD_SCOPE + " AND c.document_id IN (SELECT id FROM documents WHERE project_id = %(project_id)s"
+    " AND c.document_id IN (SELECT id FROM documents WHERE project_id = %(project_id)s"
     " AND title ILIKE '%%' || %(title)s || '%%')"
 )
 # Any document of the project whose title contains one of the patterns (the MCP search tool's title filter).
@@ -140,14 +190,15 @@ RETRIEVAL_MODES = ("vector", "hybrid")
 _STATEMENTS = {
     mode: _Statements(
         new=_retrieval("", mode),
-        in_thread=_retrieval(_THREAD_SCOPE, mode),
-        titled=_retrieval(_TITLE_SCOPE, mode),
+        in_thread=_in_thread("", mode),
+        titled=_in_thread(_TITLE_SCOPE, mode),
         titles_any=_retrieval(_TITLES_ANY_SCOPE, mode),
     )
     for mode in RETRIEVAL_MODES
 }
-# Vector-only (bench.chat measures the HNSW recall of this one; bench.retrieval compares the modes).
-_VECTOR_NEW = _STATEMENTS["vector"].new
+# Vector-only (bench.chat and bench.partitions measure these; bench.retrieval compares the modes).
+_RETRIEVE_NEW = _STATEMENTS["vector"].new
+_RETRIEVE_IN_THREAD = _STATEMENTS["vector"].in_thread
 
 # For this transaction only (is_local = true), so no session state outlives it (RDS Proxy would pin the
 # connection): the beam width, and iterative scans (pgvector >= 0.8) that keep scanning the HNSW index until
@@ -157,8 +208,8 @@ _SEARCH_SETTINGS: LiteralString = (
 )
 
 _NEW_THREAD: LiteralString = (
-    "INSERT INTO threads (id, project_id, first_question, message_count, channel)"
-    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1, %(channel)s)"
+    "INSERT INTO threads (id, project_id, first_question, message_count, channel, api_key_id)"
+    " VALUES (%(thread_id)s, %(project_id)s, %(question)s, 1, %(channel)s, %(api_key_id)s)"
     " RETURNING message_count"
 )
 _COUNT_QUESTION: LiteralString = (
@@ -172,7 +223,11 @@ _SAVE_QUESTION: LiteralString = (
     " SELECT %(message_id)s, %(thread_id)s, %(project_id)s, %(question)s"
     " WHERE EXISTS (SELECT 1 FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s)"
 )
-_THREAD: LiteralString = "SELECT system_prompt FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s"
+# `started_by`: a widget key continues only the threads it started.
+_OWNED: LiteralString = "(%(started_by)s::uuid IS NULL OR api_key_id = %(started_by)s::uuid)"
+_THREAD: LiteralString = (
+    "SELECT system_prompt FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s AND " + _OWNED
+)
 _HISTORY: LiteralString = (
     "SELECT question, answer FROM messages"
     " WHERE thread_id = %(thread_id)s AND project_id = %(project_id)s AND answer <> ''"
@@ -241,7 +296,8 @@ class PostgresChat:
         self._db = db
         self._ef_search = ef_search
         self._statements = _STATEMENTS[mode]
-        # Vector-only ranks one list: no fusion needs depth below the top k, so the HNSW scan stops there.
+        # Hybrid fuses two lists and needs depth below the top k; vector-only reads the top k straight from the
+        # project's graph (its statements take no %(candidates)s).
         self._depth = CANDIDATES_PER_PASSAGE if mode == "hybrid" else 1
 
     def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread:
@@ -260,12 +316,13 @@ class PostgresChat:
             raise NotFound("document not found", document_ids=[str(d) for d in document_ids or []])
         return Thread(**row)
 
-    def get_thread(self, project_id: UUID, thread_id: UUID) -> ThreadHistory:
-        """The thread and all its exchanges, only if it belongs to the project."""
-        params = {"thread_id": thread_id, "project_id": project_id}
+    def get_thread(self, project_id: UUID, thread_id: UUID, started_by: UUID | None = None) -> ThreadHistory:
+        """The thread and all its exchanges, only if it belongs to the project (and was started by `started_by`)."""
+        params = {"thread_id": thread_id, "project_id": project_id, "started_by": started_by}
         with self._db.transaction() as conn:
             row = conn.execute(
-                "SELECT " + _THREAD_COLUMNS + " FROM threads WHERE id = %(thread_id)s AND project_id = %(project_id)s",
+                "SELECT " + _THREAD_COLUMNS + " FROM threads"
+                " WHERE id = %(thread_id)s AND project_id = %(project_id)s AND " + _OWNED,
                 params,
             ).fetchone()
             if row is None:
@@ -298,13 +355,20 @@ class PostgresChat:
             conn.execute("DELETE FROM threads WHERE id = %(thread_id)s", params)
 
     def read_context(
-        self, project_id: UUID, thread_id: UUID | None, query: str, query_vector: Vectors, top_k: int
+        self,
+        project_id: UUID,
+        thread_id: UUID | None,
+        query: str,
+        query_vector: Vectors,
+        top_k: int,
+        started_by: UUID | None = None,
     ) -> Context:
         """Thread, history and retrieval pipelined in one read-only round trip (no commit to wait for)."""
         params = {
             "project_id": project_id,
             "thread_id": thread_id,
             "query": query,
+            "started_by": started_by,
             "vector": query_vector,
             "top_k": top_k,
             "candidates": top_k * self._depth,
@@ -333,6 +397,7 @@ class PostgresChat:
         question: str,
         new_thread: bool,
         channel: Channel = DEFAULT_CHANNEL,
+        api_key_id: UUID | None = None,
     ) -> bool:
         """Create (in `channel`) or count into the thread and save the question pending, in one round trip."""
         params = {
@@ -341,6 +406,7 @@ class PostgresChat:
             "message_id": message_id,
             "question": question,
             "channel": channel,
+            "api_key_id": api_key_id,
         }
         with self._db.pipeline() as conn:
             thread = conn.execute(_NEW_THREAD if new_thread else _COUNT_QUESTION, params)

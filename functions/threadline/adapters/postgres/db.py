@@ -1,20 +1,42 @@
-"""Connections: one pool per process (in Lambda, one lazily opened connection), pgvector registered."""
+"""Connections: one pool per process (in Lambda, one lazily opened connection), pgvector registered.
+
+One statement in its own transaction goes through `Database.one`, `all` or `run`, its rows mapped by a
+function (`row=`: a feature's mapper, or `class_row(SomeClass)` when the columns are the class's fields) and a
+missing row turned into the caller's domain error (`missing=`). Several statements that must see or change
+the data together use `transaction()` (or `pipeline()`) and the connection directly.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg import errors as pg_errors
+from psycopg.abc import Params
+from psycopg.abc import QueryNoTemplate as Query
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from threadline.domain.errors import Conflict, InvalidInput, NotFound, Unavailable
+from threadline.domain.errors import Conflict, DomainError, InvalidInput, NotFound, Unavailable
 
 Row = dict[str, Any]
+T = TypeVar("T")
+
+
+def class_row(cls: Callable[..., T]) -> Callable[[Row], T]:
+    """A row mapper that passes the columns to `cls` as keyword arguments (column names = field names)."""
+
+    def build(row: Row) -> T:
+        return cls(**row)
+
+    return build
+
+
+def _as_row(row: Row) -> Row:
+    return row
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -65,6 +87,49 @@ class Database:
         self._ensure_open()
         with wrap_exceptions(), self._pool.connection() as conn, conn.pipeline(), conn.transaction():
             yield conn
+
+    @overload
+    def one(self, sql: Query, params: Params | None = None, *, missing: DomainError) -> Row: ...
+    @overload
+    def one(self, sql: Query, params: Params | None = None, *, missing: None = None) -> Row | None: ...
+    @overload
+    def one(self, sql: Query, params: Params | None = None, *, missing: DomainError, row: Callable[[Row], T]) -> T: ...
+    @overload
+    def one(
+        self, sql: Query, params: Params | None = None, *, missing: None = None, row: Callable[[Row], T]
+    ) -> T | None: ...
+    def one(
+        self,
+        sql: Query,
+        params: Params | None = None,
+        *,
+        missing: DomainError | None = None,
+        row: Callable[[Row], Any] = _as_row,
+    ) -> Any:
+        """The first row of one statement in its own transaction, mapped by `row`; no row: `missing` is raised
+        when given, else None."""
+        with self.transaction() as conn:
+            found = conn.execute(sql, params).fetchone()
+        if found is None:
+            if missing is not None:
+                raise missing
+            return None
+        return row(found)
+
+    @overload
+    def all(self, sql: Query, params: Params | None = None) -> list[Row]: ...
+    @overload
+    def all(self, sql: Query, params: Params | None = None, *, row: Callable[[Row], T]) -> list[T]: ...
+    def all(self, sql: Query, params: Params | None = None, *, row: Callable[[Row], Any] = _as_row) -> list[Any]:
+        """Every row of one statement in its own transaction, each mapped by `row`."""
+        with self.transaction() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [row(r) for r in rows]
+
+    def run(self, sql: Query, params: Params | None = None) -> int:
+        """One statement in its own transaction, for its effect; returns the rows it affected."""
+        with self.transaction() as conn:
+            return conn.execute(sql, params).rowcount
 
     def close(self) -> None:
         """Close every connection."""

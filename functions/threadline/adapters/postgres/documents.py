@@ -77,7 +77,12 @@ class PostgresDocuments:
     ) -> Document:
         """Replace the chunks and mark the document ready, atomically (a retried ingest leaves no duplicates)."""
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM chunks WHERE document_id = %(id)s", {"id": document_id})
+            # project_id prunes the statement to the project's partition (migration 0015); without it every
+            # partition's document index would be probed.
+            conn.execute(
+                "DELETE FROM chunks WHERE project_id = %(project_id)s AND document_id = %(id)s",
+                {"id": document_id, "project_id": project_id},
+            )
             with (
                 conn.cursor() as cur,
                 cur.copy(

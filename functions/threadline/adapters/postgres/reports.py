@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID, uuid4
 
-from threadline.adapters.postgres.db import Database, Row
+from threadline.adapters.postgres.db import Database, Row, class_row
 from threadline.adapters.postgres.usage import read_usage
 from threadline.domain.analytics import CategoryRef
 from threadline.domain.errors import Conflict, NotFound
@@ -34,6 +34,25 @@ RETURNING """
     + _SETTINGS_COLUMNS
 )
 
+_GET_SETTINGS = "SELECT " + _SETTINGS_COLUMNS + " FROM report_settings WHERE team_id = %(team_id)s"
+
+_ENABLED_SETTINGS = (
+    "SELECT " + _SETTINGS_COLUMNS + " FROM report_settings"
+    " WHERE enabled AND (%(team_id)s::uuid IS NULL OR team_id = %(team_id)s) ORDER BY team_id"
+)
+
+_STALE_SENDS = (
+    "UPDATE reports SET status = 'uncertain',"
+    " error = 'the sender stopped after handing the mail to SES; not resent automatically'"
+    " WHERE status = 'sending' AND sending_at < now() - %(lease)s RETURNING team_id, period_start"
+)
+
+_RECENT = (
+    "SELECT team_id, cadence, period_start, status, attempts, claimed_at, sent_at, ses_message_id,"
+    " recipients, error FROM reports WHERE %(team_id)s::uuid IS NULL OR team_id = %(team_id)s"
+    " ORDER BY claimed_at DESC LIMIT %(limit)s"
+)
+
 # The claim: a new row, or a takeover of one that is safe to redo (failed below the attempt cap, or a
 # build that died before anything reached SES). 'sending', 'sent' and 'uncertain' rows are never taken
 # over automatically; `force` (an operator's resend) takes over anything but a live claim.
@@ -48,7 +67,7 @@ ON CONFLICT (team_id, cadence, period_start) DO UPDATE SET
 WHERE (reports.status = 'failed' AND reports.attempts < %(max_attempts)s)
    OR (reports.status = 'claimed' AND reports.claimed_at < now() - %(lease)s)
    OR (%(force)s AND reports.status IN ('failed', 'sent', 'uncertain'))
-RETURNING id, claim_token, attempts
+RETURNING id AS report_id, claim_token AS token, attempts
 """
 
 # The same question asked with other casing or spacing counts as one; the most frequent come first.
@@ -86,48 +105,26 @@ class PostgresReports:
     # --- settings
 
     def get_report_settings(self, team_id: UUID) -> ReportSettings | None:
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                "SELECT " + _SETTINGS_COLUMNS + " FROM report_settings WHERE team_id = %(team_id)s",
-                {"team_id": team_id},
-            ).fetchone()
-        return _settings(row) if row else None
+        return self._db.one(_GET_SETTINGS, {"team_id": team_id}, row=_settings)
 
     def put_report_settings(self, settings: ReportSettings) -> ReportSettings:
-        with self._db.transaction() as conn:
-            row = conn.execute(
-                _PUT_SETTINGS,
-                {
-                    "team_id": settings.team_id,
-                    "recipients": list(settings.recipients),
-                    "cadence": settings.cadence,
-                    "timezone": settings.timezone,
-                    "enabled": settings.enabled,
-                },
-            ).fetchone()
-        assert row is not None
-        return _settings(row)
+        params = {
+            "team_id": settings.team_id,
+            "recipients": list(settings.recipients),
+            "cadence": settings.cadence,
+            "timezone": settings.timezone,
+            "enabled": settings.enabled,
+        }
+        # RETURNING always gives the row: a team that does not exist already failed the foreign key.
+        return self._db.one(_PUT_SETTINGS, params, missing=NotFound("team not found"), row=_settings)
 
     def enabled_report_settings(self, team_id: UUID | None = None) -> list[ReportSettings]:
-        with self._db.transaction() as conn:
-            rows = conn.execute(
-                "SELECT " + _SETTINGS_COLUMNS + " FROM report_settings"
-                " WHERE enabled AND (%(team_id)s::uuid IS NULL OR team_id = %(team_id)s) ORDER BY team_id",
-                {"team_id": team_id},
-            ).fetchall()
-        return [_settings(r) for r in rows]
+        return self._db.all(_ENABLED_SETTINGS, {"team_id": team_id}, row=_settings)
 
     # --- ledger
 
     def mark_stale_sends_uncertain(self, lease: timedelta) -> list[StaleSend]:
-        with self._db.transaction() as conn:
-            rows = conn.execute(
-                "UPDATE reports SET status = 'uncertain',"
-                " error = 'the sender stopped after handing the mail to SES; not resent automatically'"
-                " WHERE status = 'sending' AND sending_at < now() - %(lease)s RETURNING team_id, period_start",
-                {"lease": lease},
-            ).fetchall()
-        return [StaleSend(team_id=r["team_id"], period_start=r["period_start"]) for r in rows]
+        return self._db.all(_STALE_SENDS, {"lease": lease}, row=class_row(StaleSend))
 
     def claim(
         self, settings: ReportSettings, period: Period, lease: timedelta, max_attempts: int, force: bool
@@ -145,19 +142,13 @@ class PostgresReports:
             "max_attempts": max_attempts,
             "force": force,
         }
-        with self._db.transaction() as conn:
-            row = conn.execute(_CLAIM, params).fetchone()
-        if row is None:
-            return None
-        return Claim(report_id=row["id"], token=row["claim_token"], attempts=row["attempts"])
+        return self._db.one(_CLAIM, params, row=class_row(Claim))
 
     def _transition(self, claim: Claim, assignments: str, params: dict[str, object], guard: str = "") -> int:
-        with self._db.transaction() as conn:
-            cursor = conn.execute(
-                "UPDATE reports SET " + assignments + " WHERE id = %(id)s AND claim_token = %(token)s" + guard,
-                {"id": claim.report_id, "token": claim.token, **params},
-            )
-            return cursor.rowcount
+        return self._db.run(
+            "UPDATE reports SET " + assignments + " WHERE id = %(id)s AND claim_token = %(token)s" + guard,
+            {"id": claim.report_id, "token": claim.token, **params},
+        )
 
     def mark_sending(self, claim: Claim) -> None:
         # Only a live claim may hand the mail over: if another worker took it over, this one must not send.
@@ -181,14 +172,7 @@ class PostgresReports:
 
     def recent_reports(self, team_id: UUID | None = None, limit: int = 50) -> list[ReportRecord]:
         """The latest ledger rows, newest first."""
-        with self._db.transaction() as conn:
-            rows = conn.execute(
-                "SELECT team_id, cadence, period_start, status, attempts, claimed_at, sent_at, ses_message_id,"
-                " recipients, error FROM reports WHERE %(team_id)s::uuid IS NULL OR team_id = %(team_id)s"
-                " ORDER BY claimed_at DESC LIMIT %(limit)s",
-                {"team_id": team_id, "limit": limit},
-            ).fetchall()
-        return [ReportRecord(**r) for r in rows]
+        return self._db.all(_RECENT, {"team_id": team_id, "limit": limit}, row=class_row(ReportRecord))
 
     # --- the report's aggregates
 

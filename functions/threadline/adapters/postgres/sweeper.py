@@ -30,6 +30,10 @@ WITH due AS (
 SELECT due.project_id, due.id AS thread_id FROM due JOIN claimed ON claimed.thread_id = due.id
 """
 
+_NOTICES = "SELECT queue, depth, notified_at FROM dead_letter_notices"
+
+_FORGET = "DELETE FROM dead_letter_notices WHERE queue = %(queue)s"
+
 _RECORD = """
 INSERT INTO dead_letter_notices (queue, depth, notified_at) VALUES (%(queue)s, %(depth)s, %(at)s)
 ON CONFLICT (queue) DO UPDATE SET depth = EXCLUDED.depth, notified_at = EXCLUDED.notified_at
@@ -47,20 +51,15 @@ class PostgresSweeper:
     ) -> list[tuple[UUID, UUID]]:
         """Claim up to `limit` threads to ask the classifier for again."""
         params = {"created_before": created_before, "requested_before": requested_before, "limit": limit}
-        with self._db.transaction() as conn:
-            rows = conn.execute(_CLAIM, params).fetchall()
-        return [(r["project_id"], r["thread_id"]) for r in rows]
+        return self._db.all(_CLAIM, params, row=lambda r: (r["project_id"], r["thread_id"]))
 
     def dead_letter_notices(self) -> dict[str, tuple[int, datetime]]:
         """The depth last reported per queue, and when."""
-        with self._db.transaction() as conn:
-            rows = conn.execute("SELECT queue, depth, notified_at FROM dead_letter_notices").fetchall()
-        return {r["queue"]: (r["depth"], r["notified_at"]) for r in rows}
+        return {r["queue"]: (r["depth"], r["notified_at"]) for r in self._db.all(_NOTICES)}
 
     def record_dead_letter_notice(self, queue: str, depth: int, at: datetime) -> None:
         """Remember a notice; depth 0 forgets the queue (it emptied)."""
-        with self._db.transaction() as conn:
-            if depth <= 0:
-                conn.execute("DELETE FROM dead_letter_notices WHERE queue = %(queue)s", {"queue": queue})
-            else:
-                conn.execute(_RECORD, {"queue": queue, "depth": depth, "at": at})
+        if depth <= 0:
+            self._db.run(_FORGET, {"queue": queue})
+        else:
+            self._db.run(_RECORD, {"queue": queue, "depth": depth, "at": at})

@@ -6,10 +6,10 @@ from uuid import UUID
 
 from threadline.adapters.postgres.alerts import seed_default_rules
 from threadline.adapters.postgres.db import Database, Row
-from threadline.domain.errors import NotFound
-from threadline.domain.tenancy import ApiKeyInfo, DefaultCategory, Principal, Project, Team
+from threadline.domain.errors import Conflict, NotFound
+from threadline.domain.tenancy import ADMIN, ApiKeyInfo, DefaultCategory, Principal, Project, Scope, Team
 
-_KEY_COLUMNS = "id, project_id, prefix, name, created_at, revoked_at, last_used_at"
+_KEY_COLUMNS = "id, project_id, prefix, name, created_at, revoked_at, last_used_at, scope, origins"
 
 
 def _team(row: Row) -> Team:
@@ -21,7 +21,7 @@ def _project(row: Row) -> Project:
 
 
 def _key(row: Row) -> ApiKeyInfo:
-    return ApiKeyInfo(**row)
+    return ApiKeyInfo(**{**row, "origins": tuple(row["origins"])})
 
 
 class PostgresTenancy:
@@ -94,12 +94,28 @@ class PostgresTenancy:
             ).fetchall()
         return [_project(r) for r in rows]
 
-    def store_api_key(self, project_id: UUID, name: str, prefix: str, key_hash: bytes) -> ApiKeyInfo:
+    def store_api_key(
+        self,
+        project_id: UUID,
+        name: str,
+        prefix: str,
+        key_hash: bytes,
+        scope: Scope = ADMIN,
+        origins: tuple[str, ...] = (),
+    ) -> ApiKeyInfo:
         with self._db.transaction() as conn:
             row = conn.execute(
-                "INSERT INTO api_keys (project_id, name, prefix, key_hash)"
-                " VALUES (%(project_id)s, %(name)s, %(prefix)s, %(key_hash)s) RETURNING " + _KEY_COLUMNS,
-                {"project_id": project_id, "name": name, "prefix": prefix, "key_hash": key_hash},
+                "INSERT INTO api_keys (project_id, name, prefix, key_hash, scope, origins)"
+                " VALUES (%(project_id)s, %(name)s, %(prefix)s, %(key_hash)s, %(scope)s, %(origins)s)"
+                " RETURNING " + _KEY_COLUMNS,
+                {
+                    "project_id": project_id,
+                    "name": name,
+                    "prefix": prefix,
+                    "key_hash": key_hash,
+                    "scope": scope,
+                    "origins": list(origins),
+                },
             ).fetchone()
         assert row is not None
         return _key(row)
@@ -112,21 +128,47 @@ class PostgresTenancy:
             ).fetchall()
         return [_key(r) for r in rows]
 
-    def revoke_api_key(self, project_id: UUID, prefix: str) -> ApiKeyInfo:
+    def revoke_api_key(self, project_id: UUID, key: UUID | str, keep_last_admin: bool = False) -> ApiKeyInfo:
+        """Revoke by id or by prefix. The project's row is locked first, so two revocations of its last two
+        admin keys run one after the other and the second sees that only one is left."""
+        params = {
+            "project_id": project_id,
+            "id": key if isinstance(key, UUID) else None,
+            "prefix": key if isinstance(key, str) else None,
+        }
         with self._db.transaction() as conn:
+            conn.execute("SELECT 1 FROM projects WHERE id = %(project_id)s FOR UPDATE", params)
             row = conn.execute(
-                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())"
-                " WHERE project_id = %(project_id)s AND prefix = %(prefix)s RETURNING " + _KEY_COLUMNS,
-                {"project_id": project_id, "prefix": prefix},
+                "SELECT id, scope, revoked_at FROM api_keys WHERE project_id = %(project_id)s"
+                " AND (id = %(id)s::uuid OR prefix = %(prefix)s::text)",
+                params,
             ).fetchone()
-        if row is None:
-            raise NotFound("API key not found")
-        return _key(row)
+            if row is None:
+                raise NotFound("API key not found")
+            if keep_last_admin and row["scope"] == ADMIN and row["revoked_at"] is None:
+                others = conn.execute(
+                    "SELECT count(*) AS n FROM api_keys WHERE project_id = %(project_id)s AND scope = 'admin'"
+                    " AND revoked_at IS NULL AND id <> %(key_id)s",
+                    {**params, "key_id": row["id"]},
+                ).fetchone()
+                assert others is not None
+                if others["n"] == 0:
+                    raise Conflict(
+                        "this is the project's last active admin key: create another one before revoking it",
+                        key_id=str(row["id"]),
+                    )
+            revoked = conn.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %(key_id)s"
+                " RETURNING " + _KEY_COLUMNS,
+                {"key_id": row["id"]},
+            ).fetchone()
+        assert revoked is not None
+        return _key(revoked)
 
     def principal_for_key_hash(self, key_hash: bytes) -> Principal | None:
         with self._db.transaction() as conn:
             row = conn.execute(
-                "SELECT k.id AS key_id, k.project_id, p.team_id,"
+                "SELECT k.id AS key_id, k.project_id, p.team_id, k.scope, k.origins,"
                 " (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute') AS stale"
                 " FROM api_keys k JOIN projects p ON p.id = k.project_id"
                 " WHERE k.key_hash = %(key_hash)s AND k.revoked_at IS NULL",
@@ -137,4 +179,20 @@ class PostgresTenancy:
                 conn.execute("UPDATE api_keys SET last_used_at = now() WHERE id = %(id)s", {"id": row["key_id"]})
         if row is None:
             return None
-        return Principal(project_id=row["project_id"], team_id=row["team_id"], key_id=row["key_id"])
+        return Principal(
+            project_id=row["project_id"],
+            team_id=row["team_id"],
+            key_id=row["key_id"],
+            scope=row["scope"],
+            origins=tuple(row["origins"]),
+        )
+
+    def origin_on_widget_key(self, origin: str) -> bool:
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL AND scope = 'widget'"
+                " AND origins @> ARRAY[%(origin)s::text]) AS listed",
+                {"origin": origin},
+            ).fetchone()
+        assert row is not None
+        return bool(row["listed"])

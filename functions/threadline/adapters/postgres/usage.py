@@ -15,7 +15,15 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import args_row
 
-from threadline.domain.usage import BinCount, ChannelTally, ExchangeTally, ThreadTally, UsageQuery, UsageRows
+from threadline.domain.usage import (
+    BinCount,
+    ChannelTally,
+    ExchangeTally,
+    FeedbackTally,
+    ThreadTally,
+    UsageQuery,
+    UsageRows,
+)
 
 _THREADS = """
 SELECT project_id, bucket - 1 AS bucket, category_id, sum(threads)::int AS threads,
@@ -48,6 +56,24 @@ FROM (
     FROM unnest(%(live_from)s::timestamptz[], %(live_to)s::timestamptz[]) AS live (lo, hi)
     JOIN threads t
       ON t.project_id = ANY(%(project_ids)s::uuid[]) AND t.created_at >= live.lo AND t.created_at < live.hi
+) counted
+GROUP BY 1, 2
+"""
+
+# Ratings per bucket: the rollup of migration 0013 for whole hours, the rows for the rest (by first rating).
+_FEEDBACK = """
+SELECT project_id, bucket - 1 AS bucket, sum(up)::int AS up, sum(down)::int AS down
+FROM (
+    SELECT project_id, width_bucket(hour, %(bounds)s::timestamptz[]) AS bucket, up, down
+    FROM analytics_feedback_hours
+    WHERE project_id = ANY(%(project_ids)s::uuid[]) AND hour >= %(hours_from)s AND hour < %(hours_to)s
+      AND hour <> ALL(%(cut_hours)s::timestamptz[])
+    UNION ALL
+    SELECT f.project_id, width_bucket(f.created_at, %(bounds)s::timestamptz[]), (f.rating = 'up')::int,
+           (f.rating = 'down')::int
+    FROM unnest(%(live_from)s::timestamptz[], %(live_to)s::timestamptz[]) AS live (lo, hi)
+    JOIN answer_feedback f
+      ON f.project_id = ANY(%(project_ids)s::uuid[]) AND f.created_at >= live.lo AND f.created_at < live.hi
 ) counted
 GROUP BY 1, 2
 """
@@ -126,6 +152,7 @@ def read_usage(conn: psycopg.Connection[Any], project_ids: Sequence[UUID], query
         threads=conn.cursor(row_factory=args_row(ThreadTally)).execute(_THREADS, params).fetchall(),
         exchanges=conn.cursor(row_factory=args_row(ExchangeTally)).execute(_EXCHANGES, params).fetchall(),
         bins=conn.cursor(row_factory=args_row(BinCount)).execute(_BINS, params).fetchall(),
+        feedback=conn.cursor(row_factory=args_row(FeedbackTally)).execute(_FEEDBACK, params).fetchall(),
     )
 
 

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import Instant, Omittable, RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import alerts
 from threadline.domain.alerts import AnswerMeasures
@@ -22,10 +23,8 @@ Kind = Literal["threshold", "outlier"]
 Op = Literal[">", ">=", "<", "<="]
 
 
-class AlertRuleCreate(BaseModel):
+class AlertRuleCreate(RequestModel):
     """A new rule: a threshold (`metric operator threshold`) or an outlier (`|value - mean| > stddevs * sd`)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     kind: Kind
     metric: str = Field(description=f"one of {sorted(METRIC_UNITS)}")
@@ -37,19 +36,18 @@ class AlertRuleCreate(BaseModel):
     name: str = Field(default="", max_length=200)
 
 
-class AlertRuleUpdate(BaseModel):
-    """A partial change (at least one field); the merged rule must be valid as a whole."""
+class AlertRuleUpdate(RequestModel):
+    """A partial change (at least one field); the merged rule must be valid as a whole. Null clears `operator`,
+    `threshold` or `stddevs`; the other fields always have a value, so null for them is a 422 naming the field."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Kind | None = None
-    metric: str | None = None
+    kind: Omittable[Kind] = None
+    metric: Omittable[str] = None
     operator: Op | None = None
     threshold: float | None = Field(default=None, allow_inf_nan=False)
     stddevs: float | None = Field(default=None, allow_inf_nan=False)
-    min_samples: int | None = Field(default=None, ge=2, le=1_000_000)
-    enabled: bool | None = None
-    name: str | None = Field(default=None, max_length=200)
+    min_samples: Omittable[int] = Field(default=None, ge=2, le=1_000_000)
+    enabled: Omittable[bool] = None
+    name: Omittable[str] = Field(default=None, max_length=200)
 
 
 class AlertRulePublic(BaseModel):
@@ -179,8 +177,8 @@ def list_alerts(
     message_id: Annotated[UUID | None, Query(description="one answer's question_answer_id")] = None,
     metric: Annotated[str | None, Query(description=f"one of {sorted(METRIC_UNITS)}")] = None,
     kind: Kind | None = None,
-    since: Annotated[AwareDatetime | None, Query(description="occurred at or after (ISO 8601 with a zone)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="occurred before (ISO 8601 with a zone)")] = None,
+    since: Annotated[Instant | None, Query(description="occurred at or after (ISO 8601 with a zone)")] = None,
+    until: Annotated[Instant | None, Query(description="occurred before (ISO 8601 with a zone)")] = None,
 ) -> PagePublic[AlertPublic]:
     """Alerts, newest first, keyset-paginated; an unknown metric is a 422."""
     filters = alerts.AlertFilter(thread_id, metric, kind, since, until, message_id, page)

@@ -7,13 +7,14 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import Instant
 from threadline.domain import analytics
 from threadline.domain.analytics import ProjectAnalytics
-from threadline.domain.usage import ExchangeFigures
+from threadline.domain.usage import ExchangeFigures, FeedbackCounts
 
 router = APIRouter(prefix="/query/v1", tags=["analytics"], responses=API_ERRORS)
 
@@ -73,6 +74,20 @@ class Answers(BaseModel):
         )
 
 
+class RatingsPublic(BaseModel):
+    """Answer ratings (by the time of each first rating): up, down, and the share that is down."""
+
+    up: int
+    down: int
+    down_rate: float | None = Field(description="down / (up + down); null when nothing was rated")
+
+    @classmethod
+    def of(cls, counts: FeedbackCounts) -> RatingsPublic:
+        """From the domain counts."""
+        rate = counts.down_rate
+        return cls(up=counts.up, down=counts.down, down_rate=None if rate is None else round(rate, 4))
+
+
 class CategoryTotal(BaseModel):
     """A category and its threads over the window."""
 
@@ -90,6 +105,7 @@ class IntervalPublic(BaseModel):
     by_category: dict[UUID, int]
     by_channel: dict[str, int] = Field(description="new threads per channel: api, widget, openai, mcp")
     answers: Answers
+    feedback: RatingsPublic
 
 
 class AnalyticsPublic(BaseModel):
@@ -106,6 +122,7 @@ class AnalyticsPublic(BaseModel):
     categories: list[CategoryTotal]
     channels: dict[str, int] = Field(description="new threads per channel (api, widget, openai, mcp)")
     answers: Answers
+    feedback: RatingsPublic
     intervals: list[IntervalPublic]
 
     @classmethod
@@ -123,6 +140,7 @@ class AnalyticsPublic(BaseModel):
             categories=[CategoryTotal(id=c.id, name=c.name, threads=a.category_totals[c.id]) for c in a.categories],
             channels=a.channel_totals,
             answers=Answers.of(a.totals),
+            feedback=RatingsPublic.of(a.feedback),
             intervals=[
                 IntervalPublic(
                     start=b.start,
@@ -131,6 +149,7 @@ class AnalyticsPublic(BaseModel):
                     by_category=b.by_category,
                     by_channel=b.by_channel,
                     answers=Answers.of(b.figures),
+                    feedback=RatingsPublic.of(b.feedback),
                 )
                 for b in a.buckets
             ],
@@ -141,8 +160,8 @@ class AnalyticsPublic(BaseModel):
 def project_analytics(
     container: ContainerDep,
     project_id: ProjectIdDep,
-    from_: Annotated[AwareDatetime | None, Query(alias="from", description="inclusive, with a UTC offset")] = None,
-    to: Annotated[AwareDatetime | None, Query(description="exclusive, with a UTC offset; default now")] = None,
+    from_: Annotated[Instant | None, Query(alias="from", description="inclusive, with a UTC offset")] = None,
+    to: Annotated[Instant | None, Query(description="exclusive, with a UTC offset; default now")] = None,
     interval: Annotated[str, Query(description="day or week")] = "day",
     tz: Annotated[str, Query(description="IANA timezone of the day/week boundaries")] = "UTC",
 ) -> AnalyticsPublic:

@@ -11,16 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS, CONFLICT
+from threadline.api.models import RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import backfill
 
 router = APIRouter(prefix="/query/v1", tags=["backfills"], responses=API_ERRORS)
 
 
-class BackfillCreate(BaseModel):
+class BackfillCreate(RequestModel):
     """Which threads to label: the unlabelled ones, or the auto-labelled ones again (after categories changed)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     scope: Literal["unlabelled", "relabel_auto"] = "unlabelled"
 
@@ -43,13 +42,19 @@ class BackfillPublic(BaseModel):
     id: UUID
     project_id: UUID | None
     scope: Literal["unlabelled", "relabel_auto"]
-    state: Literal["running", "succeeded", "failed", "stopped"]
+    state: Literal["running", "succeeded", "incomplete", "failed", "stopped"] = Field(
+        description="`succeeded` only when no thread of its scope is left unlabelled at the end; `incomplete` when "
+        "every range ran but `threads_unlabelled` remain (start a new backfill for them)"
+    )
     attempt: int = Field(description="1, plus one per resumption")
-    resumed: bool = Field(default=False, description="true on the start that resumed a stopped or failed backfill")
+    resumed: bool = Field(description="true once a stopped or failed backfill has been resumed (attempt > 1)")
     ranges_done: int
     ranges_total: int
     threads_planned: int
     threads_labelled: int
+    threads_unlabelled: int | None = Field(
+        description="threads of its scope still unlabelled when it ended, counted then; null while running"
+    )
     failures: list[RangeFailurePublic]
     error: str | None
     started_at: datetime
@@ -60,8 +65,7 @@ class BackfillPublic(BaseModel):
 def start_backfill(container: ContainerDep, project_id: ProjectIdDep, body: BackfillCreate) -> BackfillPublic:
     """Start a backfill (or resume this scope's stopped or failed one); 409 names the running one."""
     started = backfill.start(container.backfills, container.backfill_runner, project_id, backfill.Scope(body.scope))
-    public = BackfillPublic.model_validate(started.backfill)
-    return public.model_copy(update={"resumed": started.resumed})
+    return BackfillPublic.model_validate(started.backfill)
 
 
 @router.get("/projects/{project_id}/backfills/")

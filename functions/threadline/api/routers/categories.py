@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS, CONFLICT
+from threadline.api.models import Omittable, RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import categories
 from threadline.domain.categories import (
@@ -31,24 +32,20 @@ Examples = Annotated[
 ]
 
 
-class CategoryCreate(BaseModel):
+class CategoryCreate(RequestModel):
     """A new category: the name is unique in the project, whatever its case."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Name
     description: Description = ""
     examples: Examples = Field(default_factory=list)
 
 
-class CategoryUpdate(BaseModel):
-    """Fields to change (at least one); omitted fields stay as they are."""
+class CategoryUpdate(RequestModel):
+    """Fields to change (at least one); omitted fields stay as they are, and null is a 422 naming the field."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name | None = None
-    description: Description | None = None
-    examples: Examples | None = None
+    name: Omittable[Name] = None
+    description: Omittable[Description] = None
+    examples: Omittable[Examples] = None
 
 
 class CategoryPublic(BaseModel):

@@ -16,8 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import RequestModel
 from threadline.api.routers.thread_labels import CategoryRefPublic, ThreadListItem
 from threadline.bootstrap import Container
+from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.chat import (
     MAX_QUESTION_CHARS,
     ChatEvent,
@@ -31,6 +33,8 @@ from threadline.domain.chat import (
     Token,
 )
 from threadline.domain.errors import Unavailable
+from threadline.domain.feedback import AnswerFeedback
+from threadline.domain.tenancy import Principal
 
 router = APIRouter(prefix="/query/v1", tags=["chat"], responses=API_ERRORS)
 
@@ -38,24 +42,32 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-Sent Events: `meta`, then `token` (many), then `sources` and `done`, or `error`",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # Each event as `{"event", "data"}`: `data` is the JSON text of the event's payload.
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["event", "data"],
+                    "properties": {
+                        "event": {"enum": ["meta", "token", "sources", "done", "error"]},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                    },
+                }
+            }
+        },
     }
 }
 
 
-class ThreadCreate(BaseModel):
+class ThreadCreate(RequestModel):
     """A thread's own instructions and the documents its answers may draw on (all of them when omitted)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     system_prompt: str | None = Field(default=None, max_length=8000)
     document_ids: list[UUID] | None = Field(default=None, max_length=200)
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestModel):
     """A question (a follow-up goes to /threads/{thread_id}/chat/: a `thread_id` here is a 422, not a new thread)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
 
@@ -88,8 +100,29 @@ class ThreadPublic(BaseModel):
     updated_at: datetime
 
 
+class FeedbackCommentPublic(BaseModel):
+    """A comment left with a rating."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    rating: Literal["up", "down"]
+    comment: str
+    updated_at: datetime
+
+
+class AnswerFeedbackPublic(BaseModel):
+    """The answer's ratings: counts, the reading key's own (`mine`), and the comments, oldest first."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    up: int = 0
+    down: int = 0
+    mine: Literal["up", "down"] | None = None
+    comments: list[FeedbackCommentPublic] = Field(default_factory=list)
+
+
 class ExchangePublic(BaseModel):
-    """One question and its answer, with the sources the answer drew on."""
+    """One question and its answer, with the sources the answer drew on and its ratings."""
 
     question_answer_id: UUID
     question: str
@@ -106,10 +139,11 @@ class ExchangePublic(BaseModel):
     completed_at: datetime | None
     # False: the documents do not cover the question (no passage passed the relevance floor); null: unknown.
     grounded: bool | None
+    feedback: AnswerFeedbackPublic = Field(default_factory=AnswerFeedbackPublic)
 
     @classmethod
-    def of(cls, exchange: Exchange) -> ExchangePublic:
-        """The public view of an exchange."""
+    def of(cls, exchange: Exchange, feedback: AnswerFeedback | None = None) -> ExchangePublic:
+        """The public view of an exchange (with no ratings unless given)."""
         return cls(
             question_answer_id=exchange.id,
             question=exchange.question,
@@ -125,6 +159,7 @@ class ExchangePublic(BaseModel):
             created_at=exchange.created_at,
             completed_at=exchange.completed_at,
             grounded=exchange.grounded,
+            feedback=AnswerFeedbackPublic.model_validate(feedback or AnswerFeedback()),
         )
 
 
@@ -167,8 +202,9 @@ def create_thread(body: ThreadCreate, container: ContainerDep, project_id: Proje
 @router.get("/threads/{thread_id}/")
 def get_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep) -> ThreadDetail:
     """The thread with its label and every question, answer, sources and usage; 404 for another project's thread."""
-    found = container.chat.get_thread(principal.project_id, thread_id)
-    messages = [ExchangePublic.of(e) for e in found.exchanges]
+    found = container.chat.get_thread(principal.project_id, thread_id, _started_by(principal))
+    ratings = container.feedback.for_thread(thread_id, principal.key_id)
+    messages = [ExchangePublic.of(e, ratings.get(e.id)) for e in found.exchanges]
     usage = UsagePublic.of(
         sum(m.usage.prompt_tokens for m in messages), sum(m.usage.completion_tokens for m in messages)
     )
@@ -188,15 +224,26 @@ def delete_thread(thread_id: UUID, container: ContainerDep, principal: Principal
     return Response(status_code=204)
 
 
-async def _start(container: Container, project_id: UUID, query: str, thread_id: UUID | None) -> NewExchange:
-    return await run_in_threadpool(container.chat.start, project_id, query, thread_id)
+def _started_by(principal: Principal) -> UUID | None:
+    """A widget key sees only the threads it started (other visitors' conversations are not its to read)."""
+    return principal.key_id if principal.is_widget else None
+
+
+async def _start(container: Container, principal: Principal, query: str, thread_id: UUID | None) -> NewExchange:
+    # The widget's threads are of the `widget` channel; every thread records the key that started it.
+    channel: Channel = "widget" if principal.is_widget else DEFAULT_CHANNEL
+    return await run_in_threadpool(
+        container.chat.start, principal.project_id, query, thread_id, channel, principal.key_id, principal.is_widget
+    )
 
 
 @router.post("/projects/{project_id}/chat/")
-async def chat_new(body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep) -> ChatAnswer:
+async def chat_new(
+    body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep, principal: PrincipalDep
+) -> ChatAnswer:
     """Ask in a new thread; the whole answer as JSON."""
     started = time.perf_counter()
-    exchange = await _start(container, project_id, body.query, None)
+    exchange = await _start(container, principal, body.query, None)
     return await _collect(exchange, container.chat.stream(project_id, exchange, started))
 
 
@@ -206,15 +253,17 @@ async def chat_follow_up(
 ) -> ChatAnswer:
     """Ask a follow-up in a thread; the whole answer as JSON."""
     started = time.perf_counter()
-    exchange = await _start(container, principal.project_id, body.query, thread_id)
+    exchange = await _start(container, principal, body.query, thread_id)
     return await _collect(exchange, container.chat.stream(principal.project_id, exchange, started))
 
 
 @router.post("/projects/{project_id}/chat/stream/", response_class=StreamingResponse, responses=_SSE_RESPONSE)
-async def chat_new_stream(body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep) -> StreamingResponse:
+async def chat_new_stream(
+    body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep, principal: PrincipalDep
+) -> StreamingResponse:
     """Ask in a new thread; the answer as Server-Sent Events: meta, token..., sources, done (or error)."""
     started = time.perf_counter()
-    exchange = await _start(container, project_id, body.query, None)
+    exchange = await _start(container, principal, body.query, None)
     return _event_stream(exchange, container.chat.stream(project_id, exchange, started))
 
 
@@ -224,7 +273,7 @@ async def chat_follow_up_stream(
 ) -> StreamingResponse:
     """Ask a follow-up; the answer as Server-Sent Events."""
     started = time.perf_counter()
-    exchange = await _start(container, principal.project_id, body.query, thread_id)
+    exchange = await _start(container, principal, body.query, thread_id)
     return _event_stream(exchange, container.chat.stream(principal.project_id, exchange, started))
 
 

@@ -13,18 +13,18 @@ from starlette.datastructures import UploadFile
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS, UNSUPPORTED, field_problems, invalid_fields
+from threadline.api.models import RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import documents
 from threadline.domain.documents import Upload
 from threadline.domain.errors import DocumentRejected, InvalidInput
+from threadline.domain.text import strip_unstorable, unstorable_reason
 
 router = APIRouter(prefix="/query/v1/projects/{project_id}/documents", tags=["documents"], responses=API_ERRORS)
 
 
-class DocumentText(BaseModel):
+class DocumentText(RequestModel):
     """A document sent as JSON text (treated as Markdown, so headings are kept)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=1, max_length=300)
     text: str = Field(min_length=1)
@@ -83,9 +83,12 @@ async def _upload_from(request: Request) -> Upload:
         if not isinstance(file, UploadFile):
             raise InvalidInput("multipart upload needs a `file` field", field="file")
         title = form.get("title")
+        if isinstance(title, str) and (reason := unstorable_reason(title)):
+            raise InvalidInput(f"title: {reason}", field="title")
         return Upload(
             data=await file.read(),
-            filename=file.filename or "upload",
+            # The name only seeds the title: its unstorable characters are dropped, like the file's own text's.
+            filename=strip_unstorable(file.filename or "") or "upload",
             declared_type=file.content_type,
             title=title if isinstance(title, str) else None,
         )

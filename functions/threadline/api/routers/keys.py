@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS
+from threadline.api.errors import API_ERRORS, CONFLICT
+from threadline.api.models import RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import tenancy
 
@@ -35,9 +37,30 @@ class ApiKeyPublic(BaseModel):
     id: UUID
     prefix: str
     name: str
+    scope: Literal["admin", "widget"]
+    origins: list[str] = Field(description="Browser origins a widget key works from (none for an admin key)")
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+
+
+class ApiKeyCreate(RequestModel):
+    """A new key: `admin` reaches every route of the project; `widget` only chats, from the listed origins."""
+
+    name: str = Field(default="default", min_length=1, max_length=200)
+    scope: Literal["admin", "widget"] = "admin"
+    origins: list[str] = Field(
+        default_factory=list,
+        max_length=tenancy.MAX_ORIGINS,
+        description="`scheme://host[:port]`, no path, no wildcard: at least one for a widget key, none for admin",
+        examples=[["https://docs.example.com"]],
+    )
+
+
+class IssuedApiKeyPublic(ApiKeyPublic):
+    """A new key with its secret, which is shown this once and never again."""
+
+    key: str
 
 
 @router.get("/me/")
@@ -56,3 +79,18 @@ def get_project(container: ContainerDep, project_id: ProjectIdDep) -> ProjectPub
 def list_keys(container: ContainerDep, project_id: ProjectIdDep, page: PageDep) -> PagePublic[ApiKeyPublic]:
     """The project's keys by prefix, oldest first, revoked ones included."""
     return PagePublic[ApiKeyPublic].of(tenancy.list_api_keys(container.tenancy, project_id, page))
+
+
+@router.post("/projects/{project_id}/api-keys/", status_code=201)
+def create_key(body: ApiKeyCreate, container: ContainerDep, project_id: ProjectIdDep) -> IssuedApiKeyPublic:
+    """Create a key; the response is the only time its secret is shown (only a hash is stored)."""
+    issued = tenancy.issue_api_key(container.tenancy, project_id, body.name, body.scope, body.origins)
+    public = ApiKeyPublic.model_validate(issued.info)
+    return IssuedApiKeyPublic(**public.model_dump(), key=issued.key)
+
+
+@router.delete("/projects/{project_id}/api-keys/{key_id}/", status_code=204, responses=CONFLICT)
+def revoke_key(key_id: UUID, container: ContainerDep, project_id: ProjectIdDep) -> Response:
+    """Revoke a key (again is no error); 409 for the project's last active admin key, so no team locks itself out."""
+    container.tenancy.revoke_api_key(project_id, key_id, keep_last_admin=True)
+    return Response(status_code=204)

@@ -5,20 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import RequestModel
 from threadline.domain import mcp
 from threadline.domain.mcp import MAX_DESCRIPTION_CHARS, MAX_INSTRUCTIONS_CHARS, McpOverrides, McpSettings
 
 router = APIRouter(prefix="/query/v1", tags=["mcp"], responses=API_ERRORS)
 
 
-class McpSettingsUpdate(BaseModel):
+class McpSettingsUpdate(RequestModel):
     """The whole set of overrides; an omitted or null value returns to its default."""
-
-    model_config = ConfigDict(extra="forbid")
 
     instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS_CHARS)
     search_tool_name: str | None = Field(default=None, max_length=64, pattern=mcp.TOOL_NAME.pattern)

@@ -1,3 +1,4 @@
+# Over 350 lines: OpenAI's wire models (request, response, stream chunk) and the two routes speaking them.
 """OpenAI-compatible chat: POST /v1/chat/completions and GET /v1/models, for any OpenAI client.
 
 The key is the bearer token (`Authorization: Bearer <project key>`, as the openai SDK sends it). Every request
@@ -26,19 +27,54 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from threadline.api.access import authorize
 from threadline.api.deps import ContainerDep
+from threadline.api.models import RequestModel
 from threadline.domain import openai_compat
 from threadline.domain.answering import citation_footer, collect
 from threadline.domain.chat import ChatEvent, Failed, Meta, NewExchange, Outcome, Sources, Token
-from threadline.domain.errors import DomainError, InvalidInput, NotFound, Unauthorized, Unavailable
+from threadline.domain.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized, Unavailable
 from threadline.domain.openai_compat import MODEL_ALIAS, ChatMessage, InvalidMessages
-from threadline.domain.tenancy import Principal, authenticate
+from threadline.domain.tenancy import Principal
 from threadline.observability import logger
 
 # A chat request is a question and some history; 1 MiB is far above any real one and bounds what is parsed.
 MAX_REQUEST_BYTES = 1024 * 1024
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+}
+
+
+class OpenAIErrorDetail(BaseModel):
+    """OpenAI's error object."""
+
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class OpenAIErrorPublic(BaseModel):
+    """The body of every error of the OpenAI-compatible routes: OpenAI's shape, so its SDKs raise the right class."""
+
+    error: OpenAIErrorDetail
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": OpenAIErrorPublic, "description": description}
+
+
+# Documented on every route, so a client (and the schema fuzzing) knows each status it may get.
+OPENAI_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _documented("`invalid_request_error`: a parameter is invalid or not supported; `param` names it"),
+    401: _documented("the bearer key is missing or invalid"),
+    404: _documented("no such model (or thread) for this key"),
+    503: _documented("a dependency (database, model) cannot serve the request now"),
+}
 
 
 def openai_error(
@@ -54,6 +90,8 @@ def _domain_error(exc: DomainError) -> JSONResponse:
     param = param if isinstance(param, str) else None
     if isinstance(exc, Unauthorized):
         return openai_error(401, exc.message, "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+    if isinstance(exc, Forbidden):
+        return openai_error(403, exc.message, exc.code)
     if isinstance(exc, NotFound):
         return openai_error(404, exc.message, "model_not_found" if param == "model" else "not_found", param)
     if isinstance(exc, InvalidInput):
@@ -121,17 +159,19 @@ class OpenAIRoute(APIRoute):
         return route
 
 
-router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
+router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute, responses=OPENAI_ERRORS)
 _bearer = HTTPBearer(auto_error=False, description="A project API key, as `Authorization: Bearer <key>`")
 
 
 async def bearer_principal(
-    container: ContainerDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request,
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The project of the bearer key; 401 in OpenAI's shape when it is missing or invalid."""
+    """The project of the bearer key; 401 in OpenAI's shape when it is missing or invalid, 403 for a widget key."""
     if credentials is None:
         raise Unauthorized("You didn't provide an API key: send a project key as 'Authorization: Bearer <key>'.")
-    return await run_in_threadpool(authenticate, container.tenancy, credentials.credentials)
+    return await run_in_threadpool(authorize, container, request, credentials.credentials)
 
 
 BearerPrincipal = Annotated[Principal, Depends(bearer_principal)]
@@ -153,7 +193,7 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-class ChatMessageIn(BaseModel):
+class ChatMessageIn(RequestModel):
     """A message as OpenAI clients send it. Content is text or a list of parts of which only text is read."""
 
     model_config = ConfigDict(extra="allow")
@@ -165,7 +205,7 @@ class ChatMessageIn(BaseModel):
     tool_call_id: str | None = None
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(RequestModel):
     """`include_usage`: a last chunk with the usage and no choices, as OpenAI sends it."""
 
     model_config = ConfigDict(extra="allow")
@@ -173,12 +213,10 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(RequestModel):
     """OpenAI's chat-completions request. Sampling parameters are accepted and ignored (the project's own model
     settings apply); tools, several choices, log probabilities and non-text output are refused with a 400;
     any argument OpenAI does not define is refused, as OpenAI refuses it."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(min_length=1, max_length=200, description=f"`{MODEL_ALIAS}` or the project's id")
     messages: list[ChatMessageIn]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -10,15 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import RequestModel
 from threadline.domain import reports
+from threadline.domain.report_preview import send_preview
+from threadline.domain.report_render import render_mail
 
 router = APIRouter(prefix="/query/v1", tags=["reports"], responses=API_ERRORS)
 
 
-class ReportSettingsUpdate(BaseModel):
+class ReportSettingsUpdate(RequestModel):
     """The full settings; every field is validated (addresses, IANA timezone) before anything is stored."""
-
-    model_config = ConfigDict(extra="forbid")
 
     recipients: list[str] = Field(default_factory=list, max_length=50, examples=[["ops@example.com"]])
     cadence: str = Field(default="weekly", examples=["weekly"], description="daily, weekly or monthly")
@@ -60,3 +61,27 @@ def put_report_settings(
         body.enabled,
     )
     return ReportSettingsPublic.model_validate(saved)
+
+
+class ReportPreviewRequest(RequestModel):
+    """Where to send the preview: one address, or null for the saved recipients."""
+
+    to: str | None = Field(default=None, max_length=320, examples=["me@example.com"])
+
+
+class ReportPreviewPublic(BaseModel):
+    """The preview that was sent: to whom, the period it covers ([start, end)), the mail service's message id."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    sent_to: list[str]
+    period_start: datetime
+    period_end: datetime
+    message_id: str
+
+
+@router.post("/team/report-settings/preview/")
+def preview_report(container: ContainerDep, principal: PrincipalDep, body: ReportPreviewRequest) -> ReportPreviewPublic:
+    """Send the team's report for its last complete period now, marked "[Preview]", outside the schedule's ledger."""
+    sent = send_preview(container.report_services, principal.team_id, datetime.now(UTC), render_mail, body.to)
+    return ReportPreviewPublic.model_validate(sent)

@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.api.errors import API_ERRORS
+from threadline.api.models import Instant, RequestModel
 from threadline.api.pagination import PageDep, PagePublic
 from threadline.domain import labels
 from threadline.domain.channels import Channel
@@ -47,10 +48,8 @@ class ThreadListItem(BaseModel):
     label_runner_up: CategoryRefPublic | None
 
 
-class LabelCorrection(BaseModel):
+class LabelCorrection(RequestModel):
     """A user's label: a category id of the thread's project, or null to hand the thread back to the classifier."""
-
-    model_config = ConfigDict(extra="forbid")
 
     category_id: UUID | None
 
@@ -63,8 +62,8 @@ def list_threads(
     category_id: UUID | None = None,
     unlabelled: bool = False,
     label_source: Literal["auto", "user"] | None = None,
-    created_after: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone")] = None,
-    created_before: Annotated[AwareDatetime | None, Query(description="ISO 8601 with a zone")] = None,
+    created_after: Annotated[Instant | None, Query(description="ISO 8601 with a zone")] = None,
+    created_before: Annotated[Instant | None, Query(description="ISO 8601 with a zone")] = None,
     channel: Channel | None = None,
     label_confidence_below: Annotated[
         float | None, Query(description="only auto labels whose confidence is below this (0-1]: review these first")

@@ -1,3 +1,4 @@
+# Over 350 lines: PRODUCTS to FOLLOW_UPS (about 130 lines) are the vocabulary the generator combines; kept beside it.
 """Demo and benchmark data: realistic threads and messages, written with COPY (a million threads in about a minute).
 
 First questions are built combinatorially (kind x template x product x feature or error, with greetings

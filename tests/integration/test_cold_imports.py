@@ -2,6 +2,9 @@
 
 Importing every adapter for every function made each handler take 1.2-1.6 s to import (openai,
 onnxruntime, boto3 clients); bench.coldstart measures the times, this test keeps the cause away.
+
+Not a unit test: each handler needs a fresh interpreter (about 1 s of imports each, 95 s for all of them in
+series with the machine shared), so they start together, once per module, and the tests read their results.
 """
 
 from __future__ import annotations
@@ -10,13 +13,14 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from threadline.local.template import load_sam
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Loaded on first use only, by the functions that need them, never by importing a handler.
@@ -57,11 +61,21 @@ def test_every_template_handler_is_checked() -> None:
     }
 
 
+@pytest.fixture(scope="module")
+def loaded_by_handler() -> dict[str, set[str]]:
+    """The top-level packages each handler module loads, each imported in its own fresh interpreter, all at once."""
+    modules = sorted(_handler_modules())
+    with ThreadPoolExecutor(max_workers=len(modules)) as pool:
+        return dict(zip(modules, pool.map(_modules_after_import, modules), strict=True))
+
+
 @pytest.mark.parametrize("module", sorted(_handler_modules()))
-def test_importing_a_handler_loads_no_model_driver_or_client(module: str) -> None:
+def test_importing_a_handler_loads_no_model_driver_or_client(
+    module: str, loaded_by_handler: dict[str, set[str]]
+) -> None:
     # Given a fresh interpreter, as a new Lambda execution environment is
     # When it imports the handler module
-    loaded = _modules_after_import(module)
+    loaded = loaded_by_handler[module]
 
     # Then no model runtime, LLM SDK, AWS SDK client or database driver came with it
     assert not loaded & NEVER_AT_IMPORT, sorted(loaded & NEVER_AT_IMPORT)

@@ -1,5 +1,5 @@
 """`threadline report` (send due reports now, or list the ledger), `threadline admin report-settings` and
-`threadline admin recount-analytics`."""
+`threadline admin recount-analytics` (added to the admin verbs by `cli/admin.py`)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,26 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from threadline import cli
 from threadline.bootstrap import Container
 from threadline.domain import reports
 from threadline.domain.report_render import render_mail
 
 
-def _report_parser(sub: Any) -> None:
+def configure(sub: Any) -> None:
+    """Add `threadline report`."""
     report = sub.add_parser("report", help="send due team reports now, or list what was sent")
     report.add_argument("--now", action="store_true", help="send every due report now (as the schedule would)")
     report.add_argument("--team", type=UUID, help="only this team")
     report.add_argument(
         "--resend", action="store_true", help="send again even if this period's report was sent (or is uncertain)"
     )
+    report.set_defaults(func=_report)
+
+
+def configure_admin(verbs: Any) -> None:
+    """Add `threadline admin report-settings` and `threadline admin recount-analytics` to the admin verbs."""
+    _settings_parser(verbs)
+    _recount_parser(verbs)
 
 
 def _report(args: argparse.Namespace, container: Container) -> object:
@@ -54,6 +61,7 @@ def _settings_parser(verbs: Any) -> None:
     enabled = parser.add_mutually_exclusive_group()
     enabled.add_argument("--enable", dest="enabled", action="store_true", default=None)
     enabled.add_argument("--disable", dest="enabled", action="store_false")
+    parser.set_defaults(func=_settings)
 
 
 def _settings(args: argparse.Namespace, container: Container) -> object:
@@ -83,14 +91,10 @@ def _recount_parser(verbs: Any) -> None:
         help="rebuild the analytics rollups from the rows (after writing rows with triggers off); blocks writes",
     )
     parser.add_argument("--project", type=UUID, action="append", help="only this project (repeatable)")
+    parser.set_defaults(func=_recount)
 
 
 def _recount(args: argparse.Namespace, container: Container) -> object:
     started = datetime.now(UTC)
     projects = container.analytics.recount(args.project)
     return {"projects": projects, "seconds": round((datetime.now(UTC) - started).total_seconds(), 3)}
-
-
-cli.register("report", _report_parser, _report)
-cli.register_admin("report-settings", _settings_parser, _settings)
-cli.register_admin("recount-analytics", _recount_parser, _recount)

@@ -1,22 +1,21 @@
-"""Operator commands: `threadline backfill` (start, resume or follow backfills) and `threadline seed`."""
+"""`threadline backfill`: start, resume or follow backfills."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
-from threadline import cli
 from threadline.bootstrap import Container
 from threadline.domain import backfill
 
 _POLL_S = 2.0
 
 
-def _backfill_parser(sub: Any) -> None:
+def configure(sub: Any) -> None:
+    """Add `threadline backfill`."""
     parser = sub.add_parser("backfill", help="label past threads with the backfill state machine")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--all", action="store_true", help="every project, in one backfill")
@@ -24,6 +23,7 @@ def _backfill_parser(sub: Any) -> None:
     target.add_argument("--status", type=UUID, metavar="BACKFILL_ID", help="show a backfill's progress")
     parser.add_argument("--scope", choices=[s.value for s in backfill.Scope], default=backfill.Scope.UNLABELLED.value)
     parser.add_argument("--wait", action="store_true", help="follow the backfill until it ends")
+    parser.set_defaults(func=_backfill)
 
 
 def _runner(container: Container) -> backfill.WorkflowRunner:
@@ -54,23 +54,3 @@ def _backfill(args: argparse.Namespace, container: Container) -> object:
         job = backfill.status(container.backfills, runner, None, job.id)
         sys.stderr.write(f"{job.ranges_done}/{job.ranges_total} ranges, {job.threads_labelled} threads labelled\n")
     return job
-
-
-def _seed_parser(sub: Any) -> None:
-    parser = sub.add_parser("seed", help="fill the database with realistic demo threads (COPY)")
-    parser.add_argument("--threads", type=int, default=100_000)
-    parser.add_argument("--projects", type=int, default=10)
-    parser.add_argument("--days", type=int, default=180, help="spread the threads over this many past days")
-    parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
-
-
-def _seed(args: argparse.Namespace, container: Container) -> object:
-    from threadline.adapters.postgres.seed import Seeder
-
-    if args.threads < 0 or args.projects < 1:
-        raise SystemExit("--threads must be >= 0 and --projects >= 1")
-    return asdict(Seeder(container.db, container.tenancy, args.seed).seed(args.threads, args.projects, args.days))
-
-
-cli.register("backfill", _backfill_parser, _backfill)
-cli.register("seed", _seed_parser, _seed)

@@ -5,6 +5,11 @@
 -- ORed into a tsquery keeps only its content words; the parser keeps identifiers such as `--force-with-lease`
 -- or `push.default` whole as well as in parts ('simple' would keep stop words and miss inflections). The
 -- column is generated, so every writer of chunks gets it for free; adding it rewrites the chunks table once.
+--
+-- Runs after 0015: `chunks` is partitioned by project. The column added to the parent is added to every
+-- partition, and the index on the parent is a partitioned index, built per partition; a partition created
+-- later (0015's trigger, with each project) is created from the parent and so gets both. The statement
+-- triggers below are on the parent too: every writer (ingest's COPY, the document cascade) writes through it.
 ALTER TABLE chunks ADD COLUMN search tsvector GENERATED ALWAYS AS (
     setweight(to_tsvector('english', heading), 'A') || setweight(to_tsvector('english', content), 'B')
 ) STORED;
@@ -14,7 +19,8 @@ CREATE INDEX chunks_search_gin ON chunks USING gin (search);
 -- question (a coverage gap: the documents do not cover it). NULL = unknown (pending, or imported).
 ALTER TABLE messages ADD COLUMN grounded boolean;
 
--- Unanswered questions per (project, UTC hour), kept by the same statement-level triggers as 0007.
+-- Unanswered questions per (project, UTC hour), kept by the same statement-level triggers as 0007 (the
+-- functions below redefine 0007's, adding `grounded`; the triggers themselves stay).
 ALTER TABLE analytics_exchange_hours ADD COLUMN unanswered integer NOT NULL DEFAULT 0;
 ALTER TABLE analytics_exchange_hours DROP CONSTRAINT analytics_exchange_hours_pkey;
 ALTER TABLE analytics_exchange_hours ADD CONSTRAINT analytics_exchange_hours_pkey PRIMARY KEY (project_id, hour)
@@ -87,15 +93,19 @@ BEGIN
 END
 $$;
 
+-- The recount of 0013 (threads, exchanges, channels of 0009, feedback of 0013), its exchanges now with
+-- `grounded`: the same lock, the same one-project-at-a-time loop.
 CREATE OR REPLACE FUNCTION analytics_recount(project_ids uuid[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     project uuid;
 BEGIN
-    LOCK TABLE threads, messages IN SHARE MODE;
+    LOCK TABLE threads, messages, answer_feedback IN SHARE MODE;
     DELETE FROM analytics_thread_hours WHERE project_id = ANY(project_ids);
     DELETE FROM analytics_exchange_hours WHERE project_id = ANY(project_ids);
     DELETE FROM analytics_latency_bins WHERE project_id = ANY(project_ids);
+    DELETE FROM analytics_channel_hours WHERE project_id = ANY(project_ids);
+    DELETE FROM analytics_feedback_hours WHERE project_id = ANY(project_ids);
     FOREACH project IN ARRAY project_ids LOOP
         PERFORM analytics_count_threads(ARRAY(
             SELECT (project_id, created_at, category_id, label_source, 1)::analytics_thread_change
@@ -104,6 +114,12 @@ BEGIN
             SELECT (project_id, created_at, status, latency_ms, first_token_ms, prompt_tokens, completion_tokens,
                     1, grounded)::analytics_exchange_change
             FROM messages WHERE project_id = project));
+        PERFORM analytics_count_channels(ARRAY(
+            SELECT (project_id, created_at, channel, 1)::analytics_channel_change
+            FROM threads WHERE project_id = project));
+        PERFORM analytics_count_feedback(ARRAY(
+            SELECT (project_id, created_at, rating, 1)::analytics_feedback_change
+            FROM answer_feedback WHERE project_id = project));
     END LOOP;
 END
 $$;
@@ -128,6 +144,8 @@ CREATE TABLE label_examples (
 -- ts_rank on Git's manual, see bench.retrieval). One row per (project, lexeme): how many of the project's
 -- chunks hold it; the lexeme '' holds the project's chunk count (N). Kept by statement-level triggers in
 -- the writer's transaction, upserted in key order so concurrent ingests of one project cannot deadlock.
+-- Dropping a project's partition (0015, with the project) fires no delete trigger; the project's rows here
+-- go by this table's own cascade from projects.
 CREATE TABLE chunk_lexemes (
     project_id uuid NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
     lexeme     text NOT NULL,
