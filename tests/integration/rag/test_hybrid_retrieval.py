@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.rag.conftest import Tenant, make_tenant, upload
-from threadline.adapters.postgres.chat import PostgresChat, _retrieval
+from threadline.adapters.postgres.chat import _STATEMENTS, PostgresChat, _retrieval
 from threadline.bootstrap import Container
 from threadline.domain.ports import Embedder
 
@@ -128,3 +128,37 @@ def test_lexeme_statistics_follow_ingest_and_deletion(
     chunks_after, counted_after, identifier_after = stats(tenant.project_id)
     assert chunks_after == counted_after < counted and identifier_after == 0
     assert stats(other_tenant.project_id)[1:] == (stats(other_tenant.project_id)[0], 1)
+
+
+def test_hybrid_search_reads_only_the_projects_partition_and_its_full_text_index(
+    client: TestClient, container: Container, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    # Given two projects created after the migrations (0015's trigger made their partitions) with the same page
+    for each in (tenant, other_tenant):
+        upload(client, each, "Webhook settings", NEIGHBOURS["Webhook settings"])
+    params = {
+        "project_id": tenant.project_id,
+        "thread_id": None,
+        "query": QUESTION,
+        "vector": container.query_embedder.embed([QUESTION])[0],
+        "top_k": 3,
+        "candidates": 12,
+    }
+    mine, theirs = (f"chunks_{each.project_id.hex}" for each in (tenant, other_tenant))
+    # When the hybrid statements of a new question and of a follow-up are planned, and the indexes listed
+    with container.db.transaction() as conn:
+        plans = [
+            "\n".join(str(r["QUERY PLAN"]) for r in conn.execute("EXPLAIN " + sql, params).fetchall())
+            for sql in (_STATEMENTS["hybrid"].new, _STATEMENTS["hybrid"].in_thread)
+        ]
+        full_text = {
+            r["tablename"]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_indexes WHERE tablename = ANY(%s) AND indexdef LIKE '%%USING gin (search)%%'",
+                ([mine, theirs],),
+            ).fetchall()
+        }
+    # Then both read the project's own partition only (the plain equality prunes), and each partition has
+    # its own full-text index
+    assert all(mine in plan and theirs not in plan for plan in plans)
+    assert full_text == {mine, theirs}
