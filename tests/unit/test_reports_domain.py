@@ -310,6 +310,8 @@ def test_report_counts_unanswered_questions() -> None:
         top_unlabelled=[],
         figures=ExchangeFigures(questions=8, unanswered=2),
         previous_figures=ExchangeFigures(),
+        feedback=FeedbackCounts(),
+        previous_feedback=FeedbackCounts(),
         series=[8, 0, 0, 0, 0, 0, 0],
         series_labels=["9", "10", "11", "12", "13", "14", "15"],
     )
