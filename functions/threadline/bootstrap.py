@@ -146,6 +146,7 @@ class Container:
             margin=self.settings.classifier_margin,
             chooser=chooser,
             llm_primary=self.settings.classifier == "llm",
+            corrections=self.labels,
         )
 
     @cached_property
@@ -295,12 +296,13 @@ class Container:
         from threadline.domain.chat import ChatService
 
         return ChatService(
-            PostgresChat(self.db, self.settings.retrieval_ef_search),
+            PostgresChat(self.db, self.settings.retrieval_ef_search, self.settings.retrieval_mode),
             self.query_embedder,
             self.llm,
             self.chat_events,
             top_k=self.settings.retrieval_top_k,
             history_budget=self.settings.history_token_budget,
+            min_score=self.settings.retrieval_min_score,
         )
 
     @cached_property
@@ -308,7 +310,7 @@ class Container:
         """Retrieval over a project's chunks outside a thread (the MCP server's search tool)."""
         from threadline.adapters.postgres.chat import PostgresChat
 
-        return PostgresChat(self.db, self.settings.retrieval_ef_search)
+        return PostgresChat(self.db, self.settings.retrieval_ef_search, self.settings.retrieval_mode)
 
     @cached_property
     def mcp_settings(self) -> McpSettingsRepository:

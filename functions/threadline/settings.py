@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     # at 100, not yet explained (a suspect: relaxed_order iterative scans order rows within an iteration, not
     # across the scan), so the default is pgvector's own 40 until that is understood.
     retrieval_ef_search: int = Field(default=40, ge=10, le=1000)
+    # Relevance floor: a passage whose cosine similarity to the question is below it is neither given to
+    # the model nor cited; with none left the answer says the documents do not cover the question.
+    # python -m bench.retrieval prints the best-score distributions of relevant and off-topic questions to
+    # calibrate it (docs/architecture.md, "Honest answers"): relevant questions' best passage scored 0.469 at
+    # least, off-topic ones 0.284 at most (token-based chunker); 0.35 sits between with room on both sides.
+    retrieval_min_score: float = Field(default=0.35, ge=-1.0, le=1.0)
+    # vector: pgvector alone; hybrid: BM25 full text fused with it by weighted RRF, which finds exact terms
+    # (identifiers, error codes) but measured below vector-only on bench.retrieval's questions, so opt-in.
+    retrieval_mode: str = Field(default="vector", pattern="^(vector|hybrid)$")
 
     # Classification
     classifier: str = Field(default="embedding", pattern="^(embedding|llm)$")

@@ -178,3 +178,24 @@ def test_cursor_round_trip_and_tampering() -> None:
     for bad in ["x", "bm90IGpzb24", cursor[:-3]]:
         with pytest.raises(InvalidInput):
             Cursor.decode(bad)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("grounded", "expected"), [(False, 1.0), (True, 0.0), (None, None)])
+def test_unanswered_counts_coverage_gaps_and_skips_unknowns(grounded: bool | None, expected: float | None) -> None:
+    # Given an answer that the documents did not cover, one they did, and an imported one (unknown)
+    interaction = _interaction(grounded=grounded)
+    # When it is measured
+    values = {m.metric: m.value for m in measure([interaction])}
+    # Then `unanswered` is 1 for a gap, 0 for a grounded answer, and absent when unknown
+    assert values.get("unanswered") == expected
+
+
+@pytest.mark.unit
+def test_an_alert_rule_can_watch_unanswered_questions() -> None:
+    # Given a rule on every unanswered question
+    spec = alerts.RuleSpec("threshold", "unanswered", ">=", 1.0)
+    # When it is validated
+    rule = alerts.validate_rule(spec)
+    # Then it is accepted and named after the metric
+    assert rule.name == "unanswered >= 1"

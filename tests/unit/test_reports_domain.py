@@ -295,3 +295,28 @@ def test_mail_escapes_user_text_and_embeds_charts() -> None:
     assert f"Answer ratings: {ratings}" in mail.text and ratings in mail.html
     # And both parts tell the reader how to change the settings
     assert "report-settings" in mail.text.splitlines()[-1] and "report-settings" in mail.html
+
+
+@pytest.mark.unit
+def test_report_counts_unanswered_questions() -> None:
+    # Given a week in which 2 of 8 questions were not covered by the documents
+    period = Period("weekly", "UTC", date(2026, 3, 9), date(2026, 3, 16), date(2026, 3, 2))
+    project = ProjectReport(
+        project=ProjectRef(uuid4(), "Docs"),
+        threads=8,
+        previous_threads=0,
+        categories=[],
+        unlabelled=CategoryLine("Unlabelled", 8, 0),
+        top_unlabelled=[],
+        figures=ExchangeFigures(questions=8, unanswered=2),
+        previous_figures=ExchangeFigures(),
+        feedback=FeedbackCounts(),
+        previous_feedback=FeedbackCounts(),
+        series=[8, 0, 0, 0, 0, 0, 0],
+        series_labels=["9", "10", "11", "12", "13", "14", "15"],
+    )
+    # When it is rendered
+    mail = render_mail(TeamReport(uuid4(), "Acme", period, [project]), "r@example.com", ("a@example.com",))
+    # Then both parts show the coverage gaps with their share of the questions
+    assert "Unanswered (not covered by the documents): 2 (25.0% of questions)" in mail.text
+    assert "Unanswered (not covered by the documents)" in mail.html and "2 (25.0% of questions)" in mail.html

@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID, uuid4
@@ -74,6 +74,7 @@ class Exchange:
     handoff_reason: str | None
     created_at: datetime
     completed_at: datetime | None
+    grounded: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,9 @@ class Outcome:
     error: str | None = None
     handoff_reason: str | None = None
     sources: list[dict[str, Any]] = field(default_factory=list)
+    # False: no passage passed the relevance floor, so the documents do not cover the question (an
+    # unanswered question, counted as a coverage gap). None until the answer is finished.
+    grounded: bool | None = None
 
 
 # A send to SQS takes milliseconds; when it does not, the answer must not wait long for it.
@@ -227,12 +231,13 @@ class ChatRepository(Protocol):
         self,
         project_id: UUID,
         thread_id: UUID | None,
+        query: str,
         query_vector: Vectors,
         top_k: int,
         started_by: UUID | None = None,
     ) -> Context:
-        """Prompt, history and passages for a question (a follow-up's thread must belong to the project, and,
-        given `started_by`, have been started with that key)."""
+        """Prompt, history and passages (by words and meaning) for a question (a follow-up's thread must belong
+        to the project, and, given `started_by`, have been started with that key)."""
         ...
 
     def record_question(
@@ -257,7 +262,13 @@ class ChatRepository(Protocol):
         ...
 
     def search(
-        self, project_id: UUID, thread_id: UUID, query_vector: Vectors, top_k: int, title_filter: str | None
+        self,
+        project_id: UUID,
+        thread_id: UUID,
+        query: str,
+        query_vector: Vectors,
+        top_k: int,
+        title_filter: str | None,
     ) -> list[Passage]: ...
 
 
@@ -316,8 +327,10 @@ class ChatService:
         events: ChatEvents,
         top_k: int,
         history_budget: int,
+        min_score: float = -1.0,
     ) -> None:
         self._repo = repo
+        self._min_score = min_score
         self._embedder = embedder
         self._llm = llm
         self._events = events
@@ -333,6 +346,11 @@ class ChatService:
     def get_thread(self, project_id: UUID, thread_id: UUID, started_by: UUID | None = None) -> ThreadHistory:
         """A thread of the project with its whole history; given `started_by`, only a thread that key started."""
         return self._repo.get_thread(project_id, thread_id, started_by)
+
+    def relevant(self, passages: Sequence[Passage]) -> list[Passage]:
+        """The passages at or above the relevance floor: below it a passage is neither shown to the model nor
+        cited (off-topic questions otherwise get their nearest, unrelated, passages as sources)."""
+        return [p for p in passages if p.score >= self._min_score]
 
     def delete_thread(self, project_id: UUID, thread_id: UUID) -> None:
         """Delete a thread of the project and everything measured about it (analytics follow by trigger)."""
@@ -354,7 +372,8 @@ class ChatService:
             raise InvalidInput(f"query must be 1-{MAX_QUESTION_CHARS} characters")
         vector = self._embedder.embed([question])[0]
         started_by = api_key_id if own_threads_only else None
-        context = self._repo.read_context(project_id, thread_id, vector, self._top_k, started_by)
+        context = self._repo.read_context(project_id, thread_id, question, vector, self._top_k, started_by)
+        context = replace(context, passages=self.relevant(context.passages))
         return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context, channel, api_key_id)
 
     async def stream(self, project_id: UUID, exchange: NewExchange, started: float) -> AsyncGenerator[ChatEvent, None]:
@@ -421,6 +440,8 @@ class ChatService:
         # The model's text is the one input no edge validates: a NUL in it must not lose the whole exchange.
         outcome.answer = strip_unstorable(outcome.answer)
         outcome.latency_ms = _ms_since(run.started)
+        # Grounded when any passage passed the floor, including one a search_documents call found.
+        outcome.grounded = bool(run.passages)
         if not outcome.sources:
             outcome.sources = source_list(run.passages, outcome.answer)
         self._repo.finish_exchange(run.exchange.message_id, outcome)
@@ -471,8 +492,16 @@ class ChatService:
             return "A human support agent has been notified and will follow up with the user."
         assert isinstance(args, SearchDocuments)
         vector = (await asyncio.to_thread(self._embedder.embed, [args.query]))[0]
-        found = await asyncio.to_thread(
-            self._repo.search, run.project_id, run.exchange.thread_id, vector, args.top_k, args.document_title
+        found = self.relevant(
+            await asyncio.to_thread(
+                self._repo.search,
+                run.project_id,
+                run.exchange.thread_id,
+                args.query,
+                vector,
+                args.top_k,
+                args.document_title,
+            )
         )
         # A passage found again keeps its number, so citations stay consistent across the answer.
         numbers = {p.chunk_id: i for i, p in enumerate(run.passages, start=1)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -11,6 +12,7 @@ from threadline.domain.categories import ClassificationRequests
 from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.errors import InvalidInput
 from threadline.domain.pagination import FIRST_PAGE, Cursor, Page, PageRequest, page_of
+from threadline.domain.ports import Vectors
 
 LabelSource = Literal["auto", "user"]
 
@@ -39,6 +41,8 @@ class ThreadSummary:
     created_at: datetime
     updated_at: datetime
     channel: Channel = DEFAULT_CHANNEL
+    # An auto label's second choice: with a low confidence, what a reviewer most likely picks instead.
+    label_runner_up: CategoryRef | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +56,42 @@ class ThreadQuery:
     created_after: datetime | None = None
     created_before: datetime | None = None
     channel: Channel | None = None
+    label_confidence_below: float | None = None
 
 
 ThreadPage = Page[ThreadSummary]
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A user's label: the thread's first question as an example of the category, its vector once embedded."""
+
+    thread_id: UUID
+    category_id: UUID
+    question: str
+    vector: Vectors | None
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionsVersion:
+    """Changes whenever a user label of the project is set, changed or cleared (each sets labelled_at)."""
+
+    count: int
+    latest: datetime | None
+
+
+class CorrectionSource(Protocol):
+    """The project's user labels as labelled examples, and where their embeddings are kept."""
+
+    def corrections_version(self, project_id: UUID) -> CorrectionsVersion: ...
+
+    def corrections(self, project_id: UUID, per_category: int) -> list[Correction]:
+        """The latest `per_category` user labels of each category, with their stored vectors (or None)."""
+        ...
+
+    def store_correction_vectors(self, project_id: UUID, vectors: Sequence[tuple[UUID, Vectors]]) -> None:
+        """Keep the embeddings of corrected threads' questions, so each is embedded once."""
+        ...
 
 
 class LabelRepository(Protocol):
@@ -74,6 +111,7 @@ def build_query(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     channel: Channel | None = None,
+    label_confidence_below: float | None = None,
 ) -> ThreadQuery:
     """Validate listing parameters; contradictory filters are InvalidInput rather than an empty page."""
     if unlabelled and (category_id is not None or label_source is not None):
@@ -81,6 +119,12 @@ def build_query(
     for name, value in (("created_after", created_after), ("created_before", created_before)):
         if value is not None and value.tzinfo is None:
             raise InvalidInput(f"{name} needs a time zone (e.g. 2026-01-31T00:00:00Z)", field=name)
+    if label_confidence_below is not None:
+        if not 0.0 < label_confidence_below <= 1.0:
+            raise InvalidInput("label_confidence_below must be in (0, 1]", field="label_confidence_below")
+        if unlabelled or label_source == "user":
+            # Only auto labels have a confidence: the combination could only ever list nothing.
+            raise InvalidInput("label_confidence_below applies to auto labels only", field="label_confidence_below")
     return ThreadQuery(
         page=page,
         category_id=category_id,
@@ -89,6 +133,7 @@ def build_query(
         created_after=created_after,
         created_before=created_before,
         channel=channel,
+        label_confidence_below=label_confidence_below,
     )
 
 

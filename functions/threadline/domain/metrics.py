@@ -31,6 +31,8 @@ class Interaction:
     retrieval_score: float | None = None
     # None means "unknown" (an imported interaction), not "no sources".
     source_scores: tuple[float | None, ...] | None = None
+    # False: no passage passed the relevance floor (the documents do not cover the question); None: unknown.
+    grounded: bool | None = None
 
 
 class Metric(Protocol):
@@ -122,6 +124,21 @@ class SourceCount:
         return None if interaction.source_scores is None else float(len(interaction.source_scores))
 
 
+class Unanswered:
+    """1 when the documents did not cover the question (no passage passed the relevance floor), else 0.
+
+    A rule `unanswered >= 1` alerts on every coverage gap; an outlier rule on it fires when gaps become
+    unusually frequent for the project.
+    """
+
+    name: ClassVar[str] = "unanswered"
+    unit: ClassVar[str] = "count"
+
+    def compute(self, interaction: Interaction) -> float | None:
+        """1.0 for an unanswered question, 0.0 for a grounded answer, None when unknown (imported)."""
+        return None if interaction.grounded is None else float(not interaction.grounded)
+
+
 FEEDBACK_DOWN = "feedback_down"
 
 
@@ -148,6 +165,7 @@ METRICS: tuple[Metric, ...] = (
     TokensUsed(),
     RetrievalScore(),
     SourceCount(),
+    Unanswered(),
     FeedbackDown(),
 )
 METRIC_UNITS: dict[str, str] = {m.name: m.unit for m in METRICS}

@@ -67,6 +67,8 @@ class LabelDecision:
     category_id: UUID
     confidence: float
     model: str
+    # The category that came second (what a reviewer would pick instead); None with a single category.
+    runner_up_id: UUID | None = None
 
 
 class ThreadClassifier(Protocol):

@@ -38,6 +38,10 @@ def _quality_lines(f: ExchangeFigures, previous: ExchangeFigures) -> list[tuple[
         ("Questions", f"{f.questions} (previous {previous.questions}, {change(f.questions, previous.questions)})"),
         ("Incomplete answers", f"{f.incomplete} ({_rate(f.incomplete, f.questions)} of questions)"),
         ("Failed answers", str(f.failed)),
+        (
+            "Unanswered (not covered by the documents)",
+            f"{f.unanswered} ({_rate(f.unanswered, f.questions)} of questions)",
+        ),
         ("Answer latency avg", _ms(f.latency_avg_ms)),
         ("Answer latency p50", _ms(f.latency_p50_ms)),
         ("Answer latency p95", _ms(f.latency_p95_ms)),

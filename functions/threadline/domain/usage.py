@@ -197,6 +197,7 @@ class ExchangeTally(NamedTuple):
     latency_sum_ms: int
     prompt_tokens: int
     completion_tokens: int
+    unanswered: int = 0
 
 
 class BinCount(NamedTuple):
@@ -235,6 +236,8 @@ class ExchangeFigures:
     first_token_p95_ms: int | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Questions the documents did not cover (no passage passed the relevance floor): coverage gaps.
+    unanswered: int = 0
 
     @property
     def latency_avg_ms(self) -> float | None:
@@ -281,4 +284,5 @@ def exchange_figures(tallies: Iterable[ExchangeTally], bins: Iterable[BinCount] 
         first_token_p95_ms=percentile(first_token, 0.95),
         prompt_tokens=sum(r.prompt_tokens for r in rows),
         completion_tokens=sum(r.completion_tokens for r in rows),
+        unanswered=sum(r.unanswered for r in rows),
     )

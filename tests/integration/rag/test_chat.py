@@ -133,11 +133,11 @@ def test_thread_scope_and_system_prompt_are_inherited(live: httpx.Client, llm_st
         headers=tenant.headers,
     )
     assert thread.status_code == 201
-    # When a billing question is asked twice in it
+    # When a question that both documents touch is asked twice in it
     for _ in range(2):
         answer = live.post(
             f"/query/v1/threads/{thread.json()['id']}/chat/",
-            json={"query": "How do refunds work?"},
+            json={"query": "How long do refunds and express deliveries take?"},
             headers=tenant.headers,
         ).json()
         # Then only the shipping document is searched, and the operator's prompt reaches the model

@@ -151,12 +151,18 @@ def test_the_migration_moves_existing_chunks_into_their_projects_partitions(pg_a
         with psycopg.connect(url) as conn:
             register_vector(conn)
             moved = conn.execute("SELECT id, tableoid::regclass::text FROM chunks ORDER BY id").fetchall()
+            searchable = conn.execute("SELECT count(*) FROM chunks WHERE search @@ 'c'::tsquery").fetchone()
+            counted = conn.execute(
+                "SELECT chunks FROM chunk_lexemes WHERE project_id = %s AND lexeme = ''", (project[0],)
+            ).fetchone()
             next_id = conn.execute(
                 "INSERT INTO chunks (document_id, project_id, ordinal, content, embedding)"
                 " VALUES (%s, %s, 9, 'c', %s) RETURNING id",
                 (document[0], project[0], _vectors(1, 6)[0]),
             ).fetchone()
         assert moved == [(i, _partition(project[0])) for i in ids_before]
+        # And 0017 gave the moved chunks their full text and counted them for BM25
+        assert searchable == (len(ids_before),) and counted == (len(ids_before),)
         assert next_id is not None and next_id[0] > max(ids_before)
     finally:
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:

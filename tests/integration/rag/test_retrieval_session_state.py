@@ -19,6 +19,8 @@ pytestmark = pytest.mark.integration
 
 DIM = 384
 TOP_K = 6
+# The question's words: the default (vector) retrieval reads only its vector.
+WORDS = "which chunks are nearest"
 # Not pgvector's default (40), so a leaked setting would show.
 EF_SEARCH = 60
 # pgvector registers its settings when its library loads: the cast loads it, so the defaults can be read.
@@ -114,8 +116,8 @@ def test_search_scans_iteratively_yet_leaves_the_session_as_it_was(
     try:
         with db.transaction() as conn:
             before = conn.execute("SELECT pg_backend_pid() AS pid").fetchone()
-        contexts = [chat.read_context(project_id, thread_id, question, TOP_K) for _ in range(6)]
-        searched = chat.search(project_id, thread_id, question, TOP_K, None)
+        contexts = [chat.read_context(project_id, thread_id, WORDS, question, TOP_K) for _ in range(6)]
+        searched = chat.search(project_id, thread_id, WORDS, question, TOP_K, None)
         with db.transaction() as conn:
             after = conn.execute(SESSION_GUCS + ", pg_backend_pid() AS pid").fetchone()
             prepared = conn.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()

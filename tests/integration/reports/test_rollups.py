@@ -39,7 +39,7 @@ _ROLLUPS = {
     "analytics_thread_hours": ("project_id, hour, category_id", "threads, user_labelled"),
     "analytics_exchange_hours": (
         "project_id, hour",
-        "questions, incomplete, failed, answered, latency_sum_ms, prompt_tokens, completion_tokens",
+        "questions, incomplete, failed, answered, latency_sum_ms, prompt_tokens, completion_tokens, unanswered",
     ),
     "analytics_latency_bins": ("project_id, grain, period, metric, bin", "answers"),
     "analytics_channel_hours": ("project_id, hour, channel", "threads"),
@@ -117,9 +117,14 @@ def test_every_write_path_keeps_the_rollups_exact(container: Container, data: Da
     with psycopg.connect(data.url) as conn:
         conn.execute("INSERT INTO threads (project_id) VALUES (%s)", (p.project_id,))
         conn.rollback()
+    # And the chat answers one question the documents do not cover and one they do
+    _chat(container, p.project_id, "Off topic?", Outcome(answer="Not covered.", latency_ms=40, grounded=False))
+    _chat(container, p.project_id, "Covered?", Outcome(answer="Yes [1].", latency_ms=40, grounded=True))
     # Then the rollups are exactly what the rows imply
     assert_rollups_match_the_rows(data.url)
     assert data.scalar("SELECT created_at FROM threads WHERE id = %s", imported) == T0 - timedelta(days=9)
+    # And the unanswered question is counted once, the grounded and the imported ones not at all
+    assert data.scalar("SELECT sum(unanswered) FROM analytics_exchange_hours WHERE project_id = %s", p.project_id) == 1
 
 
 @pytest.mark.integration

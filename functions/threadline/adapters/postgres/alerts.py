@@ -283,7 +283,7 @@ class PostgresAlerts:
         with self._db.transaction() as conn:
             row = conn.execute(
                 "SELECT id, thread_id, project_id, question, answer, created_at, latency_ms, first_token_ms,"
-                " prompt_tokens + completion_tokens AS tokens, retrieval_score, sources FROM messages"
+                " prompt_tokens + completion_tokens AS tokens, retrieval_score, sources, grounded FROM messages"
                 " WHERE id = %(id)s AND project_id = %(project_id)s AND status IN ('complete', 'incomplete')",
                 {"id": message_id, "project_id": project_id},
             ).fetchone()
@@ -301,6 +301,7 @@ class PostgresAlerts:
             tokens_used=row["tokens"],
             retrieval_score=row["retrieval_score"],
             source_scores=_source_scores(row["sources"]),
+            grounded=row["grounded"],
         )
 
     def record(self, project_id: UUID, measurements: Sequence[Measurement], judge: Judge) -> list[AlertDraft]:

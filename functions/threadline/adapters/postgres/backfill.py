@@ -121,9 +121,10 @@ ORDER BY t.id
 _APPLY_TEMPLATE: LiteralString = """
 UPDATE threads t
 SET category_id = d.category_id, label_source = 'auto', label_confidence = d.confidence,
-    label_model = d.model, labelled_at = now(), updated_at = now()
-FROM unnest(%(ids)s::uuid[], %(categories)s::uuid[], %(confidences)s::real[], %(models)s::text[])
-     AS d(id, category_id, confidence, model)
+    label_model = d.model, label_runner_up_id = d.runner_up_id, labelled_at = now(), updated_at = now()
+FROM unnest(%(ids)s::uuid[], %(categories)s::uuid[], %(confidences)s::real[], %(models)s::text[],
+            %(runner_ups)s::uuid[])
+     AS d(id, category_id, confidence, model, runner_up_id)
 WHERE t.id = d.id AND t.project_id = %(project_id)s
   AND t.label_source IS DISTINCT FROM 'user'
   AND EXISTS (SELECT 1 FROM categories c WHERE c.id = d.category_id AND c.project_id = t.project_id)
@@ -308,6 +309,7 @@ class PostgresBackfills:
             "categories": [d.category_id for d in decisions],
             "confidences": [d.confidence for d in decisions],
             "models": [d.model for d in decisions],
+            "runner_ups": [d.runner_up_id for d in decisions],
         }
         with self._db.transaction() as conn:
             conn.execute(LOCK_THREADS, {"project_id": work.range.project_id, "thread_ids": params["ids"]})

@@ -36,7 +36,7 @@ _CLEAR_THREADS = (
     # The CHECK threads_label_complete forbids the FK's ON DELETE SET NULL from clearing only
     # category_id, so the whole label goes here, before the category row is deleted.
     "UPDATE threads SET category_id = NULL, label_source = NULL, label_confidence = NULL,"
-    " label_model = NULL, labelled_at = NULL, updated_at = now()"
+    " label_model = NULL, label_runner_up_id = NULL, labelled_at = NULL, updated_at = now()"
     " WHERE project_id = %(project_id)s AND category_id = %(category_id)s RETURNING id"
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import LiteralString
 from uuid import UUID
 
@@ -25,9 +26,37 @@ DEFAULT_EF_SEARCH = 40
 _THREAD_COLUMNS = "id, project_id, system_prompt, document_ids, first_question, message_count, created_at, updated_at"
 _EXCHANGE_COLUMNS = (
     "id, question, answer, sources, status, model, prompt_tokens, completion_tokens, latency_ms,"
-    " first_token_ms, error, handoff_reason, created_at, completed_at"
+    " first_token_ms, error, handoff_reason, created_at, completed_at, grounded"
 )
 
+
+# Reciprocal rank fusion (Cormack et al. 2009): a chunk scores sum(weight / (RRF_K + rank)) over the two
+# rankings it appears in. k = 60 is the paper's constant. bench.retrieval picks the full-text ranking's
+# weight (against the vector ranking's 1) on the odd-numbered questions and reports it on the even ones.
+RRF_K: LiteralString = "60"
+TEXT_WEIGHT: LiteralString = "1.0"
+# Each ranking offers this many candidates per passage returned: fusion needs depth below the top k
+# (a chunk 9th by vectors and 1st by words must be seen by both lists).
+CANDIDATES_PER_PASSAGE = 4
+
+# BM25 (Robertson and Zaragoza 2009) over the chunks' tsvectors: each question lexeme the project knows
+# weighs its IDF, ln(1 + (N - df + 0.5) / (df + 0.5)), from chunk_lexemes (0016), so the one telling word of
+# a question outweighs its common ones (ts_rank has no IDF: text-only hit@1 was 29% with it). Term
+# frequency saturates with k1 = 1.2; b = 0 (no length normalisation) because chunks are cut to the model's
+# window and their lengths vary little. A lexeme in the heading path (weight A) counts twice. The 'english'
+# configuration stems the question exactly as it stemmed the chunks.
+_BM25_K1: LiteralString = "1.2"
+# Only lexemes in at most 5% of the project's chunks (or 100) select candidates: an ORed common lexeme
+# matches most chunks, and scoring them all cost 590 ms a query on 5k chunks (112 ms at 5% on the same
+# loaded machine; hit@1 38.2% either way; a variant without term frequency: 58 ms, 32.7%). Common
+# lexemes still add to the score of the chunks the rarer ones found.
+_MATCHING: LiteralString = "l.chunks <= greatest(100, 0.05 * n.chunks)"
+_QUERY_TERMS: LiteralString = (
+    "SELECT l.lexeme, ln(1 + (n.chunks - l.chunks + 0.5) / (l.chunks + 0.5)) AS idf, " + _MATCHING + " AS matching"
+    " FROM chunk_lexemes n JOIN chunk_lexemes l ON l.project_id = n.project_id"
+    " AND l.lexeme = ANY(tsvector_to_array(to_tsvector('english', %(query)s)))"
+    " WHERE n.project_id = %(project_id)s AND n.lexeme = '' AND l.chunks > 0"
+)
 
 _NEAREST: LiteralString = (
     "SELECT c.id, c.document_id, c.heading, c.content, c.embedding <=> %(vector)s AS distance"
@@ -35,11 +64,13 @@ _NEAREST: LiteralString = (
 )
 
 
-def _nearest(scope: LiteralString, order: LiteralString = "c.embedding <=> %(vector)s") -> LiteralString:
+def _nearest(
+    scope: LiteralString, order: LiteralString = "c.embedding <=> %(vector)s", limit: LiteralString = "%(top_k)s"
+) -> LiteralString:
     # What the HNSW index serves: ORDER BY distance LIMIT k on chunks alone. `c.project_id = %(project_id)s` is
     # also what prunes the scan to the project's own partition and graph (migration 0015): keep it a plain
     # equality on the parameter, or every project's partition is planned.
-    return "(" + _NEAREST + scope + " ORDER BY " + order + " LIMIT %(top_k)s)"
+    return "(" + _NEAREST + scope + " ORDER BY " + order + " LIMIT " + limit + ")"
 
 
 def _retrieval_from(inner: LiteralString) -> LiteralString:
@@ -50,43 +81,124 @@ def _retrieval_from(inner: LiteralString) -> LiteralString:
     )
 
 
-def _retrieval(scope: LiteralString) -> LiteralString:
-    return _retrieval_from(_nearest(scope))
+def _vector_ranked(nearest: LiteralString) -> LiteralString:
+    # Ranks come from a re-sort, as in _retrieval_from.
+    return "SELECT v.id, row_number() OVER (ORDER BY v.distance, v.id) AS rank, 1.0 AS weight FROM (" + nearest + ") v"
+
+
+def _text_ranked(scope: LiteralString, weight: LiteralString = TEXT_WEIGHT) -> LiteralString:
+    # The GIN index finds the chunks holding any of the question's lexemes (ORed); only those are scored.
+    return (
+        "SELECT s.id, row_number() OVER (ORDER BY s.relevance DESC, s.id) AS rank, " + weight + " AS weight"
+        " FROM (WITH q AS (" + _QUERY_TERMS + "),"
+        "       m AS (SELECT string_agg(quote_literal(q.lexeme), ' | ')::tsquery AS query FROM q"
+        "             WHERE q.matching)"
+        "       SELECT c.id, sum(q.idf * f.tf * (" + _BM25_K1 + " + 1) / (f.tf + " + _BM25_K1 + ")) AS relevance"
+        "       FROM m, chunks c CROSS JOIN LATERAL unnest(c.search) u JOIN q ON q.lexeme = u.lexeme"
+        "       CROSS JOIN LATERAL (SELECT cardinality(u.positions)"
+        "                              + cardinality(array_positions(u.weights, 'A')) AS tf) f"
+        "       WHERE c.project_id = %(project_id)s AND c.search @@ m.query" + scope + ""
+        "       GROUP BY c.id ORDER BY relevance DESC, c.id LIMIT %(candidates)s) s"
+    )
+
+
+def _fused(mode: str, nearest: LiteralString, text_scope: LiteralString, text_weight: LiteralString) -> LiteralString:
+    """The top_k passages of the "text" (BM25) or "hybrid" (BM25 and `nearest` fused by weighted RRF) ranking.
+
+    `score` is the cosine similarity to the question (what the relevance floor compares), whatever ranked the
+    passage; the join back to chunks names the project so that it reads one partition (migration 0015).
+    """
+    ranked = _text_ranked(text_scope, text_weight)
+    if mode == "hybrid":
+        ranked = _vector_ranked(nearest) + " UNION ALL " + ranked
+    return (
+        "SELECT c.id AS chunk_id, c.document_id, d.title, c.heading, c.content,"
+        " 1 - (c.embedding <=> %(vector)s) AS score"
+        " FROM (SELECT r.id, sum(r.weight / (" + RRF_K + " + r.rank)) AS fused"
+        "       FROM (" + ranked + ") r GROUP BY r.id ORDER BY fused DESC, r.id LIMIT %(top_k)s) f"
+        " JOIN chunks c ON c.project_id = %(project_id)s AND c.id = f.id"
+        " JOIN documents d ON d.id = c.document_id"
+        " ORDER BY f.fused DESC, f.id"
+    )
+
+
+def _retrieval(scope: LiteralString, mode: str = "vector", text_weight: LiteralString = TEXT_WEIGHT) -> LiteralString:
+    """The top_k passages of the project within `scope` by `mode`: "vector" (the project's HNSW graph), "text"
+    (BM25) or "hybrid" (both fused by weighted RRF), all in one statement."""
+    if mode == "vector":
+        return _retrieval_from(_nearest(scope))
+    return _fused(mode, _nearest(scope, limit="%(candidates)s"), scope, text_weight)
 
 
 # A new thread has no document scope; a follow-up inherits its thread's (NULL means every document).
 _THREAD_DOCUMENTS: LiteralString = (
     "(SELECT t.document_ids FROM threads t WHERE t.id = %(thread_id)s AND t.project_id = %(project_id)s)"
 )
+# The same scope as one filter, for the full-text ranking: the GIN index serves it either way.
+_THREAD_SCOPE: LiteralString = (
+    " AND (" + _THREAD_DOCUMENTS + " IS NULL OR c.document_id = ANY(" + _THREAD_DOCUMENTS + "::uuid[]))"
+)
 
 
-def _in_thread(extra: LiteralString) -> LiteralString:
+def _thread_nearest(extra: LiteralString, limit: LiteralString = "%(top_k)s") -> LiteralString:
     # Two branches, one of which a one-time filter skips. An unscoped thread walks the project's graph. A thread
     # scoped to documents reads their chunks exactly (chunks_document_idx, then a top-k sort): `+ 0` keeps the
     # HNSW index from serving that ORDER BY. Through the graph, a filter that keeps one document of a hundred
     # made the iterative scan visit thousands of candidates: p50 116 ms against 32 ms exact (bench.chat, 100k
     # chunks in 10 projects, on a busy host), and the planner cannot tell, as the scope is read in the query.
-    return _retrieval_from(
-        _nearest(" AND " + _THREAD_DOCUMENTS + " IS NULL" + extra)
+    return (
+        _nearest(" AND " + _THREAD_DOCUMENTS + " IS NULL" + extra, limit=limit)
         + " UNION ALL "
         + _nearest(
-            " AND c.document_id = ANY(" + _THREAD_DOCUMENTS + "::uuid[])" + extra, "(c.embedding <=> %(vector)s) + 0"
+            " AND c.document_id = ANY(" + _THREAD_DOCUMENTS + "::uuid[])" + extra,
+            "(c.embedding <=> %(vector)s) + 0",
+            limit,
         )
     )
 
 
-_RETRIEVE_NEW = _retrieval("")
-_RETRIEVE_IN_THREAD = _in_thread("")
-_RETRIEVE_TITLED = _in_thread(
+def _in_thread(extra: LiteralString, mode: str = "vector") -> LiteralString:
+    """The top_k passages of a follow-up, within its thread's documents and `extra`, by `mode`."""
+    if mode == "vector":
+        return _retrieval_from(_thread_nearest(extra))
+    return _fused(mode, _thread_nearest(extra, "%(candidates)s"), _THREAD_SCOPE + extra, TEXT_WEIGHT)
+
+
+_TITLE_SCOPE: LiteralString = (
     " AND c.document_id IN (SELECT id FROM documents WHERE project_id = %(project_id)s"
     " AND title ILIKE '%%' || %(title)s || '%%')"
 )
-
 # Any document of the project whose title contains one of the patterns (the MCP search tool's title filter).
-_RETRIEVE_TITLES_ANY = _retrieval(
+_TITLES_ANY_SCOPE: LiteralString = (
     " AND c.document_id IN (SELECT id FROM documents WHERE project_id = %(project_id)s"
     " AND title ILIKE ANY(%(patterns)s::text[]))"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The retrieval statements of one mode, one per scope."""
+
+    new: LiteralString
+    in_thread: LiteralString
+    titled: LiteralString
+    titles_any: LiteralString
+
+
+# RETRIEVAL_MODE picks one; vector is the default until hybrid measures better (docs/architecture.md).
+RETRIEVAL_MODES = ("vector", "hybrid")
+_STATEMENTS = {
+    mode: _Statements(
+        new=_retrieval("", mode),
+        in_thread=_in_thread("", mode),
+        titled=_in_thread(_TITLE_SCOPE, mode),
+        titles_any=_retrieval(_TITLES_ANY_SCOPE, mode),
+    )
+    for mode in RETRIEVAL_MODES
+}
+# Vector-only (bench.chat and bench.partitions measure these; bench.retrieval compares the modes).
+_RETRIEVE_NEW = _STATEMENTS["vector"].new
+_RETRIEVE_IN_THREAD = _STATEMENTS["vector"].in_thread
 
 # For this transaction only (is_local = true), so no session state outlives it (RDS Proxy would pin the
 # connection): the beam width, and iterative scans (pgvector >= 0.8) that keep scanning the HNSW index until
@@ -125,7 +237,7 @@ _FINISH: LiteralString = (
     "UPDATE messages SET answer = %(answer)s, sources = %(sources)s, status = %(status)s, model = %(model)s,"
     " prompt_tokens = %(prompt_tokens)s, completion_tokens = %(completion_tokens)s, latency_ms = %(latency_ms)s,"
     " first_token_ms = %(first_token_ms)s, retrieval_score = %(retrieval_score)s, error = %(error)s,"
-    " handoff_reason = %(handoff_reason)s, completed_at = now()"
+    " handoff_reason = %(handoff_reason)s, grounded = %(grounded)s, completed_at = now()"
     " WHERE id = %(message_id)s AND status = 'pending'"
 )
 HISTORY_TURNS = 20
@@ -180,9 +292,13 @@ def _passage(row: Row) -> Passage:
 class PostgresChat:
     """`ChatRepository` over Postgres."""
 
-    def __init__(self, db: Database, ef_search: int = DEFAULT_EF_SEARCH) -> None:
+    def __init__(self, db: Database, ef_search: int = DEFAULT_EF_SEARCH, mode: str = "vector") -> None:
         self._db = db
         self._ef_search = ef_search
+        self._statements = _STATEMENTS[mode]
+        # Hybrid fuses two lists and needs depth below the top k; vector-only reads the top k straight from the
+        # project's graph (its statements take no %(candidates)s).
+        self._depth = CANDIDATES_PER_PASSAGE if mode == "hybrid" else 1
 
     def create_thread(self, project_id: UUID, system_prompt: str | None, document_ids: list[UUID] | None) -> Thread:
         """Insert a thread; refused (NotFound) unless every document id belongs to the project."""
@@ -242,6 +358,7 @@ class PostgresChat:
         self,
         project_id: UUID,
         thread_id: UUID | None,
+        query: str,
         query_vector: Vectors,
         top_k: int,
         started_by: UUID | None = None,
@@ -250,9 +367,11 @@ class PostgresChat:
         params = {
             "project_id": project_id,
             "thread_id": thread_id,
+            "query": query,
             "started_by": started_by,
             "vector": query_vector,
             "top_k": top_k,
+            "candidates": top_k * self._depth,
             "turns": HISTORY_TURNS,
             "ef_search": str(max(self._ef_search, top_k)),
         }
@@ -260,7 +379,7 @@ class PostgresChat:
             conn.execute(_SEARCH_SETTINGS, params)
             thread = None if thread_id is None else conn.execute(_THREAD, params)
             history = None if thread_id is None else conn.execute(_HISTORY, params)
-            passages = conn.execute(_RETRIEVE_NEW if thread_id is None else _RETRIEVE_IN_THREAD, params)
+            passages = conn.execute(self._statements.new if thread_id is None else self._statements.in_thread, params)
         thread_row = thread.fetchone() if thread is not None else {"system_prompt": None}
         if thread_row is None:
             raise NotFound("thread not found")
@@ -316,6 +435,7 @@ class PostgresChat:
                     "retrieval_score": outcome.retrieval_score,
                     "error": outcome.error,
                     "handoff_reason": outcome.handoff_reason,
+                    "grounded": outcome.grounded,
                 },
             )
 
@@ -327,27 +447,40 @@ class PostgresChat:
             "project_id": project_id,
             "vector": query_vector,
             "top_k": top_k,
+            "candidates": top_k,
             "patterns": [f"%{_like_literal(t)}%" for t in titles or ()],
             "ef_search": str(max(self._ef_search, top_k)),
         }
+        # By meaning only: this port receives the question's vector, not its words.
+        vector = _STATEMENTS["vector"]
         with self._db.transaction() as conn:
             conn.execute(_SEARCH_SETTINGS, params)
-            rows = conn.execute(_RETRIEVE_TITLES_ANY if titles else _RETRIEVE_NEW, params).fetchall()
+            rows = conn.execute(vector.titles_any if titles else vector.new, params).fetchall()
         return [_passage(r) for r in rows]
 
     def search(
-        self, project_id: UUID, thread_id: UUID, query_vector: Vectors, top_k: int, title_filter: str | None
+        self,
+        project_id: UUID,
+        thread_id: UUID,
+        query: str,
+        query_vector: Vectors,
+        top_k: int,
+        title_filter: str | None,
     ) -> list[Passage]:
         """Retrieval within the thread's scope, optionally only in documents whose title contains `title_filter`."""
         params = {
             "project_id": project_id,
             "thread_id": thread_id,
+            "query": query,
             "vector": query_vector,
             "top_k": top_k,
+            "candidates": top_k * self._depth,
             "title": title_filter,
             "ef_search": str(max(self._ef_search, top_k)),
         }
         with self._db.transaction() as conn:
             conn.execute(_SEARCH_SETTINGS, params)
-            rows = conn.execute(_RETRIEVE_TITLED if title_filter else _RETRIEVE_IN_THREAD, params).fetchall()
+            rows = conn.execute(
+                self._statements.titled if title_filter else self._statements.in_thread, params
+            ).fetchall()
         return [_passage(r) for r in rows]

@@ -81,17 +81,18 @@ GROUP BY 1, 2
 _EXCHANGES = """
 SELECT project_id, bucket - 1 AS bucket, sum(questions)::int AS questions, sum(incomplete)::int AS incomplete,
        sum(failed)::int AS failed, sum(answered)::int AS answered, sum(latency_sum_ms)::bigint AS latency_sum_ms,
-       sum(prompt_tokens)::bigint AS prompt_tokens, sum(completion_tokens)::bigint AS completion_tokens
+       sum(prompt_tokens)::bigint AS prompt_tokens, sum(completion_tokens)::bigint AS completion_tokens,
+       sum(unanswered)::int AS unanswered
 FROM (
     SELECT project_id, width_bucket(hour, %(bounds)s::timestamptz[]) AS bucket, questions, incomplete, failed,
-           answered, latency_sum_ms, prompt_tokens, completion_tokens
+           answered, latency_sum_ms, prompt_tokens, completion_tokens, unanswered
     FROM analytics_exchange_hours
     WHERE project_id = ANY(%(project_ids)s::uuid[]) AND hour >= %(hours_from)s AND hour < %(hours_to)s
       AND hour <> ALL(%(cut_hours)s::timestamptz[])
     UNION ALL
     SELECT m.project_id, width_bucket(m.created_at, %(bounds)s::timestamptz[]), 1, (m.status = 'incomplete')::int,
            (m.status = 'failed')::int, (m.latency_ms IS NOT NULL)::int, coalesce(m.latency_ms, 0),
-           m.prompt_tokens, m.completion_tokens
+           m.prompt_tokens, m.completion_tokens, (m.grounded IS FALSE)::int
     FROM unnest(%(live_from)s::timestamptz[], %(live_to)s::timestamptz[]) AS live (lo, hi)
     JOIN messages m
       ON m.project_id = ANY(%(project_ids)s::uuid[]) AND m.created_at >= live.lo AND m.created_at < live.hi

@@ -47,6 +47,8 @@ class Answers(BaseModel):
     questions: int
     incomplete: int
     failed: int
+    # Questions the documents did not cover: the answer said so instead of citing unrelated passages.
+    unanswered: int
     latency: Latency
     tokens: Tokens
 
@@ -57,6 +59,7 @@ class Answers(BaseModel):
             questions=f.questions,
             incomplete=f.incomplete,
             failed=f.failed,
+            unanswered=f.unanswered,
             latency=Latency(
                 answered=f.answered,
                 avg_ms=f.latency_avg_ms,

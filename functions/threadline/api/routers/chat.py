@@ -137,6 +137,8 @@ class ExchangePublic(BaseModel):
     error: str | None
     created_at: datetime
     completed_at: datetime | None
+    # False: the documents do not cover the question (no passage passed the relevance floor); null: unknown.
+    grounded: bool | None
     feedback: AnswerFeedbackPublic = Field(default_factory=AnswerFeedbackPublic)
 
     @classmethod
@@ -156,6 +158,7 @@ class ExchangePublic(BaseModel):
             error=exchange.error,
             created_at=exchange.created_at,
             completed_at=exchange.completed_at,
+            grounded=exchange.grounded,
             feedback=AnswerFeedbackPublic.model_validate(feedback or AnswerFeedback()),
         )
 
@@ -169,6 +172,7 @@ class ThreadDetail(ThreadPublic):
     label_confidence: float | None
     label_model: str | None
     labelled_at: datetime | None
+    label_runner_up: CategoryRefPublic | None
     messages: list[ExchangePublic]
     usage: UsagePublic
 
@@ -184,6 +188,8 @@ class ChatAnswer(BaseModel):
     usage: UsagePublic
     latency_ms: int | None
     handoff_reason: str | None
+    # False: the documents do not cover the question, and the answer says so (an unanswered question).
+    grounded: bool | None
 
 
 @router.post("/projects/{project_id}/threads/", status_code=201)
@@ -208,7 +214,7 @@ def get_thread(thread_id: UUID, container: ContainerDep, principal: PrincipalDep
     )
 
 
-_LABEL_FIELDS = {"category", "label_source", "label_confidence", "label_model", "labelled_at"}
+_LABEL_FIELDS = {"category", "label_source", "label_confidence", "label_model", "labelled_at", "label_runner_up"}
 
 
 @router.delete("/threads/{thread_id}/", status_code=204)
@@ -288,6 +294,7 @@ async def _collect(exchange: NewExchange, events: AsyncIterator[ChatEvent]) -> C
         usage=UsagePublic.of(outcome.prompt_tokens, outcome.completion_tokens),
         latency_ms=outcome.latency_ms,
         handoff_reason=outcome.handoff_reason,
+        grounded=outcome.grounded,
     )
 
 
@@ -325,4 +332,5 @@ def _payload(exchange: NewExchange, event: ChatEvent) -> tuple[str, dict[str, An
         "latency_ms": outcome.latency_ms,
         "first_token_ms": outcome.first_token_ms,
         "handoff_reason": outcome.handoff_reason,
+        "grounded": outcome.grounded,
     }

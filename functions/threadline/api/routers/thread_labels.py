@@ -44,6 +44,8 @@ class ThreadListItem(BaseModel):
     created_at: datetime
     updated_at: datetime
     channel: Channel
+    # An auto label's second choice (null for user labels): what the classifier hesitated over.
+    label_runner_up: CategoryRefPublic | None
 
 
 class LabelCorrection(RequestModel):
@@ -63,9 +65,14 @@ def list_threads(
     created_after: Annotated[Instant | None, Query(description="ISO 8601 with a zone")] = None,
     created_before: Annotated[Instant | None, Query(description="ISO 8601 with a zone")] = None,
     channel: Channel | None = None,
+    label_confidence_below: Annotated[
+        float | None, Query(description="only auto labels whose confidence is below this (0-1]: review these first")
+    ] = None,
 ) -> PagePublic[ThreadListItem]:
     """Threads newest first, by keyset pagination, with their labels and the channel each came through."""
-    query = labels.build_query(page, category_id, unlabelled, label_source, created_after, created_before, channel)
+    query = labels.build_query(
+        page, category_id, unlabelled, label_source, created_after, created_before, channel, label_confidence_below
+    )
     return PagePublic[ThreadListItem].of(labels.list_threads(container.labels, project_id, query))
 
 

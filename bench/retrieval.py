@@ -1,0 +1,300 @@
+"""Retrieval benchmark: hit@1, hit@5 and MRR of vector-only, full-text-only and hybrid retrieval, the relevance
+floor's calibration, and the latency hybrid adds at 100k chunks.
+
+    make bench-corpus                 # once: apt-get install git-doc (Git's manual as HTML, ~200 pages)
+    python -m bench.retrieval
+
+The corpus is Git's own documentation as Debian's `git-doc` package ships it (/usr/share/doc/git-doc/*.html,
+206 pages), never committed here. Every page goes through the production pipeline (HTML parser, chunker,
+embedding model) into one project. The questions (bench/data/retrieval_git.jsonl) were written by reading
+those pages, each with the page that answers it; a question is a hit at k when a chunk of that page is among
+the first k passages. Many pages are near neighbours (reset/restore/revert/checkout, fetch/pull,
+credential-store/credential-cache), the case where exact terms decide.
+
+The runs call the production SQL (adapters/postgres/chat.py `_retrieval`), so what is measured is what
+answers. Calibration: the best cosine score of each relevant question and of each off-topic question
+(bench/data/retrieval_git_offtopic.jsonl) is printed as a distribution; the floor is chosen between them.
+
+Latency: the corpus's chunks are copied (vectors blended with another chunk and a little noise, as in
+bench.chat) into 10 projects of 10,000 chunks; the added p95 is hybrid minus vector-only over the
+questions, each query timed alone on a warm connection, ef_search as in production.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, LiteralString
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+from bench.chat import _database, _derive, _percentile
+from threadline.adapters.embeddings import OnnxMiniLM
+from threadline.adapters.postgres.chat import DEFAULT_EF_SEARCH, _retrieval
+from threadline.adapters.postgres.migrate import migrate
+from threadline.domain.chunking import chunk_sections
+from threadline.domain.parsing import DocumentFormat, parse
+from threadline.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path("/usr/share/doc/git-doc")
+QUESTIONS = ROOT / "bench" / "data" / "retrieval_git.jsonl"
+OFF_TOPIC = ROOT / "bench" / "data" / "retrieval_git_offtopic.jsonl"
+MODES: tuple[str, ...] = ("vector", "text", "hybrid")
+# Full-text weights in the fusion (the vector ranking weighs 1): picked on the odd-numbered questions,
+# reported on the even-numbered ones, so the pick is never scored on the questions that chose it.
+TEXT_WEIGHTS: tuple[LiteralString, ...] = ("0.25", "0.5", "1.0")
+TOP_K = 6  # the production default (RETRIEVAL_TOP_K)
+CANDIDATES = TOP_K * 4
+PART = 256  # texts per cached part of the embeddings
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A chunk of a page, as the ingest pipeline makes it."""
+
+    page: str
+    ordinal: int
+    heading: str
+    content: str
+    embedding_text: str
+
+
+def _corpus(directory: Path, model: OnnxMiniLM) -> list[Chunk]:
+    pages = sorted(directory.glob("*.html"))
+    if len(pages) < 100:
+        raise SystemExit(f"{directory} has {len(pages)} HTML pages; run `make bench-corpus` (apt-get install git-doc)")
+    chunks = []
+    for page in pages:
+        parsed = parse(page.read_bytes(), DocumentFormat.HTML)
+        for draft in chunk_sections(parsed.sections, model):
+            chunks.append(Chunk(page.stem, draft.ordinal, draft.heading, draft.content, draft.embedding_text))
+    print(f"corpus: {len(pages)} pages of {directory}, {len(chunks):,} chunks", flush=True)
+    return chunks
+
+
+def _embed(texts: Sequence[str], model: OnnxMiniLM, cache_dir: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """Real embeddings, cached by content in parts, so that a run cut short resumes where it stopped.
+
+    Texts are embedded shortest first: a batch is padded to its longest text, so sorting by length saves
+    most of the padding's compute.
+    """
+    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    cache = cache_dir / f"retrieval-embeddings-{len(texts)}-{digest}.npy"
+    if cache.is_file():
+        cached: np.ndarray[Any, np.dtype[np.float32]] = np.load(cache)
+        return cached
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    parts = []
+    started = time.perf_counter()
+    for start in range(0, len(order), PART):
+        part = cache_dir / f"{cache.stem}-part{start // PART}.npy"
+        if part.is_file():
+            parts.append(np.load(part))
+            continue
+        batch = [texts[i] for i in order[start : start + PART]]
+        vectors = np.concatenate([model.embed(batch[j : j + 32]) for j in range(0, len(batch), 32)])
+        np.save(part, vectors)
+        parts.append(vectors)
+        print(f"  embedded {min(start + PART, len(order)):,}/{len(order):,}", flush=True)
+    result = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    result[order] = np.concatenate(parts)
+    print(f"embedded {len(texts):,} texts in {time.perf_counter() - started:.1f} s", flush=True)
+    np.save(cache, result)
+    for part_file in cache_dir.glob(f"{cache.stem}-part*.npy"):
+        part_file.unlink()
+    return result
+
+
+def _questions(path: Path) -> list[tuple[str, str | None]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [(r["question"], r["page"]) for r in rows]
+
+
+def _load(conn: psycopg.Connection[Any], project_id: uuid.UUID, chunks: Sequence[Chunk], vectors: Any) -> None:
+    """One document per page, its chunks with their vectors (COPY: seconds for 100k rows)."""
+    documents: dict[str, uuid.UUID] = {}
+    for chunk in chunks:
+        documents.setdefault(chunk.page, uuid.uuid4())
+    with conn.cursor().copy(
+        "COPY documents (id, project_id, title, content_type, content_hash, status) FROM STDIN"
+    ) as copy:
+        for page, document_id in documents.items():
+            copy.write_row((document_id, project_id, page, "text/html", document_id.hex, "ready"))
+    with conn.cursor().copy(
+        "COPY chunks (document_id, project_id, ordinal, heading, content, embedding) FROM STDIN"
+    ) as copy:
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            copy.write_row((documents[chunk.page], project_id, chunk.ordinal, chunk.heading, chunk.content, vector))
+
+
+def _project(conn: psycopg.Connection[Any], team_id: uuid.UUID, name: str) -> uuid.UUID:
+    row = conn.execute("INSERT INTO projects (team_id, name) VALUES (%s, %s) RETURNING id", (team_id, name)).fetchone()
+    assert row is not None
+    project_id: uuid.UUID = row[0]
+    return project_id
+
+
+def _run(
+    conn: psycopg.Connection[Any], sql: LiteralString, project_id: uuid.UUID, question: str, vector: Any
+) -> list[tuple[str, float]]:
+    params = {"project_id": project_id, "query": question, "vector": vector, "top_k": TOP_K, "candidates": CANDIDATES}
+    return [(r[2], float(r[5])) for r in conn.execute(sql, params).fetchall()]
+
+
+def _scores(ranked: Sequence[list[tuple[str, float]]], expected: Sequence[str | None]) -> tuple[float, float, float]:
+    hit1 = hit5 = rr = 0.0
+    for rows, page in zip(ranked, expected, strict=True):
+        pages = [p for p, _ in rows]
+        rank = pages.index(page) + 1 if page in pages else None
+        hit1 += rank == 1
+        hit5 += rank is not None and rank <= 5
+        rr += 1 / rank if rank else 0.0
+    n = len(expected)
+    return 100 * hit1 / n, 100 * hit5 / n, rr / n
+
+
+def _distribution(values: Sequence[float]) -> str:
+    ordered = sorted(values)
+    return (
+        f"min {ordered[0]:.3f}  p5 {_percentile(ordered, 5):.3f}  p50 {_percentile(ordered, 50):.3f}"
+        f"  p95 {_percentile(ordered, 95):.3f}  max {ordered[-1]:.3f}"
+    )
+
+
+def _quality(
+    conn: psycopg.Connection[Any], project_id: uuid.UUID, questions: list[tuple[str, str | None]], vectors: Any
+) -> dict[str, list[list[tuple[str, float]]]]:
+    results: dict[str, list[list[tuple[str, float]]]] = {}
+    statements: dict[str, LiteralString] = {mode: _retrieval("", mode) for mode in MODES}
+    statements.update({f"hybrid w={w}": _retrieval("", "hybrid", w) for w in TEXT_WEIGHTS})
+    for name, sql in statements.items():
+        results[name] = [_run(conn, sql, project_id, q, v) for (q, _), v in zip(questions, vectors, strict=True)]
+    return results
+
+
+def _latency(
+    conn: psycopg.Connection[Any], project_ids: list[uuid.UUID], questions: list[str], vectors: Any, rounds: int
+) -> dict[str, list[float]]:
+    took: dict[str, list[float]] = {"vector": [], "hybrid": []}
+    for _ in range(rounds):
+        for i, (question, vector) in enumerate(zip(questions, vectors, strict=True)):
+            project_id = project_ids[i % len(project_ids)]
+            for mode in took:  # interleaved, so background load hits both alike
+                sql = _retrieval("", mode)
+                started = time.perf_counter()
+                _run(conn, sql, project_id, question, vector)
+                took[mode].append((time.perf_counter() - started) * 1000)
+    return took
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Load the corpus, print quality per mode, the floor's calibration and the added latency."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.retrieval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", default=str(CORPUS))
+    parser.add_argument("--scale-chunks", type=int, default=100_000, help="chunks in the latency run (0: skip it)")
+    parser.add_argument("--scale-projects", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="timed passes over the questions")
+    parser.add_argument("--cache-dir", default=str(ROOT / ".local" / "bench"))
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
+    args = parser.parse_args(argv)
+    settings = Settings()
+    model = OnnxMiniLM(settings.embedding_tokenizer_path, settings.embedding_model_path)
+    chunks = _corpus(Path(args.corpus), model)
+    questions = _questions(QUESTIONS)
+    off_topic = _questions(OFF_TOPIC)
+    chunk_vectors = _embed([c.embedding_text for c in chunks], model, Path(args.cache_dir))
+    question_vectors = _embed([q for q, _ in questions + off_topic], model, Path(args.cache_dir))
+    with _database(args.database_url or None) as url:
+        migrate(url, ROOT / "infra" / "db" / "migrations")
+        with psycopg.connect(url, autocommit=True) as conn:
+            register_vector(conn)
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(DEFAULT_EF_SEARCH),))
+            conn.execute("SET hnsw.iterative_scan = relaxed_order")
+            team = conn.execute("INSERT INTO teams (name) VALUES ('bench') RETURNING id").fetchone()
+            assert team is not None
+            project_id = _project(conn, team[0], "git manual")
+            _load(conn, project_id, chunks, chunk_vectors)
+            conn.execute("ANALYZE")
+            relevant_vectors = question_vectors[: len(questions)]
+            results = _quality(conn, project_id, questions, relevant_vectors)
+            expected = [p for _, p in questions]
+            print(f"\n{len(questions)} questions, top {TOP_K} passages, page-level hits:")
+            print(f"{'mode':<14} {'hit@1':>7} {'hit@5':>7} {'MRR':>7}   {'odd hit@1':>9} {'even hit@1':>10}")
+            figures = {}
+            halves = {}
+            for mode, ranked in results.items():
+                figures[mode] = _scores(ranked, expected)
+                halves[mode] = tuple(_scores(ranked[i::2], expected[i::2])[0] for i in (0, 1))
+                hit1, hit5, mrr = figures[mode]
+                odd, even = halves[mode]  # questions 1, 3, 5, ... and 2, 4, 6, ...
+                print(f"{mode:<14} {hit1:>6.1f}% {hit5:>6.1f}% {mrr:>7.3f}   {odd:>8.1f}% {even:>9.1f}%")
+            chosen = max(TEXT_WEIGHTS, key=lambda w: halves[f"hybrid w={w}"][0])
+            gain = halves[f"hybrid w={chosen}"][1] - halves["vector"][1]
+            print(f"weight picked on the odd questions: {chosen}; on the even ones hybrid - vector hit@1:")
+            print(f"  {gain:+.1f} points (target >= +5)")
+
+            # Calibration of the relevance floor: the best cosine among the passages each question gets.
+            off_results = _quality(conn, project_id, off_topic, question_vectors[len(questions) :])
+            best_relevant = [max(s for _, s in rows) for rows in results["hybrid"] if rows]
+            best_right = [
+                max((s for p, s in rows if p == page), default=float("nan"))
+                for rows, page in zip(results["hybrid"], expected, strict=True)
+            ]
+            best_off = [max(s for _, s in rows) for rows in off_results["hybrid"] if rows]
+            print("\nbest cosine of the passages (calibration of RETRIEVAL_MIN_SCORE):")
+            print(f"  relevant questions:     {_distribution(best_relevant)}")
+            right = [s for s in best_right if s == s]
+            print(
+                f"  right page's passage:   {_distribution(right)}  ({len(right)} questions with it in the top {TOP_K})"
+            )
+            print(f"  off-topic questions:    {_distribution(best_off)}")
+            floor = settings.retrieval_min_score
+            kept = sum(s >= floor for s in best_relevant)
+            refused = sum(s < floor for s in best_off)
+            print(
+                f"  floor {floor:.2f}: {kept}/{len(best_relevant)} relevant questions keep a passage,"
+                f" {refused}/{len(best_off)} off-topic questions get none"
+            )
+
+            if args.scale_chunks:
+                per_project = args.scale_chunks // args.scale_projects
+                rng = np.random.default_rng(11)
+                scale_ids = [_project(conn, team[0], f"scale {i}") for i in range(args.scale_projects)]
+                for scale_id in scale_ids:
+                    first = rng.integers(0, len(chunks), per_project)
+                    second = rng.integers(0, len(chunks), per_project)
+                    copies = [chunks[i] for i in first]
+                    _load(conn, scale_id, copies, _derive(chunk_vectors, first, second, rng))
+                conn.execute("ANALYZE")
+                total = conn.execute("SELECT count(*) FROM chunks").fetchone()
+                assert total is not None
+                texts = [q for q, _ in questions]
+                _latency(conn, scale_ids, texts[:10], relevant_vectors[:10], 1)  # warm the caches
+                took = _latency(conn, scale_ids, texts, relevant_vectors, args.rounds)
+                p95 = {mode: _percentile(values, 95) for mode, values in took.items()}
+                p50 = {mode: statistics.median(values) for mode, values in took.items()}
+                print(
+                    f"\nlatency over {total[0]:,} chunks ({args.scale_projects} projects of {per_project:,}),"
+                    f" {len(took['vector'])} queries per mode:"
+                )
+                for mode in took:
+                    print(f"  {mode:<7} p50 {p50[mode]:.2f} ms  p95 {p95[mode]:.2f} ms")
+                print(f"  hybrid adds {p95['hybrid'] - p95['vector']:+.2f} ms at p95 (target <= 5 ms)")
+
+
+if __name__ == "__main__":
+    main()
