@@ -83,6 +83,7 @@ def edge() -> Iterator[int]:
         server.wait(timeout=10)
 
 
+@pytest.mark.slow  # ~30 s: a second pytest run of the AWS-facing tests through a LocalStack-style edge
 def test_aws_facing_tests_pass_unchanged_against_the_localstack_edge(edge: int) -> None:
     # Given a LocalStack edge on LOCALSTACK_HOST and the switch, in a clean environment for a pytest subprocess
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "MOTO_PORT")}

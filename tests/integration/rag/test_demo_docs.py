@@ -16,7 +16,8 @@ from threadline.local.demo_docs import REPO_ROOT, ingest_repository_docs, reposi
 from threadline.local.demo_setup import DEMO_SETUP
 from threadline.local.demo_setup import ingest_repository_docs as docs_hook
 
-pytestmark = pytest.mark.integration
+# Slow (35-50 s each): they ingest the repository's own docs and run make dev's hook; `make test-slow`, CI runs them.
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_repository_docs_are_ingested_once_and_answer_a_newcomer(
