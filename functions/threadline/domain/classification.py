@@ -52,6 +52,7 @@ NEAR_DUPLICATE = 0.7
 # Clause boundaries of a description: a full stop only before a space or the end (not in "Node.js").
 _CLAUSE = re.compile(r"[,;:]|\.(?=\s|$)")
 
+
 @dataclass(frozen=True, slots=True)
 class Choice:
     """An LLM's pick, already checked against the offered category ids."""
