@@ -7,10 +7,11 @@ into a held-apart half (never a correction, only measured) and a disjoint correc
 the held-apart half: zero-shot (name and description only), with the categories' example questions,
 and after 10, 30 and 100 simulated corrections: pool questions labelled by a user with their true
 category through the production path (`PostgresLabels.set_user_label`), then classified by the
-production `Classifier` (corrections read, embedded once and stored, blended into the prototypes).
+production `Classifier` (corrections read, embedded once and stored, scored as near-duplicate evidence).
 
-The corrections' weight (`CORRECTION_HALF_WEIGHT`) is chosen on the pool alone: 30 pool questions as
-corrections, the rest of the pool as the validation set; the held-apart half never takes part.
+The correction threshold (`NEAR_DUPLICATE`) is chosen on the pool alone: 30 pool questions as
+corrections, the rest of the pool as the validation set (2.0 is "corrections never count"); the
+held-apart half never takes part.
 Targets: zero-shot >= 75%, with examples >= 90%, after 30 corrections >= 92%.
 """
 
@@ -29,11 +30,11 @@ import psycopg
 from bench.classify_accuracy import accuracy_project
 from bench.labelling_support import bench_database, bench_settings
 from threadline.bootstrap import Container
-from threadline.domain.classification import CORRECTION_HALF_WEIGHT, Classifier
+from threadline.domain.classification import NEAR_DUPLICATE, Classifier
 
 DATA = Path(__file__).resolve().parent / "data"
 STEPS = (10, 30, 100)
-HALF_WEIGHTS = (1.0, 3.0, 10.0)
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 2.0)
 
 
 def split(rows: Sequence[dict[str, str]], seed: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -84,25 +85,25 @@ def main(argv: list[str] | None = None) -> None:
         try:
             labels = container.labels
 
-            def classifier(use_examples: bool = True, half_weight: float = CORRECTION_HALF_WEIGHT) -> Classifier:
+            def classifier(use_examples: bool = True, near_duplicate: float = NEAR_DUPLICATE) -> Classifier:
                 return Classifier(
                     container.categories,
                     container.embedder,
                     use_examples=use_examples,
                     corrections=labels,
-                    half_weight=half_weight,
+                    near_duplicate=near_duplicate,
                 )
 
-            # The weight, chosen on the pool: its first 30 as corrections, the rest as validation.
+            # The threshold, chosen on the pool: its first 30 as corrections, the rest as validation.
             tuning = accuracy_project(container, cats)
             names = {c.id: c.name for c in container.categories.list_categories(tuning)}
             ids = {name: i for i, name in names.items()}
             for thread_id, row in zip(seed_threads(url, tuning, pool[:30]), pool[:30], strict=True):
                 labels.set_user_label(tuning, thread_id, ids[row["category"]])
-            validation = {w: accuracy(classifier(half_weight=w), tuning, pool[30:], names) for w in HALF_WEIGHTS}
-            shown = "  ".join(f"{w:g}: {a:.1%}" for w, a in validation.items())
-            print(f"half weight on the pool's validation part ({len(pool) - 30} questions): {shown}")
-            print(f"  default CORRECTION_HALF_WEIGHT = {CORRECTION_HALF_WEIGHT:g}")
+            validation = {t: accuracy(classifier(near_duplicate=t), tuning, pool[30:], names) for t in THRESHOLDS}
+            shown = "  ".join(f"{t:g}: {a:.1%}" for t, a in validation.items())
+            print(f"near-duplicate threshold on the pool's validation part ({len(pool) - 30} questions): {shown}")
+            print(f"  default NEAR_DUPLICATE = {NEAR_DUPLICATE:g}")
 
             project_id = accuracy_project(container, cats)
             names = {c.id: c.name for c in container.categories.list_categories(project_id)}

@@ -10,7 +10,7 @@ import pytest
 
 from threadline.domain import categories, labels
 from threadline.domain.categories import Category
-from threadline.domain.classification import Prototypes, score
+from threadline.domain.classification import NEAR_DUPLICATE, Prototypes, description_texts, score
 from threadline.domain.errors import InvalidInput
 from threadline.domain.pagination import MAX_LIMIT, Cursor, PageRequest, page_in_memory
 
@@ -104,3 +104,56 @@ def test_score_picks_the_closest_prototype_with_margin_and_confidence() -> None:
     # Then a clear winner has a wide margin and high confidence, a tie neither
     assert clear_score.best == 0 and clear_score.margin == pytest.approx(0.85) and clear_score.confidence > 0.99
     assert tie_score.margin == pytest.approx(0.0) and tie_score.confidence == pytest.approx(0.5, abs=1e-3)
+
+
+@pytest.mark.unit
+def test_a_correction_decides_only_the_questions_that_repeat_it() -> None:
+    # Given two orthogonal prototypes, a question nearer the first, and one correction of the second
+    # category that is a near-duplicate of the question
+    matrix = np.eye(2, 4, dtype=np.float32)
+    question = np.array([[0.6, 0.5, 0.62, 0.0]], dtype=np.float32)
+    question /= np.linalg.norm(question)
+    distant = np.array([[0.6, 0.5, -0.62, 0.0]], dtype=np.float32)
+    distant /= np.linalg.norm(distant)
+    prototypes = Prototypes(
+        key=(),
+        categories=tuple(_category(n) for n in "ab"),
+        matrix=matrix,
+        corrections=question.copy(),
+        correction_rows=(1,),
+    )
+    # When scored with and without that correction
+    (alone,) = score(Prototypes(key=(), categories=prototypes.categories, matrix=matrix), question)
+    (corrected,) = score(prototypes, question)
+    (unrelated,) = score(prototypes, distant, near_duplicate=0.7)
+    # Then the near-duplicate follows the correction, by the cosine's excess over the threshold; a question
+    # below the threshold keeps the prototypes' verdict and its scores unchanged
+    assert alone.best == 0 and corrected.best == 1 and corrected.runner_up == 0
+    assert corrected.margin == pytest.approx(1.0 - NEAR_DUPLICATE - (0.6 - 0.5) / np.linalg.norm([0.6, 0.5, 0.62]))
+    assert float(distant[0] @ question[0]) < 0.7
+    assert unrelated.best == 0 and unrelated.margin == pytest.approx(float(distant[0, 0] - distant[0, 1]))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        ("", ["Billing"]),
+        ("Invoices and refunds", ["Billing: Invoices and refunds"]),
+        (
+            "Money: invoices, refunds; plans. Taxes in Node.js",
+            [
+                "Billing: Money: invoices, refunds; plans. Taxes in Node.js",
+                "Money",
+                "invoices",
+                "refunds",
+                "plans",
+                "Taxes in Node.js",
+            ],
+        ),
+    ],
+)
+def test_a_description_is_embedded_whole_and_clause_by_clause(description: str, expected: list[str]) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    category = Category(uuid4(), uuid4(), "Billing", description, (), now, now)
+    assert description_texts(category) == expected
