@@ -68,7 +68,8 @@ class _Graph:
     def node(self, op: str, inputs: list[str], outputs: list[str], contrib: bool = False, **attrs: object) -> str:
         """Add a node (`contrib`: ONNX Runtime's com.microsoft domain); return its first output."""
         domain = "com.microsoft" if contrib else ""
-        self.nodes.append(helper.make_node(op, inputs, outputs, domain=domain, **attrs))
+        # Named after its first output: the quantizer names its nodes after them.
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=outputs[0], domain=domain, **attrs))
         return outputs[0]
 
 
