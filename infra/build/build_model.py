@@ -25,6 +25,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -65,7 +66,7 @@ class _Graph:
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def node(self, op: str, inputs: list[str], outputs: list[str], contrib: bool = False, **attrs: object) -> str:
+    def node(self, op: str, inputs: list[str], outputs: list[str], contrib: bool = False, **attrs: Any) -> str:
         """Add a node (`contrib`: ONNX Runtime's com.microsoft domain); return its first output."""
         domain = "com.microsoft" if contrib else ""
         # Named after its first output: the quantizer names its nodes after them.
