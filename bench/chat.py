@@ -698,8 +698,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--ef-search", type=int, nargs="+", default=[40, 150, 165], help="values the recall is measured at"
     )
-    # The served app's default is the setting's own (165): serving at 400 measured a plan without HNSW (p50 35 ms
-    # of search) inside every first token; from 180 the planner sorts a 10,000-chunk partition exactly.
+    # The served app's default is the setting's own (150): serving at 400 measured a plan without HNSW (p50 35 ms
+    # of search) inside every first token; from 165-180 the planner sorts 10,000-chunk partitions exactly.
     parser.add_argument(
         "--serve-ef-search",
         type=int,

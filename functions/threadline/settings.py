@@ -77,12 +77,13 @@ class Settings(BaseSettings):
     retrieval_top_k: int = Field(default=6, ge=1, le=50)
     # Candidates per HNSW scan step, in the project's own graph (migration 0015). recall@10 against exact top 10s
     # (numpy, every vector of the project; python -m bench.chat, 100k chunks in 10 projects, on held-out questions,
-    # seed 6): 0.889 at 40, 0.964 at 100, 0.979-0.983 at 150 (three builds of the graphs), 0.985 at 165 (0.988 on
-    # seed 5's, which chose it); p50 7.0 ms at 165 against 6.2 at 150 in one run at load 5. At 165 the planner
-    # already sorts some 10,000-chunk partitions exactly (recall 1.000, p95 72 against 14 ms), from 180 all of
-    # them (p50 90-120 ms): 165 is the narrowest beam that clears 0.98 here. (The 1.000 at 40 measured before
-    # compared HNSW with itself: see bench/chat.py, _exact.)
-    retrieval_ef_search: int = Field(default=165, ge=10, le=1000)
+    # seed 6): 0.888-0.895 at 40, 0.964 at 100, 0.979-0.983 at 150 (three builds of the graphs), 0.985-0.987 at
+    # 165. 165 meets 0.98 (search p50 4.9 ms) only because the planner starts sorting some 10,000-chunk partitions
+    # exactly there (p95 62 ms; Postgres CPU per chat 25 against 9 ms, one stream's TTFT p95 136 against 70 ms),
+    # and from 180 it sorts all of them. 150 is the widest beam that still walks every such graph: recall at the
+    # 0.98 target's edge, no cliff. (The 1.000 at 40 measured before compared HNSW with itself: see
+    # bench/chat.py, _exact.)
+    retrieval_ef_search: int = Field(default=150, ge=10, le=1000)
     # Relevance floor: a passage whose cosine similarity to the question is below it is neither given to
     # the model nor cited; with none left the answer says the documents do not cover the question.
     # python -m bench.retrieval prints the best-score distributions of relevant and off-topic questions to
