@@ -75,12 +75,15 @@ class Settings(BaseSettings):
     # Built by `make model` (per-channel int8 of the published fp32 weights); /opt/... in Lambda (ModelLayer).
     embedding_model_path: Path = _REPO_ROOT / "layers" / "model" / "all-MiniLM-L6-v2.int8.onnx"
     retrieval_top_k: int = Field(default=6, ge=1, le=50)
-    # Candidates per HNSW scan step. Each project walks its own graph (migration 0015), no longer a filtered
-    # slice of everyone's: recall@10 1.000 at 40 on 10,000-chunk projects, p50 8.0 ms against 42.3 ms for the
-    # old single graph (python -m bench.chat, 100k chunks in 10 projects, one run). The same run measured 0.912
-    # at 100, not yet explained (a suspect: relaxed_order iterative scans order rows within an iteration, not
-    # across the scan), so the default is pgvector's own 40 until that is understood.
-    retrieval_ef_search: int = Field(default=40, ge=10, le=1000)
+    # Candidates per HNSW scan step, in the project's own graph (migration 0015). recall@10 against exact top 10s
+    # (numpy, every vector of the project; python -m bench.chat, 100k chunks in 10 projects, on held-out questions,
+    # seed 6): 0.888-0.895 at 40, 0.964 at 100, 0.979-0.983 at 150 (three builds of the graphs), 0.985-0.987 at
+    # 165. 165 meets 0.98 (search p50 4.9 ms) only because the planner starts sorting some 10,000-chunk partitions
+    # exactly there (p95 62 ms; Postgres CPU per chat 25 against 9 ms, one stream's TTFT p95 136 against 70 ms),
+    # and from 180 it sorts all of them. 150 is the widest beam that still walks every such graph: recall at the
+    # 0.98 target's edge, no cliff. (The 1.000 at 40 measured before compared HNSW with itself: see
+    # bench/chat.py, _exact.)
+    retrieval_ef_search: int = Field(default=150, ge=10, le=1000)
     # Relevance floor: a passage whose cosine similarity to the question is below it is neither given to
     # the model nor cited; with none left the answer says the documents do not cover the question.
     # python -m bench.retrieval prints the best-score distributions of relevant and off-topic questions to

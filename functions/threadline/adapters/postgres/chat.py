@@ -20,8 +20,8 @@ from threadline.domain.prompting import Passage, Turn
 
 # ef_search bounds the candidate list of each HNSW scan step; with iterative scans (_SEARCH_SETTINGS) a
 # filtered search keeps going until LIMIT rows pass the filter, so a wider beam trades latency for recall.
-# Settings.retrieval_ef_search says why 40.
-DEFAULT_EF_SEARCH = 40
+# Settings.retrieval_ef_search says why 150.
+DEFAULT_EF_SEARCH = 150
 
 _THREAD_COLUMNS = "id, project_id, system_prompt, document_ids, first_question, message_count, created_at, updated_at"
 _EXCHANGE_COLUMNS = (
