@@ -40,7 +40,7 @@ from pgvector.psycopg import register_vector
 
 from bench.chat import _database, _derive, _percentile
 from threadline.adapters.embeddings import OnnxMiniLM
-from threadline.adapters.postgres.chat import DEFAULT_EF_SEARCH, FUSION, VECTOR_WEIGHT, _retrieval
+from threadline.adapters.postgres.chat import DEFAULT_EF_SEARCH, FUSION, PAGE_WEIGHT, VECTOR_WEIGHT, _retrieval
 from threadline.adapters.postgres.migrate import migrate
 from threadline.domain.chunking import chunk_sections
 from threadline.domain.parsing import DocumentFormat, parse
@@ -51,11 +51,11 @@ CORPUS = Path("/usr/share/doc/git-doc")
 QUESTIONS = ROOT / "bench" / "data" / "retrieval_git.jsonl"
 OFF_TOPIC = ROOT / "bench" / "data" / "retrieval_git_offtopic.jsonl"
 MODES: tuple[str, ...] = ("vector", "text", "hybrid")
-# The fusions cross-validated: (method, vector weight). A pick is made on one fold of the questions and
-# scored on the other, so no figure reported comes from the questions that chose it.
-FUSIONS: tuple[tuple[LiteralString, LiteralString], ...] = (
-    *(("convex", w) for w in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8")),
-    *(("rrf", w) for w in ("0.33", "0.5", "0.67", "0.8")),
+# The fusions cross-validated: (method, vector weight, page weight). A pick is made on one fold of the
+# questions and scored on the other, so no figure reported comes from the questions that chose it.
+FUSIONS: tuple[tuple[LiteralString, LiteralString, LiteralString], ...] = (
+    *(("convex", w, p) for w in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8") for p in ("0", "0.25", "0.5", "1")),
+    *(("rrf", w, "0") for w in ("0.33", "0.5", "0.67", "0.8")),
 )
 TOP_K = 6  # the production default (RETRIEVAL_TOP_K)
 CANDIDATES = TOP_K * 4
@@ -168,13 +168,17 @@ def _scores(ranked: Sequence[list[tuple[str, float]]], expected: Sequence[str | 
     return 100 * hit1 / n, 100 * hit5 / n, rr / n
 
 
+def _fusion_name(method: str, vector_weight: str, page_weight: str) -> str:
+    return f"{method} v={vector_weight}" + (f" p={page_weight}" if method == "convex" else "")
+
+
 def _cross_validate(results: dict[str, list[list[tuple[str, float]]]], expected: Sequence[str | None]) -> None:
     """Held-out figures of choosing the fusion: 2-fold (odd/even questions) and leave-one-out.
 
     Each fold's fusion is the best hit@1 (then MRR) on the other questions; only the held-out questions
     score it, so a fusion is never credited with the questions that chose it.
     """
-    candidates = [f"{m} v={w}" for m, w in FUSIONS]
+    candidates = [_fusion_name(*f) for f in FUSIONS]
     n = len(expected)
 
     def pick(train: Sequence[int]) -> str:
@@ -198,7 +202,7 @@ def _cross_validate(results: dict[str, list[list[tuple[str, float]]]], expected:
         hybrid = _scores([results[chosen][i] for i in test], [expected[i] for i in test])
         vector = _scores([results["vector"][i] for i in test], [expected[i] for i in test])
         print(
-            f"  picked on the {which} questions: {chosen:<12} held out: hybrid {hybrid[0]:.1f}% / {hybrid[1]:.1f}%"
+            f"  picked on the {which} questions: {chosen:<20} held out: hybrid {hybrid[0]:.1f}% / {hybrid[1]:.1f}%"
             f" / {hybrid[2]:.3f}, vector {vector[0]:.1f}% / {vector[1]:.1f}% / {vector[2]:.3f}"
         )
     leave_one_out = {i: pick([j for j in range(n) if j != i]) for i in range(n)}
@@ -225,7 +229,7 @@ def _quality(
 ) -> dict[str, list[list[tuple[str, float]]]]:
     results: dict[str, list[list[tuple[str, float]]]] = {}
     statements: dict[str, LiteralString] = {mode: _retrieval("", mode) for mode in MODES}
-    statements.update({f"{m} v={w}": _retrieval("", "hybrid", m, w) for m, w in FUSIONS})
+    statements.update({_fusion_name(*f): _retrieval("", "hybrid", *f) for f in FUSIONS})
     for name, sql in statements.items():
         results[name] = [_run(conn, sql, project_id, q, v) for (q, _), v in zip(questions, vectors, strict=True)]
     return results
@@ -280,13 +284,13 @@ def main(argv: list[str] | None = None) -> None:
             results = _quality(conn, project_id, questions, relevant_vectors)
             expected = [p for _, p in questions]
             print(f"\n{len(questions)} questions, top {TOP_K} passages, page-level hits:")
-            print(f"{'ranking':<16} {'hit@1':>7} {'hit@5':>7} {'MRR':>7}   {'odd hit@1':>9} {'even hit@1':>10}")
+            print(f"{'ranking':<20} {'hit@1':>7} {'hit@5':>7} {'MRR':>7}   {'odd hit@1':>9} {'even hit@1':>10}")
             for name, ranked in results.items():
                 hit1, hit5, mrr = _scores(ranked, expected)
                 # questions 1, 3, 5, ... and 2, 4, 6, ...
                 odd, even = (_scores(ranked[i::2], expected[i::2])[0] for i in (0, 1))
-                print(f"{name:<16} {hit1:>6.1f}% {hit5:>6.1f}% {mrr:>7.3f}   {odd:>8.1f}% {even:>9.1f}%")
-            print(f"(hybrid = the production statement: {FUSION}, vector weight {VECTOR_WEIGHT})")
+                print(f"{name:<20} {hit1:>6.1f}% {hit5:>6.1f}% {mrr:>7.3f}   {odd:>8.1f}% {even:>9.1f}%")
+            print(f"(hybrid = the production statement: {_fusion_name(FUSION, VECTOR_WEIGHT, PAGE_WEIGHT)})")
             _cross_validate(results, expected)
 
             # Calibration of the relevance floor: the best cosine among the passages each question gets.

@@ -60,26 +60,31 @@ _QUESTION: LiteralString = (
     " lexeme_vector(array_agg(q.lexeme), array_agg(q.idf)) AS terms FROM (" + _QUERY_TERMS + ") q"
 )
 
-# How the two scores of a candidate combine, best first. "convex": a weighted sum of each score min-max
-# normalised over the question's candidates (cosine from its lowest to its highest, BM25 from 0 to its
-# highest), which keeps how far ahead a candidate is on each side; "rrf": reciprocal rank fusion (Cormack et
-# al. 2009, k = 60) of the two rankings of the same candidates, which keeps only the order.
-# bench.retrieval chooses the method and weight by cross-validation (docs/architecture.md, "Hybrid retrieval").
+# How the scores of a candidate combine, best first. "convex": a weighted sum of its cosine and its BM25, each
+# min-max normalised over the question's candidates (cosine from its lowest to its highest, BM25 from 0 to its
+# highest), which keeps how far ahead a candidate is on each side, plus PAGE_WEIGHT times its page's evidence:
+# the BM25 of the candidates from its document summed and divided by the document's chunk count (a page many
+# of whose passages use the question's words is likelier the page that answers it than one with a single
+# stray match), normalised the same way. "rrf": reciprocal rank fusion (Cormack et al. 2009, k = 60) of the
+# candidates' two rankings, which keeps only the order.
+# bench.retrieval chooses the method and weights by cross-validation (docs/architecture.md, "Hybrid retrieval").
 VECTOR_WEIGHT: LiteralString = "0.5"
+PAGE_WEIGHT: LiteralString = "0.25"
 FUSION: LiteralString = "convex"
 
 
-def _fusion(method: LiteralString, vector_weight: LiteralString) -> LiteralString:
-    """The fused score of a row of `u` (its cosine `score` and its `bm25`), as an ORDER BY expression."""
+def _fusion(method: LiteralString, vector_weight: LiteralString, page_weight: LiteralString) -> LiteralString:
+    """The fused score of a row of `p` (its cosine `score`, `bm25` and `page`), as an ORDER BY expression."""
     if method == "rrf":
         return (
-            "(" + vector_weight + " / (60 + row_number() OVER (ORDER BY u.score DESC, u.id))"
-            " + (1 - " + vector_weight + ") / (60 + row_number() OVER (ORDER BY u.bm25 DESC, u.id)))"
+            "(" + vector_weight + " / (60 + row_number() OVER (ORDER BY p.score DESC, p.id))"
+            " + (1 - " + vector_weight + ") / (60 + row_number() OVER (ORDER BY p.bm25 DESC, p.id)))"
         )
     return (
-        "(" + vector_weight + " * coalesce((u.score - min(u.score) OVER ())"
-        " / nullif(max(u.score) OVER () - min(u.score) OVER (), 0), 1)"
-        " + (1 - " + vector_weight + ") * coalesce(u.bm25 / nullif(max(u.bm25) OVER (), 0), 0))"
+        "(" + vector_weight + " * coalesce((p.score - min(p.score) OVER ())"
+        " / nullif(max(p.score) OVER () - min(p.score) OVER (), 0), 1)"
+        " + (1 - " + vector_weight + ") * coalesce(p.bm25 / nullif(max(p.bm25) OVER (), 0), 0)"
+        " + " + page_weight + " * coalesce(p.page / nullif(max(p.page) OVER (), 0), 0))"
     )
 
 
@@ -121,27 +126,33 @@ def _fused(
     text_scope: LiteralString,
     method: LiteralString = FUSION,
     vector_weight: LiteralString = VECTOR_WEIGHT,
+    page_weight: LiteralString = PAGE_WEIGHT,
 ) -> LiteralString:
     """The top_k passages of the "text" (BM25) or "hybrid" (BM25 and `nearest` fused) ranking.
 
     Hybrid takes the union of both sides' candidates and reads both scores of every one of them exactly (a
-    chunk the graph offered gets its BM25, one the words offered its cosine), then orders by `_fusion`.
+    chunk the graph offered gets its BM25, one the words offered its cosine), then orders by `_fusion`; a
+    candidate's page evidence needs its document's chunk count (chunks_document_idx, one partition).
     `score` is the cosine similarity to the question (what the relevance floor compares), whatever ranked the
-    passage; the join back to chunks names the project so that it reads one partition (migration 0015).
+    passage; the joins back to chunks name the project so that they read one partition (migration 0015).
     """
     candidates = _text_ranked(text_scope)
-    order: LiteralString = "u.bm25 DESC"
+    order: LiteralString = "p.bm25 DESC"
     if mode == "hybrid":
         candidates = "SELECT v.id FROM (" + nearest + ") v UNION " + candidates
-        order = _fusion(method, vector_weight) + " DESC"
+        order = _fusion(method, vector_weight, page_weight) + " DESC"
     return (
         "WITH w AS MATERIALIZED (" + _QUESTION + "),"
         " u AS (SELECT c.id, c.document_id, c.heading, c.content, 1 - (c.embedding <=> %(vector)s) AS score,"
         "       coalesce(-(c.terms <#> w.terms), 0) AS bm25"
-        "       FROM (" + candidates + ") i JOIN chunks c ON c.project_id = %(project_id)s AND c.id = i.id, w)"
-        " SELECT u.id AS chunk_id, u.document_id, d.title, u.heading, u.content, u.score"
-        " FROM u JOIN documents d ON d.id = u.document_id"
-        " ORDER BY " + order + ", u.id LIMIT %(top_k)s"
+        "       FROM (" + candidates + ") i JOIN chunks c ON c.project_id = %(project_id)s AND c.id = i.id, w),"
+        " n AS (SELECT x.document_id, count(*) AS chunks FROM chunks x WHERE x.project_id = %(project_id)s"
+        "       AND x.document_id IN (SELECT u.document_id FROM u) GROUP BY x.document_id),"
+        " p AS (SELECT u.*, sum(u.bm25) OVER (PARTITION BY u.document_id) / n.chunks AS page"
+        "       FROM u JOIN n ON n.document_id = u.document_id)"
+        " SELECT p.id AS chunk_id, p.document_id, d.title, p.heading, p.content, p.score"
+        " FROM p JOIN documents d ON d.id = p.document_id"
+        " ORDER BY " + order + ", p.id LIMIT %(top_k)s"
     )
 
 
@@ -150,12 +161,13 @@ def _retrieval(
     mode: str = "vector",
     method: LiteralString = FUSION,
     vector_weight: LiteralString = VECTOR_WEIGHT,
+    page_weight: LiteralString = PAGE_WEIGHT,
 ) -> LiteralString:
     """The top_k passages of the project within `scope` by `mode`: "vector" (the project's HNSW graph), "text"
     (BM25) or "hybrid" (both fused by `method`), all in one statement."""
     if mode == "vector":
         return _retrieval_from(_nearest(scope))
-    return _fused(mode, _nearest(scope, limit="%(candidates)s"), scope, method, vector_weight)
+    return _fused(mode, _nearest(scope, limit="%(candidates)s"), scope, method, vector_weight, page_weight)
 
 
 # A new thread has no document scope; a follow-up inherits its thread's (NULL means every document).
