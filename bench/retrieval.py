@@ -30,7 +30,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> None:
                 for scale_id in scale_ids:
                     first = rng.integers(0, len(chunks), per_project)
                     second = rng.integers(0, len(chunks), per_project)
-                    copies = [chunks[i] for i in first]
+                    # Drawn with replacement: each copy gets its own ordinal ((document, ordinal) is unique).
+                    copies = [replace(chunks[i], ordinal=j) for j, i in enumerate(first)]
                     _load(conn, scale_id, copies, _derive(chunk_vectors, first, second, rng))
                 conn.execute("ANALYZE")
                 total = conn.execute("SELECT count(*) FROM chunks").fetchone()
