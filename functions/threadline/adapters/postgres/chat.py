@@ -136,7 +136,9 @@ def _fused(
 
     Hybrid takes the union of both sides' candidates and reads both scores of every one of them exactly (a
     chunk the graph offered gets its BM25, one the words offered its cosine), then orders by `_fusion`; a
-    candidate's page evidence needs its document's chunk count (chunks_document_idx, one partition).
+    candidate's page evidence needs its document's chunk count, counted per document through
+    chunks_document_idx (a semi-join over all the candidates' documents was planned as a scan of the whole
+    partition: 4 ms of an 8 ms hybrid query on 10k chunks).
     `score` is the cosine similarity to the question (what the relevance floor compares), whatever ranked the
     passage; the joins back to chunks name the project so that they read one partition (migration 0015).
     """
@@ -150,8 +152,8 @@ def _fused(
         " u AS (SELECT c.id, c.document_id, c.heading, c.content, 1 - (c.embedding <=> %(vector)s) AS score,"
         "       coalesce(-(c.terms <#> w.terms), 0) AS bm25"
         "       FROM (" + candidates + ") i JOIN chunks c ON c.project_id = %(project_id)s AND c.id = i.id, w),"
-        " n AS (SELECT x.document_id, count(*) AS chunks FROM chunks x WHERE x.project_id = %(project_id)s"
-        "       AND x.document_id IN (SELECT u.document_id FROM u) GROUP BY x.document_id),"
+        " n AS (SELECT k.document_id, (SELECT count(*) FROM chunks x WHERE x.project_id = %(project_id)s"
+        "       AND x.document_id = k.document_id) AS chunks FROM (SELECT DISTINCT u.document_id FROM u) k),"
         " p AS (SELECT u.*, sum(u.bm25) OVER (PARTITION BY u.document_id) / n.chunks AS page"
         "       FROM u JOIN n ON n.document_id = u.document_id)"
         " SELECT p.id AS chunk_id, p.document_id, d.title, p.heading, p.content, p.score"
