@@ -12,7 +12,9 @@ the first k passages. Many pages are near neighbours (reset/restore/revert/check
 credential-store/credential-cache), the case where exact terms decide.
 
 The runs call the production SQL (adapters/postgres/chat.py `_retrieval`), so what is measured is what
-answers. Calibration: the best cosine score of each relevant question and of each off-topic question
+answers. Every candidate fusion (FUSIONS) runs; which one hybrid should use is cross-validated: chosen on
+one half of the questions (or all but one) and scored on the questions left out only.
+Calibration: the best cosine score of each relevant question and of each off-topic question
 (bench/data/retrieval_git_offtopic.jsonl) is printed as a distribution; the floor is chosen between them.
 
 Latency: the corpus's chunks are copied (vectors blended with another chunk and a little noise, as in
