@@ -231,7 +231,7 @@ class _Statements:
     titles_any: LiteralString
 
 
-# RETRIEVAL_MODE picks one; vector is the default until hybrid measures better (docs/architecture.md).
+# RETRIEVAL_MODE picks one; hybrid is the default (Settings.retrieval_mode says why, docs/architecture.md).
 RETRIEVAL_MODES = ("vector", "hybrid")
 _STATEMENTS = {
     mode: _Statements(
