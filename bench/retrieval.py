@@ -12,7 +12,9 @@ the first k passages. Many pages are near neighbours (reset/restore/revert/check
 credential-store/credential-cache), the case where exact terms decide.
 
 The runs call the production SQL (adapters/postgres/chat.py `_retrieval`), so what is measured is what
-answers. Calibration: the best cosine score of each relevant question and of each off-topic question
+answers. Every candidate fusion (FUSIONS) runs; which one hybrid should use is cross-validated: chosen on
+one half of the questions (or all but one) and scored on the questions left out only.
+Calibration: the best cosine score of each relevant question and of each off-topic question
 (bench/data/retrieval_git_offtopic.jsonl) is printed as a distribution; the floor is chosen between them.
 
 Latency: the corpus's chunks are copied (vectors blended with another chunk and a little noise, as in
@@ -30,7 +32,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, LiteralString
 
@@ -40,7 +42,7 @@ from pgvector.psycopg import register_vector
 
 from bench.chat import _database, _derive, _percentile
 from threadline.adapters.embeddings import OnnxMiniLM
-from threadline.adapters.postgres.chat import DEFAULT_EF_SEARCH, _retrieval
+from threadline.adapters.postgres.chat import DEFAULT_EF_SEARCH, FUSION, PAGE_WEIGHT, VECTOR_WEIGHT, _retrieval
 from threadline.adapters.postgres.migrate import migrate
 from threadline.domain.chunking import chunk_sections
 from threadline.domain.parsing import DocumentFormat, parse
@@ -51,9 +53,12 @@ CORPUS = Path("/usr/share/doc/git-doc")
 QUESTIONS = ROOT / "bench" / "data" / "retrieval_git.jsonl"
 OFF_TOPIC = ROOT / "bench" / "data" / "retrieval_git_offtopic.jsonl"
 MODES: tuple[str, ...] = ("vector", "text", "hybrid")
-# Full-text weights in the fusion (the vector ranking weighs 1): picked on the odd-numbered questions,
-# reported on the even-numbered ones, so the pick is never scored on the questions that chose it.
-TEXT_WEIGHTS: tuple[LiteralString, ...] = ("0.25", "0.5", "1.0")
+# The fusions cross-validated: (method, vector weight, page weight). A pick is made on one fold of the
+# questions and scored on the other, so no figure reported comes from the questions that chose it.
+FUSIONS: tuple[tuple[LiteralString, LiteralString, LiteralString], ...] = (
+    *(("convex", w, p) for w in ("0.3", "0.4", "0.5", "0.6", "0.7", "0.8") for p in ("0", "0.25", "0.5", "1")),
+    *(("rrf", w, "0") for w in ("0.33", "0.5", "0.67", "0.8")),
+)
 TOP_K = 6  # the production default (RETRIEVAL_TOP_K)
 CANDIDATES = TOP_K * 4
 PART = 256  # texts per cached part of the embeddings
@@ -165,6 +170,54 @@ def _scores(ranked: Sequence[list[tuple[str, float]]], expected: Sequence[str | 
     return 100 * hit1 / n, 100 * hit5 / n, rr / n
 
 
+def _fusion_name(method: str, vector_weight: str, page_weight: str) -> str:
+    return f"{method} v={vector_weight}" + (f" p={page_weight}" if method == "convex" else "")
+
+
+def _cross_validate(results: dict[str, list[list[tuple[str, float]]]], expected: Sequence[str | None]) -> None:
+    """Held-out figures of choosing the fusion: 2-fold (odd/even questions) and leave-one-out.
+
+    Each fold's fusion is the best hit@1 (then MRR) on the other questions; only the held-out questions
+    score it, so a fusion is never credited with the questions that chose it.
+    """
+    candidates = [_fusion_name(*f) for f in FUSIONS]
+    n = len(expected)
+
+    def pick(train: Sequence[int]) -> str:
+        def fit(name: str) -> tuple[float, float]:
+            hit1, _, mrr = _scores([results[name][i] for i in train], [expected[i] for i in train])
+            return hit1, mrr
+
+        return max(candidates, key=fit)
+
+    def held_out(assignment: dict[int, str]) -> tuple[float, float, float]:
+        order = sorted(assignment)
+        return _scores([results[assignment[i]][i] for i in order], [expected[i] for i in order])
+
+    folds = (list(range(0, n, 2)), list(range(1, n, 2)))
+    two_fold: dict[int, str] = {}
+    print("\ncross-validated choice of the fusion (hit@1, hit@5, MRR on held-out questions only):")
+    for train, test in (folds, folds[::-1]):
+        chosen = pick(train)
+        two_fold.update(dict.fromkeys(test, chosen))
+        which = "odd" if train[0] == 0 else "even"
+        hybrid = _scores([results[chosen][i] for i in test], [expected[i] for i in test])
+        vector = _scores([results["vector"][i] for i in test], [expected[i] for i in test])
+        print(
+            f"  picked on the {which} questions: {chosen:<20} held out: hybrid {hybrid[0]:.1f}% / {hybrid[1]:.1f}%"
+            f" / {hybrid[2]:.3f}, vector {vector[0]:.1f}% / {vector[1]:.1f}% / {vector[2]:.3f}"
+        )
+    leave_one_out = {i: pick([j for j in range(n) if j != i]) for i in range(n)}
+    vector = _scores(results["vector"], expected)
+    for name, assignment in (("2-fold", two_fold), ("leave-one-out", leave_one_out)):
+        hit1, hit5, mrr = held_out(assignment)
+        chosen = sorted(set(assignment.values()))
+        print(
+            f"  {name:<13} hybrid {hit1:.1f}% / {hit5:.1f}% / {mrr:.3f} vs vector {vector[0]:.1f}% / {vector[1]:.1f}%"
+            f" / {vector[2]:.3f}: {hit1 - vector[0]:+.1f} points hit@1 (target >= +5); chosen: {', '.join(chosen)}"
+        )
+
+
 def _distribution(values: Sequence[float]) -> str:
     ordered = sorted(values)
     return (
@@ -178,7 +231,7 @@ def _quality(
 ) -> dict[str, list[list[tuple[str, float]]]]:
     results: dict[str, list[list[tuple[str, float]]]] = {}
     statements: dict[str, LiteralString] = {mode: _retrieval("", mode) for mode in MODES}
-    statements.update({f"hybrid w={w}": _retrieval("", "hybrid", w) for w in TEXT_WEIGHTS})
+    statements.update({_fusion_name(*f): _retrieval("", "hybrid", *f) for f in FUSIONS})
     for name, sql in statements.items():
         results[name] = [_run(conn, sql, project_id, q, v) for (q, _), v in zip(questions, vectors, strict=True)]
     return results
@@ -187,7 +240,7 @@ def _quality(
 def _latency(
     conn: psycopg.Connection[Any], project_ids: list[uuid.UUID], questions: list[str], vectors: Any, rounds: int
 ) -> dict[str, list[float]]:
-    took: dict[str, list[float]] = {"vector": [], "hybrid": []}
+    took: dict[str, list[float]] = {mode: [] for mode in MODES}
     for _ in range(rounds):
         for i, (question, vector) in enumerate(zip(questions, vectors, strict=True)):
             project_id = project_ids[i % len(project_ids)]
@@ -233,19 +286,14 @@ def main(argv: list[str] | None = None) -> None:
             results = _quality(conn, project_id, questions, relevant_vectors)
             expected = [p for _, p in questions]
             print(f"\n{len(questions)} questions, top {TOP_K} passages, page-level hits:")
-            print(f"{'mode':<14} {'hit@1':>7} {'hit@5':>7} {'MRR':>7}   {'odd hit@1':>9} {'even hit@1':>10}")
-            figures = {}
-            halves = {}
-            for mode, ranked in results.items():
-                figures[mode] = _scores(ranked, expected)
-                halves[mode] = tuple(_scores(ranked[i::2], expected[i::2])[0] for i in (0, 1))
-                hit1, hit5, mrr = figures[mode]
-                odd, even = halves[mode]  # questions 1, 3, 5, ... and 2, 4, 6, ...
-                print(f"{mode:<14} {hit1:>6.1f}% {hit5:>6.1f}% {mrr:>7.3f}   {odd:>8.1f}% {even:>9.1f}%")
-            chosen = max(TEXT_WEIGHTS, key=lambda w: halves[f"hybrid w={w}"][0])
-            gain = halves[f"hybrid w={chosen}"][1] - halves["vector"][1]
-            print(f"weight picked on the odd questions: {chosen}; on the even ones hybrid - vector hit@1:")
-            print(f"  {gain:+.1f} points (target >= +5)")
+            print(f"{'ranking':<20} {'hit@1':>7} {'hit@5':>7} {'MRR':>7}   {'odd hit@1':>9} {'even hit@1':>10}")
+            for name, ranked in results.items():
+                hit1, hit5, mrr = _scores(ranked, expected)
+                # questions 1, 3, 5, ... and 2, 4, 6, ...
+                odd, even = (_scores(ranked[i::2], expected[i::2])[0] for i in (0, 1))
+                print(f"{name:<20} {hit1:>6.1f}% {hit5:>6.1f}% {mrr:>7.3f}   {odd:>8.1f}% {even:>9.1f}%")
+            print(f"(hybrid = the production statement: {_fusion_name(FUSION, VECTOR_WEIGHT, PAGE_WEIGHT)})")
+            _cross_validate(results, expected)
 
             # Calibration of the relevance floor: the best cosine among the passages each question gets.
             off_results = _quality(conn, project_id, off_topic, question_vectors[len(questions) :])
@@ -277,7 +325,8 @@ def main(argv: list[str] | None = None) -> None:
                 for scale_id in scale_ids:
                     first = rng.integers(0, len(chunks), per_project)
                     second = rng.integers(0, len(chunks), per_project)
-                    copies = [chunks[i] for i in first]
+                    # Drawn with replacement: each copy gets its own ordinal ((document, ordinal) is unique).
+                    copies = [replace(chunks[i], ordinal=j) for j, i in enumerate(first)]
                     _load(conn, scale_id, copies, _derive(chunk_vectors, first, second, rng))
                 conn.execute("ANALYZE")
                 total = conn.execute("SELECT count(*) FROM chunks").fetchone()

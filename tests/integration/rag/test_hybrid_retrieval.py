@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.rag.conftest import Tenant, make_tenant, upload
-from threadline.adapters.postgres.chat import _STATEMENTS, PostgresChat, _retrieval
+from threadline.adapters.postgres.chat import _QUERY_TERMS, _STATEMENTS, PostgresChat, _retrieval
 from threadline.bootstrap import Container
 from threadline.domain.ports import Embedder
 
@@ -162,3 +162,27 @@ def test_hybrid_search_reads_only_the_projects_partition_and_its_full_text_index
     # its own full-text index
     assert all(mine in plan and theirs not in plan for plan in plans)
     assert full_text == {mine, theirs}
+
+
+def test_stored_terms_score_each_chunk_as_bm25_over_its_words(
+    client: TestClient, container: Container, tenant: Tenant
+) -> None:
+    # Given the three pages in the project
+    for title, text in NEIGHBOURS.items():
+        upload(client, tenant, title, text)
+    # When every chunk's BM25 for the question is read from its stored sparse terms (migration 0018) and
+    # computed from its tsvector's lexemes directly (k1 = 1.2, heading occurrences twice)
+    with container.db.transaction() as conn:
+        rows = conn.execute(
+            "WITH q AS (" + _QUERY_TERMS + "),"
+            " v AS (SELECT lexeme_vector(array_agg(q.lexeme), array_agg(q.idf)) AS terms FROM q)"
+            " SELECT c.id, -(c.terms <#> v.terms) AS stored,"
+            "  (SELECT coalesce(sum(q.idf * f.tf * 2.2 / (f.tf + 1.2)), 0) FROM unnest(c.search) u"
+            "   JOIN q ON q.lexeme = u.lexeme CROSS JOIN LATERAL (SELECT (cardinality(u.positions)"
+            "   + cardinality(array_positions(u.weights, 'A')))::float8 AS tf) f) AS direct"
+            " FROM chunks c, v WHERE c.project_id = %(project_id)s",
+            {"project_id": tenant.project_id, "query": QUESTION},
+        ).fetchall()
+    # Then both agree on every chunk (to float4's precision), and the words do tell the chunks apart
+    assert rows and all(r["stored"] == pytest.approx(r["direct"], rel=1e-5, abs=1e-6) for r in rows)
+    assert len({round(r["direct"], 3) for r in rows}) > 1

@@ -30,33 +30,67 @@ _EXCHANGE_COLUMNS = (
 )
 
 
-# Reciprocal rank fusion (Cormack et al. 2009): a chunk scores sum(weight / (RRF_K + rank)) over the two
-# rankings it appears in. k = 60 is the paper's constant. bench.retrieval picks the full-text ranking's
-# weight (against the vector ranking's 1) on the odd-numbered questions and reports it on the even ones.
-RRF_K: LiteralString = "60"
-TEXT_WEIGHT: LiteralString = "1.0"
-# Each ranking offers this many candidates per passage returned: fusion needs depth below the top k
-# (a chunk 9th by vectors and 1st by words must be seen by both lists).
+# Hybrid ranking (issue 16). Each side offers this many candidates per passage returned: fusion needs depth
+# below the top k (a chunk 9th by vectors and 1st by words must be seen by both lists).
 CANDIDATES_PER_PASSAGE = 4
 
-# BM25 (Robertson and Zaragoza 2009) over the chunks' tsvectors: each question lexeme the project knows
-# weighs its IDF, ln(1 + (N - df + 0.5) / (df + 0.5)), from chunk_lexemes (0016), so the one telling word of
-# a question outweighs its common ones (ts_rank has no IDF: text-only hit@1 was 29% with it). Term
-# frequency saturates with k1 = 1.2; b = 0 (no length normalisation) because chunks are cut to the model's
-# window and their lengths vary little. A lexeme in the heading path (weight A) counts twice. The 'english'
+# BM25 (Robertson and Zaragoza 2009) over the chunks' words: each question lexeme the project knows weighs its
+# IDF, ln(1 + (N - df + 0.5) / (df + 0.5)), from chunk_lexemes (0017), so the one telling word of a question
+# outweighs its common ones (ts_rank has no IDF: text-only hit@1 was 29% with it). The chunk's side,
+# tf * (k1 + 1) / (tf + k1) per lexeme with k1 = 1.2, b = 0 and the heading counted twice, is stored in
+# chunks.terms (migration 0018, a sparsevec), so a chunk's BM25 is one inner product with the question's IDF
+# vector: 0017's unnest of every candidate's tsvector cost ~112 ms a query on 5k chunks. The 'english'
 # configuration stems the question exactly as it stemmed the chunks.
-_BM25_K1: LiteralString = "1.2"
-# Only lexemes in at most 5% of the project's chunks (or 100) select candidates: an ORed common lexeme
-# matches most chunks, and scoring them all cost 590 ms a query on 5k chunks (112 ms at 5% on the same
-# loaded machine; hit@1 38.2% either way; a variant without term frequency: 58 ms, 32.7%). Common
-# lexemes still add to the score of the chunks the rarer ones found.
+# Only lexemes in at most 5% of the project's chunks (or 100) select candidates through the GIN index: an ORed
+# common lexeme matches most chunks (scoring them all cost 590 ms a query on 5k chunks with 0017's SQL, with
+# the same hit@1). Common lexemes still add to the score of the chunks the rarer ones found.
 _MATCHING: LiteralString = "l.chunks <= greatest(100, 0.05 * n.chunks)"
 _QUERY_TERMS: LiteralString = (
-    "SELECT l.lexeme, ln(1 + (n.chunks - l.chunks + 0.5) / (l.chunks + 0.5)) AS idf, " + _MATCHING + " AS matching"
+    "SELECT l.lexeme, ln(1 + (n.chunks - l.chunks + 0.5) / (l.chunks + 0.5))::float8 AS idf, "
+    + _MATCHING
+    + " AS matching"
     " FROM chunk_lexemes n JOIN chunk_lexemes l ON l.project_id = n.project_id"
     " AND l.lexeme = ANY(tsvector_to_array(to_tsvector('english', %(query)s)))"
     " WHERE n.project_id = %(project_id)s AND n.lexeme = '' AND l.chunks > 0"
 )
+# One row: the tsquery that selects candidates (NULL when no lexeme is rare enough: no text candidates) and
+# the question's BM25 vector (empty when the project knows none of its lexemes).
+_QUESTION: LiteralString = (
+    "SELECT (string_agg(quote_literal(q.lexeme), ' | ') FILTER (WHERE q.matching))::tsquery AS query,"
+    " lexeme_vector(array_agg(q.lexeme), array_agg(q.idf)) AS terms FROM (" + _QUERY_TERMS + ") q"
+)
+
+# How the scores of a candidate combine, best first. "convex": a weighted sum of its cosine and its BM25, each
+# min-max normalised over the question's candidates (cosine from its lowest to its highest, BM25 from 0 to its
+# highest), which keeps how far ahead a candidate is on each side, plus PAGE_WEIGHT times its page's evidence:
+# the BM25 of the candidates from its document summed and divided by the document's chunk count (a page many
+# of whose passages use the question's words is likelier the page that answers it than one with a single
+# stray match), normalised the same way. "rrf": reciprocal rank fusion (Cormack et al. 2009, k = 60) of the
+# candidates' two rankings, which keeps only the order.
+# bench.retrieval cross-validates the method and weights (docs/architecture.md, "Hybrid retrieval"): on Git's
+# manual, chosen on one half of the 55 questions and scored on the other, hybrid hit@1 was 65.5% against
+# vector-only's 50.9% (+14.5 points; leave-one-out 69.1%, +18.2); choosing only among the fusions without page
+# evidence (PAGE_WEIGHT 0, and RRF) gave +0.0. These constants are the same rule's choice on all 55
+# (hit@1, then MRR), so their own figure there (72.7%) is in-sample and not the claim.
+VECTOR_WEIGHT: LiteralString = "0.6"
+PAGE_WEIGHT: LiteralString = "0.25"
+FUSION: LiteralString = "convex"
+
+
+def _fusion(method: LiteralString, vector_weight: LiteralString, page_weight: LiteralString) -> LiteralString:
+    """The fused score of a row of `p` (its cosine `score`, `bm25` and `page`), as an ORDER BY expression."""
+    if method == "rrf":
+        return (
+            "(" + vector_weight + " / (60 + row_number() OVER (ORDER BY p.score DESC, p.id))"
+            " + (1 - " + vector_weight + ") / (60 + row_number() OVER (ORDER BY p.bm25 DESC, p.id)))"
+        )
+    return (
+        "(" + vector_weight + " * coalesce((p.score - min(p.score) OVER ())"
+        " / nullif(max(p.score) OVER () - min(p.score) OVER (), 0), 1)"
+        " + (1 - " + vector_weight + ") * coalesce(p.bm25 / nullif(max(p.bm25) OVER (), 0), 0)"
+        " + " + page_weight + " * coalesce(p.page / nullif(max(p.page) OVER (), 0), 0))"
+    )
+
 
 _NEAREST: LiteralString = (
     "SELECT c.id, c.document_id, c.heading, c.content, c.embedding <=> %(vector)s AS distance"
@@ -81,53 +115,65 @@ def _retrieval_from(inner: LiteralString) -> LiteralString:
     )
 
 
-def _vector_ranked(nearest: LiteralString) -> LiteralString:
-    # Ranks come from a re-sort, as in _retrieval_from.
-    return "SELECT v.id, row_number() OVER (ORDER BY v.distance, v.id) AS rank, 1.0 AS weight FROM (" + nearest + ") v"
-
-
-def _text_ranked(scope: LiteralString, weight: LiteralString = TEXT_WEIGHT) -> LiteralString:
-    # The GIN index finds the chunks holding any of the question's lexemes (ORed); only those are scored.
+def _text_ranked(scope: LiteralString) -> LiteralString:
+    # The GIN index finds the chunks holding one of the question's rarer lexemes; each is scored by one sparse
+    # inner product (`<#>` is its negative, so ascending is best first).
     return (
-        "SELECT s.id, row_number() OVER (ORDER BY s.relevance DESC, s.id) AS rank, " + weight + " AS weight"
-        " FROM (WITH q AS (" + _QUERY_TERMS + "),"
-        "       m AS (SELECT string_agg(quote_literal(q.lexeme), ' | ')::tsquery AS query FROM q"
-        "             WHERE q.matching)"
-        "       SELECT c.id, sum(q.idf * f.tf * (" + _BM25_K1 + " + 1) / (f.tf + " + _BM25_K1 + ")) AS relevance"
-        "       FROM m, chunks c CROSS JOIN LATERAL unnest(c.search) u JOIN q ON q.lexeme = u.lexeme"
-        "       CROSS JOIN LATERAL (SELECT cardinality(u.positions)"
-        "                              + cardinality(array_positions(u.weights, 'A')) AS tf) f"
-        "       WHERE c.project_id = %(project_id)s AND c.search @@ m.query" + scope + ""
-        "       GROUP BY c.id ORDER BY relevance DESC, c.id LIMIT %(candidates)s) s"
+        "(SELECT c.id FROM chunks c, w WHERE c.project_id = %(project_id)s AND c.search @@ w.query" + scope + ""
+        " ORDER BY c.terms <#> w.terms, c.id LIMIT %(candidates)s)"
     )
 
 
-def _fused(mode: str, nearest: LiteralString, text_scope: LiteralString, text_weight: LiteralString) -> LiteralString:
-    """The top_k passages of the "text" (BM25) or "hybrid" (BM25 and `nearest` fused by weighted RRF) ranking.
+def _fused(
+    mode: str,
+    nearest: LiteralString,
+    text_scope: LiteralString,
+    method: LiteralString = FUSION,
+    vector_weight: LiteralString = VECTOR_WEIGHT,
+    page_weight: LiteralString = PAGE_WEIGHT,
+) -> LiteralString:
+    """The top_k passages of the "text" (BM25) or "hybrid" (BM25 and `nearest` fused) ranking.
 
+    Hybrid takes the union of both sides' candidates and reads both scores of every one of them exactly (a
+    chunk the graph offered gets its BM25, one the words offered its cosine), then orders by `_fusion`; a
+    candidate's page evidence needs its document's chunk count, counted per document through
+    chunks_document_idx (a semi-join over all the candidates' documents was planned as a scan of the whole
+    partition: 4 ms of an 8 ms hybrid query on 10k chunks).
     `score` is the cosine similarity to the question (what the relevance floor compares), whatever ranked the
-    passage; the join back to chunks names the project so that it reads one partition (migration 0015).
+    passage; the joins back to chunks name the project so that they read one partition (migration 0015).
     """
-    ranked = _text_ranked(text_scope, text_weight)
+    candidates = _text_ranked(text_scope)
+    order: LiteralString = "p.bm25 DESC"
     if mode == "hybrid":
-        ranked = _vector_ranked(nearest) + " UNION ALL " + ranked
+        candidates = "SELECT v.id FROM (" + nearest + ") v UNION " + candidates
+        order = _fusion(method, vector_weight, page_weight) + " DESC"
     return (
-        "SELECT c.id AS chunk_id, c.document_id, d.title, c.heading, c.content,"
-        " 1 - (c.embedding <=> %(vector)s) AS score"
-        " FROM (SELECT r.id, sum(r.weight / (" + RRF_K + " + r.rank)) AS fused"
-        "       FROM (" + ranked + ") r GROUP BY r.id ORDER BY fused DESC, r.id LIMIT %(top_k)s) f"
-        " JOIN chunks c ON c.project_id = %(project_id)s AND c.id = f.id"
-        " JOIN documents d ON d.id = c.document_id"
-        " ORDER BY f.fused DESC, f.id"
+        "WITH w AS MATERIALIZED (" + _QUESTION + "),"
+        " u AS (SELECT c.id, c.document_id, c.heading, c.content, 1 - (c.embedding <=> %(vector)s) AS score,"
+        "       coalesce(-(c.terms <#> w.terms), 0) AS bm25"
+        "       FROM (" + candidates + ") i JOIN chunks c ON c.project_id = %(project_id)s AND c.id = i.id, w),"
+        " n AS (SELECT k.document_id, (SELECT count(*) FROM chunks x WHERE x.project_id = %(project_id)s"
+        "       AND x.document_id = k.document_id) AS chunks FROM (SELECT DISTINCT u.document_id FROM u) k),"
+        " p AS (SELECT u.*, sum(u.bm25) OVER (PARTITION BY u.document_id) / n.chunks AS page"
+        "       FROM u JOIN n ON n.document_id = u.document_id)"
+        " SELECT p.id AS chunk_id, p.document_id, d.title, p.heading, p.content, p.score"
+        " FROM p JOIN documents d ON d.id = p.document_id"
+        " ORDER BY " + order + ", p.id LIMIT %(top_k)s"
     )
 
 
-def _retrieval(scope: LiteralString, mode: str = "vector", text_weight: LiteralString = TEXT_WEIGHT) -> LiteralString:
+def _retrieval(
+    scope: LiteralString,
+    mode: str = "vector",
+    method: LiteralString = FUSION,
+    vector_weight: LiteralString = VECTOR_WEIGHT,
+    page_weight: LiteralString = PAGE_WEIGHT,
+) -> LiteralString:
     """The top_k passages of the project within `scope` by `mode`: "vector" (the project's HNSW graph), "text"
-    (BM25) or "hybrid" (both fused by weighted RRF), all in one statement."""
+    (BM25) or "hybrid" (both fused by `method`), all in one statement."""
     if mode == "vector":
         return _retrieval_from(_nearest(scope))
-    return _fused(mode, _nearest(scope, limit="%(candidates)s"), scope, text_weight)
+    return _fused(mode, _nearest(scope, limit="%(candidates)s"), scope, method, vector_weight, page_weight)
 
 
 # A new thread has no document scope; a follow-up inherits its thread's (NULL means every document).
@@ -161,7 +207,7 @@ def _in_thread(extra: LiteralString, mode: str = "vector") -> LiteralString:
     """The top_k passages of a follow-up, within its thread's documents and `extra`, by `mode`."""
     if mode == "vector":
         return _retrieval_from(_thread_nearest(extra))
-    return _fused(mode, _thread_nearest(extra, "%(candidates)s"), _THREAD_SCOPE + extra, TEXT_WEIGHT)
+    return _fused(mode, _thread_nearest(extra, "%(candidates)s"), _THREAD_SCOPE + extra)
 
 
 _TITLE_SCOPE: LiteralString = (
@@ -185,7 +231,7 @@ class _Statements:
     titles_any: LiteralString
 
 
-# RETRIEVAL_MODE picks one; vector is the default until hybrid measures better (docs/architecture.md).
+# RETRIEVAL_MODE picks one; hybrid is the default (Settings.retrieval_mode says why, docs/architecture.md).
 RETRIEVAL_MODES = ("vector", "hybrid")
 _STATEMENTS = {
     mode: _Statements(
