@@ -55,3 +55,25 @@ def test_embeddings_have_the_shape_and_norm_the_store_expects(tokenizer_path: Pa
     assert batch.shape == (2, DIMENSIONS) and batch.dtype == np.float32
     assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
     assert empty.shape == (0, DIMENSIONS)
+
+
+def test_a_batch_run_in_length_groups_keeps_every_vector_at_its_text(
+    tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the runtime model running batches in groups of two texts, sorted by length
+    from threadline.adapters import embeddings
+
+    monkeypatch.setattr(embeddings, "EMBED_GROUP", 2)
+    model = OnnxMiniLM(tokenizer_path, Settings().embedding_model_path)
+    weights = load_weights(REFERENCE_WEIGHTS)
+    # longest first and shortest last, so sorting moves every text to another group position
+    texts = sorted(SENTENCES, key=len, reverse=True)
+
+    # When the whole batch is embedded at once
+    got = model.embed(texts)
+
+    # Then row i is text i's vector (the fp32 reference of that text, within int8's error) and no other's
+    want = embed(weights, model.tokenizer, texts)
+    similarity = got @ want.T
+    assert (similarity.argmax(axis=1) == np.arange(len(texts))).all(), similarity
+    assert np.diag(similarity).min() >= 0.97, similarity
