@@ -74,6 +74,26 @@ class _Graph:
         return outputs[0]
 
 
+def _skip_layer_norm(
+    g: _Graph, w: Mapping[str, NDArray[np.float32]], product: str, residual: str, prefix: str, name: str, output: str
+) -> str:
+    """SkipLayerNormalization: `product` + the dense layer's bias `prefix`.dense.bias + `residual`, then the
+    LayerNorm `prefix`.LayerNorm, one fused kernel (how each BERT sub-block ends)."""
+    return g.node(
+        "SkipLayerNormalization",
+        [
+            product,
+            residual,
+            g.tensor(f"{name}.weight", w[f"{prefix}.LayerNorm.weight"]),
+            g.tensor(f"{name}.bias", w[f"{prefix}.LayerNorm.bias"]),
+            g.tensor(f"{name}.dense.bias", w[f"{prefix}.dense.bias"]),
+        ],
+        [output],
+        contrib=True,
+        epsilon=EPS,
+    )
+
+
 def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
     """all-MiniLM-L6-v2 (BertModel's last_hidden_state) from the published tensors, on fused contrib ops.
 
@@ -120,19 +140,7 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
         attended = g.node(
             "MatMul", [context, g.tensor(f"{n}.out.weight", w[f"{p}.attention.output.dense.weight"].T)], [f"{n}.out"]
         )
-        x = g.node(
-            "SkipLayerNormalization",
-            [
-                attended,
-                x,
-                g.tensor(f"{n}.ln1.weight", w[f"{p}.attention.output.LayerNorm.weight"]),
-                g.tensor(f"{n}.ln1.bias", w[f"{p}.attention.output.LayerNorm.bias"]),
-                g.tensor(f"{n}.out.bias", w[f"{p}.attention.output.dense.bias"]),
-            ],
-            [f"{n}.attention"],
-            contrib=True,
-            epsilon=EPS,
-        )
+        x = _skip_layer_norm(g, w, attended, x, f"{p}.attention.output", f"{n}.ln1", f"{n}.attention")
         inner = g.node("MatMul", [x, g.tensor(f"{n}.ff1.weight", w[f"{p}.intermediate.dense.weight"].T)], [f"{n}.ff1"])
         inner = g.node(
             "BiasGelu",
@@ -141,18 +149,8 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
             contrib=True,
         )
         out = g.node("MatMul", [inner, g.tensor(f"{n}.ff2.weight", w[f"{p}.output.dense.weight"].T)], [f"{n}.ff2"])
-        x = g.node(
-            "SkipLayerNormalization",
-            [
-                out,
-                x,
-                g.tensor(f"{n}.ln2.weight", w[f"{p}.output.LayerNorm.weight"]),
-                g.tensor(f"{n}.ln2.bias", w[f"{p}.output.LayerNorm.bias"]),
-                g.tensor(f"{n}.ff2.bias", w[f"{p}.output.dense.bias"]),
-            ],
-            ["last_hidden_state" if i == LAYERS - 1 else f"{n}.output"],
-            contrib=True,
-            epsilon=EPS,
+        x = _skip_layer_norm(
+            g, w, out, x, f"{p}.output", f"{n}.ln2", "last_hidden_state" if i == LAYERS - 1 else f"{n}.output"
         )
     inputs = [
         helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
