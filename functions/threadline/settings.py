@@ -93,7 +93,8 @@ class Settings(BaseSettings):
     # vector: pgvector alone; hybrid: BM25 full text fused with it (convex fusion plus page evidence, see
     # adapters/postgres/chat.py), the default since bench.retrieval measured it on held-out questions: hit@1
     # 65.5% against vector-only's 50.9% (2-fold cross-validation, +14.5 points), +1.95 ms at p95 on 100k
-    # chunks in 10 projects (vector p95 10.23 ms, hybrid 12.18 ms; p50 +3.9 ms).
+    # chunks in 10 projects (vector p95 10.23 ms, hybrid 12.18 ms; p50 +3.9 ms). Rerun at ef_search 150 on the
+    # final model (quiet): +14.5 points held out, but +10.97 ms at p95 (p50 +1.2 ms): docs/architecture.md.
     retrieval_mode: str = Field(default="hybrid", pattern="^(vector|hybrid)$")
 
     # Classification
