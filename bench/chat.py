@@ -204,13 +204,15 @@ def _embed_corpus(texts: Sequence[str], tokenizer: Path, cache_dir: Path) -> np.
     from threadline.adapters.embeddings import OnnxMiniLM
     from threadline.domain.documents import embed_batched
 
-    digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    model_path = Settings().embedding_model_path
+    # Keyed by the model file too: a rebuilt model must not be measured against an older model's vectors.
+    digest = hashlib.sha256("\n".join(texts).encode() + model_path.read_bytes()).hexdigest()[:16]
     cache = cache_dir / f"chat-embeddings-{len(texts)}-{digest}.npy"
     if cache.is_file():
         cached: np.ndarray[Any, np.dtype[np.float32]] = np.load(cache)
         print(f"loaded {len(texts):,} real passage embeddings from {cache}", flush=True)
         return cached
-    model = OnnxMiniLM(tokenizer, Settings().embedding_model_path)
+    model = OnnxMiniLM(tokenizer, model_path)
     started = time.perf_counter()
     vectors = embed_batched(model, texts, batch=64)
     took = time.perf_counter() - started
@@ -266,6 +268,10 @@ def _load(
     started = time.perf_counter()
     with psycopg.connect(url) as conn:
         register_vector(conn)
+        # The graphs are rebuilt after the bulk load (faster than inserting into them row by row), with the
+        # storage parameters (m, ef_construction) the migrations gave the index, for both layouts.
+        definition = conn.execute("SELECT pg_get_indexdef('chunks_embedding_hnsw'::regclass)").fetchone()
+        graph = str(definition[0])[str(definition[0]).index(" WITH (") :] if definition else ""
         conn.execute("DROP INDEX IF EXISTS chunks_embedding_hnsw")
         documents = [(uuid.uuid4(), pid, d) for pid, _ in tenants for d in range(docs_per_project)]
         with (
@@ -307,23 +313,17 @@ def _load(
         started = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '1GB'")
         # The partitioned index: one graph per project's partition (migration 0015).
-        conn.execute(
-            "CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)"
-            " WITH (m = 16, ef_construction = 64)"
-        )
+        conn.execute(f"CREATE INDEX chunks_embedding_hnsw ON chunks USING hnsw (embedding vector_cosine_ops){graph}")
         conn.execute("ANALYZE chunks")
         conn.commit()
-        print(f"built the per-project HNSW graphs in {time.perf_counter() - started:.1f} s", flush=True)
+        print(f"built the per-project HNSW graphs{graph} in {time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
         # The layout before migration 0015, for the before figures of the same run: one table, one graph over
         # every project's chunks, a project index.
         conn.execute(f"CREATE TABLE {SINGLE} AS SELECT * FROM chunks")
         conn.execute(f"CREATE INDEX {SINGLE}_project_idx ON {SINGLE} (project_id)")
         conn.execute(f"CREATE INDEX {SINGLE}_document_idx ON {SINGLE} (document_id, ordinal)")
-        conn.execute(
-            f"CREATE INDEX {SINGLE}_hnsw ON {SINGLE} USING hnsw (embedding vector_cosine_ops)"
-            " WITH (m = 16, ef_construction = 64)"
-        )
+        conn.execute(f"CREATE INDEX {SINGLE}_hnsw ON {SINGLE} USING hnsw (embedding vector_cosine_ops){graph}")
         conn.execute(f"ANALYZE {SINGLE}")
         conn.commit()
         print(f"built the single graph of the old layout in {time.perf_counter() - started:.1f} s", flush=True)

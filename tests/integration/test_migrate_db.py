@@ -43,3 +43,55 @@ def test_core_schema_has_pgvector_and_hnsw(database_url: str) -> None:
         assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone() is not None
         index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'chunks_embedding_hnsw'").fetchone()
     assert index is not None and "hnsw" in index[0]
+
+
+def _graph_options(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, list[str]]:
+    """Each partition's HNSW index and its storage parameters."""
+    rows = conn.execute(
+        "SELECT t.relname, i.reloptions FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        " JOIN pg_class t ON t.oid = x.indrelid JOIN pg_am a ON a.oid = i.relam"
+        " WHERE a.amname = 'hnsw' AND t.relname LIKE 'chunks\\_%%' AND t.relkind = 'r'"
+    ).fetchall()
+    return {str(name): list(options) for name, options in rows}  # type: ignore[call-overload]
+
+
+@pytest.mark.integration
+def test_denser_graphs_rebuild_existing_partitions_and_reach_new_ones(pg_admin_url: str, tmp_path: Path) -> None:
+    # Given a database migrated up to just before 0020, with a project (so a partition and its graph) and a chunk
+    database_url = _empty_database(pg_admin_url)
+    every = Path(__file__).resolve().parents[2] / "infra" / "db" / "migrations"
+    for path in every.glob("*.sql"):
+        if int(path.name[:4]) < 20:
+            (tmp_path / path.name).write_text(path.read_text())
+    migrate(database_url, tmp_path)
+    with psycopg.connect(database_url) as conn:
+        team = conn.execute("INSERT INTO teams (name) VALUES ('t') RETURNING id").fetchone()[0]  # type: ignore[index]
+        project = "INSERT INTO projects (team_id, name) VALUES (%s, 'old') RETURNING id"
+        older = conn.execute(project, (team,)).fetchone()[0]  # type: ignore[index]
+        document = conn.execute(
+            "INSERT INTO documents (project_id, title, content_type, content_hash) VALUES (%s, 'd', 'text/plain', 'h')"
+            " RETURNING id",
+            (older,),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO chunks (document_id, project_id, ordinal, content, embedding) VALUES (%s, %s, 0, 'x', %s)",
+            (document, older, "[" + ",".join(["0.1"] * 384) + "]"),
+        )
+        conn.commit()
+        before = _graph_options(conn)
+        assert len(before) == 1 and all(sorted(o) == ["ef_construction=64", "m=16"] for o in before.values())
+    # When the rest of the migrations run, and a project is created afterwards
+    migrate(database_url, every)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO projects (team_id, name) VALUES (%s, 'new')", (team,))
+        conn.commit()
+        options = _graph_options(conn)
+        # Then both partitions' graphs are built with ef_construction 128, m unchanged, and the graph finds the chunk
+        assert len(options) == 2
+        assert all(sorted(o) == ["ef_construction=128", "m=16"] for o in options.values()), options
+        conn.execute("SET enable_seqscan = off")
+        found = conn.execute(
+            "SELECT content FROM chunks WHERE project_id = %s ORDER BY embedding <=> %s LIMIT 1",
+            (older, "[" + ",".join(["0.2"] * 384) + "]"),
+        ).fetchall()
+        assert found == [("x",)]
