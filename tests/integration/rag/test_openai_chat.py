@@ -1,0 +1,156 @@
+"""The language-model adapter against real HTTP servers: the OpenAI-protocol stub, and servers that misbehave."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from threadline.adapters.llm.openai_chat import OpenAIChat
+from threadline.domain.chat import LlmEvent, TextDelta, ToolCallRequest, Usage
+from threadline.domain.errors import Unavailable
+from threadline.local.openai_stub import OpenAIStub, Reply, ToolCall
+from threadline.local.serving import BackgroundServer
+
+pytestmark = pytest.mark.integration
+
+TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}]
+
+
+@pytest.fixture
+def stub() -> Iterator[OpenAIStub]:
+    served = OpenAIStub()
+    with BackgroundServer(served.app) as server:
+        served.base_url = f"{server.url}/v1"
+        yield served
+
+
+def _collect(llm: OpenAIChat, tools: list[dict[str, Any]] | None = None) -> list[LlmEvent]:
+    async def run() -> list[LlmEvent]:
+        return [event async for event in llm.stream([{"role": "user", "content": "Hi?"}], tools)]
+
+    return asyncio.run(run())
+
+
+def test_text_streams_in_pieces_with_usage_and_the_request_is_the_documented_shape(stub: OpenAIStub) -> None:
+    # Given a model that answers in words and reports usage
+    stub.script(Reply(text="Refunds take five days.", prompt_tokens=11, completion_tokens=5))
+    # When the adapter streams a completion with tools
+    events = _collect(OpenAIChat(stub.base_url, "sk-test", "m-1", 5), TOOLS)
+    # Then each word is its own delta, in order, and usage comes once
+    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    assert deltas == ["Refunds", " take", " five", " days."]
+    assert [e for e in events if isinstance(e, Usage)] == [Usage(11, 5)]
+    assert not [e for e in events if isinstance(e, ToolCallRequest)]
+    # And the server got the model, the messages, the tools, a streamed request with usage, and the key
+    sent = stub.requests[0]
+    assert sent["model"] == "m-1" and sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+    assert sent["messages"] == [{"role": "user", "content": "Hi?"}] and sent["tools"] == TOOLS
+
+
+def test_tool_calls_are_assembled_from_their_pieces_in_index_order(stub: OpenAIStub) -> None:
+    # Given a model that calls two tools, each call's arguments sent 8 characters at a time
+    first = ToolCall("search_documents", json.dumps({"query": "refund policy for annual plans"}), id="call_a")
+    second = ToolCall("handoff_to_human", '{"reason": "wants a person"}', id="call_b")
+    stub.script(Reply(text="Let me look.", tool_calls=(first, second)))
+    # When streamed without tools offered (no `tools` key is sent)
+    events = _collect(OpenAIChat(stub.base_url, "", "m-1", 5))
+    # Then both calls come whole, after the text, in index order
+    calls = [e for e in events if isinstance(e, ToolCallRequest)]
+    assert calls == [
+        ToolCallRequest("call_a", "search_documents", first.arguments),
+        ToolCallRequest("call_b", "handoff_to_human", second.arguments),
+    ]
+    assert events.index(calls[0]) > max(i for i, e in enumerate(events) if isinstance(e, TextDelta))
+    assert "tools" not in stub.requests[0]
+
+
+def test_a_failing_server_is_unavailable_after_one_retry(stub: OpenAIStub) -> None:
+    # Given a server that fails twice (the first try and the SDK's one retry)
+    stub.script(Reply(status=500), Reply(status=500), Reply(text="never read"))
+    # When streamed, then the failure is the domain's Unavailable, and exactly two requests were made
+    with pytest.raises(Unavailable):
+        _collect(OpenAIChat(stub.base_url, "k", "m", 5))
+    assert len(stub.requests) == 2
+
+
+def test_one_failure_is_retried_and_then_answers(stub: OpenAIStub) -> None:
+    stub.script(Reply(status=503), Reply(text="Second time lucky."))
+    events = _collect(OpenAIChat(stub.base_url, "k", "m", 5))
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Second time lucky."
+    assert len(stub.requests) == 2
+
+
+def _misbehaving(body: AsyncIterator[bytes]) -> Starlette:
+    async def completions(request: Request) -> Response:
+        await request.body()
+        return StreamingResponse(body, media_type="text/event-stream")
+
+    return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+
+def _data(payload: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+def _delta(text: str) -> bytes:
+    return _data({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]})
+
+
+def test_a_stream_cut_mid_way_is_unavailable_after_the_text_so_far() -> None:
+    # Given a server that sends two words, then drops the connection without ending the response
+    async def cut() -> AsyncIterator[bytes]:
+        yield _delta("Half")
+        yield _delta(" an")
+        await asyncio.sleep(0.05)
+        raise RuntimeError("connection lost")
+
+    seen: list[str] = []
+
+    async def run(url: str) -> None:
+        async for event in OpenAIChat(url, "k", "m", 5).stream([{"role": "user", "content": "Hi?"}], None):
+            if isinstance(event, TextDelta):
+                seen.append(event.text)
+
+    with BackgroundServer(_misbehaving(cut())) as server:
+        # Then the words already sent arrive, and the cut is Unavailable (not a raw transport error)
+        with pytest.raises(Unavailable):
+            asyncio.run(run(f"{server.url}/v1"))
+    assert seen == ["Half", " an"]
+
+
+def test_an_error_event_in_the_stream_is_unavailable() -> None:
+    # Given a server whose stream carries an error object after one word, as OpenAI's does on a mid-stream failure
+    async def errored() -> AsyncIterator[bytes]:
+        yield _delta("Hello")
+        yield _data({"error": {"message": "overloaded", "type": "server_error"}})
+        yield _delta(" never")
+
+    with BackgroundServer(_misbehaving(errored())) as server, pytest.raises(Unavailable):
+        _collect(OpenAIChat(f"{server.url}/v1", "k", "m", 5))
+
+
+def test_comments_crlf_lines_and_split_packets_are_read_as_one_stream() -> None:
+    # Given a server that sends keep-alive comments, CRLF line ends, an event split across packets, and [DONE]
+    whole = _delta("Split across packets").replace(b"\n", b"\r\n")
+
+    async def awkward() -> AsyncIterator[bytes]:
+        yield b": keep-alive\n\n"
+        yield whole[:17]
+        await asyncio.sleep(0.01)
+        yield whole[17:]
+        yield _data({"id": "c", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}})
+        yield b"data: [DONE]\n\n"
+        yield _delta("after done")
+
+    with BackgroundServer(_misbehaving(awkward())) as server:
+        events = _collect(OpenAIChat(f"{server.url}/v1", "k", "m", 5))
+    # Then the event arrives whole, usage is read, and nothing after [DONE] is
+    assert events == [TextDelta("Split across packets"), Usage(3, 4)]
