@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -154,3 +155,45 @@ def test_comments_crlf_lines_and_split_packets_are_read_as_one_stream() -> None:
         events = _collect(OpenAIChat(f"{server.url}/v1", "k", "m", 5))
     # Then the event arrives whole, usage is read, and nothing after [DONE] is
     assert events == [TextDelta("Split across packets"), Usage(3, 4)]
+
+
+def test_consecutive_completions_reuse_one_connection() -> None:
+    # Given a server that records the client port of each request (one port: one TCP connection)
+    ports: list[int] = []
+
+    async def completions(request: Request) -> Response:
+        await request.body()
+        ports.append(request.client.port if request.client else -1)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield _delta("Hi")
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+    async def three(url: str) -> list[list[LlmEvent]]:
+        llm = OpenAIChat(url, "k", "m", 5)
+        return [[e async for e in llm.stream([{"role": "user", "content": "Hi?"}], None)] for _ in range(3)]
+
+    with BackgroundServer(app) as server:
+        answers = asyncio.run(three(f"{server.url}/v1"))
+    # Then every answer is whole, and all three went over the first request's connection
+    assert answers == [[TextDelta("Hi")]] * 3
+    assert len(ports) == 3 and len(set(ports)) == 1
+
+
+def test_a_response_held_open_after_done_still_answers() -> None:
+    # Given a server that sends [DONE] but does not end the response for a long while
+    async def held() -> AsyncIterator[bytes]:
+        yield _delta("Complete answer.")
+        yield b"data: [DONE]\n\n"
+        await asyncio.sleep(30)
+
+    with BackgroundServer(_misbehaving(held())) as server:
+        started = time.monotonic()
+        events = _collect(OpenAIChat(f"{server.url}/v1", "k", "m", 20))
+        # Then the answer is whole and not held for the server (nor failed by the read timeout)
+        assert events == [TextDelta("Complete answer.")]
+        assert time.monotonic() - started < 5
