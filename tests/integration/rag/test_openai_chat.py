@@ -197,3 +197,30 @@ def test_a_response_held_open_after_done_still_answers() -> None:
         # Then the answer is whole and not held for the server (nor failed by the read timeout)
         assert events == [TextDelta("Complete answer.")]
         assert time.monotonic() - started < 5
+
+
+def test_the_request_carries_the_sdks_key_and_json_content_type_and_non_ascii_text() -> None:
+    # Given a server that records the request's headers and body
+    seen: dict[str, Any] = {}
+
+    async def completions(request: Request) -> Response:
+        seen["headers"], seen["body"] = dict(request.headers), await request.json()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield _delta("ok")
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    app = Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+    async def ask(url: str) -> list[LlmEvent]:
+        llm = OpenAIChat(url, "sk-secret", "m", 5)
+        return [e async for e in llm.stream([{"role": "user", "content": "Prix en € ?"}], None)]
+
+    with BackgroundServer(app) as server:
+        assert asyncio.run(ask(f"{server.url}/v1")) == [TextDelta("ok")]
+    # Then the key is the SDK's bearer, the body is JSON, and the text arrives intact
+    assert seen["headers"]["authorization"] == "Bearer sk-secret"
+    assert seen["headers"]["content-type"] == "application/json"
+    assert seen["body"]["messages"] == [{"role": "user", "content": "Prix en € ?"}]
