@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
+from psycopg_pool import ConnectionPool
 
 from threadline.adapters.postgres.db import Database, class_row
 from threadline.domain.errors import Conflict, NotFound
@@ -75,3 +79,50 @@ def test_a_driver_error_becomes_a_domain_error_and_the_statement_is_rolled_back(
 
     # Then the errors are the domain's (the error table's 409 and 404) and the first row is the only one
     assert db.all("SELECT name FROM categories") == [{"name": "Billing"}]
+
+
+def _checks(monkeypatch: pytest.MonkeyPatch) -> list[psycopg.Connection[Any]]:
+    # Every check the pool runs goes through psycopg_pool's own empty-query check: count them.
+    seen: list[psycopg.Connection[Any]] = []
+    original = ConnectionPool.check_connection
+
+    def counted(conn: psycopg.Connection[Any]) -> None:
+        seen.append(conn)
+        original(conn)
+
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(counted))
+    return seen
+
+
+def test_a_connection_used_a_moment_ago_is_handed_out_without_a_check_round_trip(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = _checks(monkeypatch)
+    db = Database(database_url, max_size=1, check_idle_after_s=60)
+    try:
+        # The pool's one connection is checked when first handed out (never returned yet), then not again
+        for _ in range(5):
+            assert db.one("SELECT 1 AS one") == {"one": 1}
+        assert len(checks) == 1
+    finally:
+        db.close()
+
+
+def test_a_connection_idle_past_the_limit_is_checked_and_a_dead_one_replaced(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checks = _checks(monkeypatch)
+    db = Database(database_url, max_size=1, check_idle_after_s=0.2)
+    try:
+        pid = db.one("SELECT pg_backend_pid() AS pid")
+        assert pid is not None
+        # When the server drops the idle connection, and it sits longer than the limit
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid["pid"],))
+        time.sleep(0.3)
+        # Then the next statement still runs: the check found the dead connection and the pool made a new one
+        again = db.one("SELECT pg_backend_pid() AS pid")
+        assert again is not None and again["pid"] != pid["pid"]
+        assert len(checks) >= 2
+    finally:
+        db.close()

@@ -8,6 +8,8 @@ the data together use `transaction()` (or `pipeline()`) and the connection direc
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, overload
@@ -48,18 +50,50 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.commit()  # ends the transaction register_vector's type lookup opened
 
 
+# A connection back in the pool for less than this is handed out again unchecked (see _IdleCheck).
+CHECK_IDLE_AFTER_S = 5.0
+
+
+class _IdleCheck:
+    """The pool's check: an empty query (a round trip) only for a connection idle longer than `after_s`.
+
+    Checking every checkout cost each chat four extra round trips (the key, the context, the question, the
+    answer), two of them before the first token, and Postgres and the app a statement each. A connection
+    that sat idle is the one a server or a proxy may have dropped, or that a Lambda environment thawed
+    after minutes, so that one is still checked; one used a moment ago is not.
+    """
+
+    def __init__(self, after_s: float) -> None:
+        self._after_s = after_s
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
+
+    def returned(self, conn: psycopg.Connection[Any]) -> None:
+        """Note that the connection is going back to the pool now."""
+        self._returned[conn] = time.monotonic()
+
+    def check(self, conn: psycopg.Connection[Any]) -> None:
+        """Raise if the connection does not answer; skipped for one returned within `after_s`."""
+        back = self._returned.get(conn)
+        if back is not None and not conn.closed and time.monotonic() - back < self._after_s:
+            return
+        ConnectionPool.check_connection(conn)
+
+
 class Database:
     """A small pool of psycopg 3 connections; `transaction()` is the only way in."""
 
-    def __init__(self, url: str, max_size: int = 8) -> None:
+    def __init__(self, url: str, max_size: int = 8, check_idle_after_s: float = CHECK_IDLE_AFTER_S) -> None:
         self.url = url
+        # Not the pool's `reset` hook to note returns: with one, psycopg_pool returns every connection through
+        # its worker thread (a thread hop per statement batch, and the connection unavailable meanwhile).
+        self._idle = _IdleCheck(check_idle_after_s)
         self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             url,
             min_size=1,
             max_size=max_size,
             open=False,
             configure=_configure,
-            check=ConnectionPool.check_connection,
+            check=self._idle.check,
             # No server-side prepared statements (psycopg prepares a query after 5 runs by default): a named
             # statement lives in one backend's session, which RDS Proxy lists among the causes of pinning.
             kwargs={"row_factory": dict_row, "autocommit": False, "prepare_threshold": None},
@@ -75,8 +109,12 @@ class Database:
     def transaction(self) -> Iterator[psycopg.Connection[Row]]:
         """A connection inside one transaction: committed on success, rolled back on error."""
         self._ensure_open()
-        with wrap_exceptions(), self._pool.connection() as conn, conn.transaction():
-            yield conn
+        with wrap_exceptions(), self._pool.connection() as conn:
+            try:
+                with conn.transaction():
+                    yield conn
+            finally:
+                self._idle.returned(conn)
 
     @contextmanager
     def pipeline(self) -> Iterator[psycopg.Connection[Row]]:
@@ -85,8 +123,12 @@ class Database:
         Read the cursors after the block: fetching inside it forces an extra round trip.
         """
         self._ensure_open()
-        with wrap_exceptions(), self._pool.connection() as conn, conn.pipeline(), conn.transaction():
-            yield conn
+        with wrap_exceptions(), self._pool.connection() as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    yield conn
+            finally:
+                self._idle.returned(conn)
 
     @overload
     def one(self, sql: Query, params: Params | None = None, *, missing: DomainError) -> Row: ...

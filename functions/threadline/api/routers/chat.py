@@ -299,38 +299,54 @@ async def _collect(exchange: NewExchange, events: AsyncIterator[ChatEvent]) -> C
 
 
 def _event_stream(exchange: NewExchange, events: AsyncIterator[ChatEvent]) -> StreamingResponse:
-    async def body() -> AsyncIterator[str]:
+    encode = SseEncoder(exchange)
+
+    async def body() -> AsyncIterator[bytes]:
         async for event in events:
-            yield sse(exchange, event)
+            yield encode(event)
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-def sse(exchange: NewExchange, event: ChatEvent) -> str:
-    """One Server-Sent Event whose `event:` field names its type."""
-    name, data = _payload(exchange, event)
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+# JSON as json.dumps(..., separators=(",", ":")) writes it, without building an encoder per call (dumps does,
+# given any option); a str is encoded straight by the C escaper.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _payload(exchange: NewExchange, event: ChatEvent) -> tuple[str, dict[str, Any]]:
-    ids = {"thread_id": str(exchange.thread_id), "question_answer_id": str(exchange.message_id)}
-    if isinstance(event, Token):
-        return "token", {"text": event.text}
-    if isinstance(event, Meta):
-        return "meta", ids
-    if isinstance(event, Sources):
-        return "sources", {"sources": event.sources}
-    if isinstance(event, Failed):
-        return "error", {**ids, "code": event.code, "message": event.message}
-    outcome = event.outcome
-    usage = UsagePublic.of(outcome.prompt_tokens, outcome.completion_tokens).model_dump()
-    return "done", {
-        **ids,
-        "status": outcome.status,
-        "model": outcome.model,
-        "usage": usage,
-        "latency_ms": outcome.latency_ms,
-        "first_token_ms": outcome.first_token_ms,
-        "handoff_reason": outcome.handoff_reason,
-        "grounded": outcome.grounded,
-    }
+class SseEncoder:
+    """The bytes of each Server-Sent Event of one exchange, whose `event:` field names its type.
+
+    A token is one string escape and a concatenation (the ids and the usage no longer go through dicts and a
+    pydantic model per event): an answer is mostly tokens, each its own event.
+    """
+
+    def __init__(self, exchange: NewExchange) -> None:
+        self._ids = {"thread_id": str(exchange.thread_id), "question_answer_id": str(exchange.message_id)}
+
+    def __call__(self, event: ChatEvent) -> bytes:
+        """One event, `event: <name>\ndata: <JSON>\n\n`, as bytes (the JSON is ASCII: non-ASCII is escaped)."""
+        if isinstance(event, Token):
+            return f'event: token\ndata: {{"text":{_compact_json(event.text)}}}\n\n'.encode()
+        name, data = self._payload(event)
+        return f"event: {name}\ndata: {_compact_json(data)}\n\n".encode()
+
+    def _payload(self, event: Meta | Sources | Done | Failed) -> tuple[str, dict[str, Any]]:
+        if isinstance(event, Meta):
+            return "meta", self._ids
+        if isinstance(event, Sources):
+            return "sources", {"sources": event.sources}
+        if isinstance(event, Failed):
+            return "error", {**self._ids, "code": event.code, "message": event.message}
+        outcome = event.outcome
+        prompt, completion = outcome.prompt_tokens, outcome.completion_tokens
+        return "done", {
+            **self._ids,
+            "status": outcome.status,
+            "model": outcome.model,
+            # UsagePublic's fields, without building the model for one dump.
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            "latency_ms": outcome.latency_ms,
+            "first_token_ms": outcome.first_token_ms,
+            "handoff_reason": outcome.handoff_reason,
+            "grounded": outcome.grounded,
+        }
