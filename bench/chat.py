@@ -329,7 +329,7 @@ def _load(
         print(f"built the single graph of the old layout in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int) -> None:
+def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int, http: str = "auto") -> None:
     import uvicorn
 
     from threadline.api.app import create_app
@@ -345,7 +345,14 @@ def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int
     )
     container = Container(settings)
     container.query_embedder.embed(["warm up"])  # the model loads at start, as it does in a warm Lambda
-    uvicorn.run(create_app(container), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(container),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http=http,  # type: ignore[arg-type]
+    )
 
 
 def _serve_llm(port: int) -> None:
@@ -706,6 +713,9 @@ def main(argv: list[str] | None = None) -> None:
         default=Settings.model_fields["retrieval_ef_search"].default,
         help="RETRIEVAL_EF_SEARCH of the served app (default: the setting's default)",
     )
+    parser.add_argument(
+        "--http", choices=("auto", "h11", "httptools"), default="auto", help="uvicorn's HTTP implementation for the app"
+    )
     parser.add_argument("--cache-dir", default=str(ROOT / ".local" / "bench"), help="where real embeddings are cached")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", ""))
     args = parser.parse_args(argv)
@@ -728,7 +738,7 @@ def main(argv: list[str] | None = None) -> None:
         llm = context.Process(target=_serve_llm, args=(llm_port,), daemon=True)
         app = context.Process(
             target=_serve_app,
-            args=(url, f"http://127.0.0.1:{llm_port}/v1", app_port, str(tokenizer), args.serve_ef_search),
+            args=(url, f"http://127.0.0.1:{llm_port}/v1", app_port, str(tokenizer), args.serve_ef_search, args.http),
             daemon=True,
         )
         llm.start()

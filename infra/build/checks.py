@@ -20,6 +20,12 @@ from infra.build import artifact, imports
 OPT = "/opt/"
 # run.sh execs `python3 -m uvicorn --factory MODULE:ATTR`; the app factory is what must import.
 _UVICORN_APP = re.compile(r"uvicorn\b.*?\s([A-Za-z_][\w.]*:[A-Za-z_]\w*)")
+# ... and its `--http` implementation, whose module must import too (httptools is a C extension: a cp312 wheel).
+_UVICORN_HTTP = re.compile(r"--http[= ](\w+)")
+_HTTP_PROTOCOLS = {
+    "httptools": "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol",
+    "h11": "uvicorn.protocols.http.h11_impl:H11Protocol",
+}
 # Runs inside the artifact's interpreter: import each `module:attr` (or `module.attr`) and refuse any
 # module loaded from outside the code, the layers and the interpreter's own standard library.
 _IMPORT_PROBE = """
@@ -198,7 +204,14 @@ def _script_targets(name: str, script: Path, zip_path: Path) -> tuple[list[str],
     if app is None:
         problems.append(f"{name}: {script.name} names no uvicorn app (MODULE:ATTR)")
         return problems, []
-    return problems, ["uvicorn.main:main", app.group(1)]
+    targets = ["uvicorn.main:main", app.group(1)]
+    http = _UVICORN_HTTP.search(script.read_text(encoding="utf-8"))
+    if http is not None:
+        if http.group(1) not in _HTTP_PROTOCOLS:
+            problems.append(f"{name}: {script.name} asks uvicorn for an unknown --http {http.group(1)}")
+        else:
+            targets.append(_HTTP_PROTOCOLS[http.group(1)])
+    return problems, targets
 
 
 def handler_problems(manifest: dict[str, Any], package_dir: Path, python: Path) -> list[str]:

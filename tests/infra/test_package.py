@@ -239,6 +239,27 @@ def test_a_run_sh_that_is_not_executable_names_the_function(
     ]
 
 
+def test_run_shs_http_implementation_is_imported_and_an_unknown_one_named(tmp_path: Path) -> None:
+    # Given run.sh scripts that name uvicorn's httptools implementation, and one that names no such thing
+    def script(http: str) -> Path:
+        (tmp_path / "code").mkdir(exist_ok=True)
+        path = tmp_path / "code" / "run.sh"
+        path.write_text(f"#!/bin/bash\nexec python3 -m uvicorn --factory threadline.api.app:create_app --http {http}\n")
+        path.chmod(0o755)
+        package.zip_tree(tmp_path / "code", tmp_path / "code.zip")
+        return path
+
+    # When their targets are read
+    problems, targets = checks._script_targets("ChatFunction", script("httptools"), tmp_path / "code.zip")
+    unknown, _ = checks._script_targets("ChatFunction", script("fast"), tmp_path / "code.zip")
+
+    # Then the implementation's module is among what must import from the layers, and the unknown one is named
+    assert problems == [] and targets[-1] == "uvicorn.protocols.http.httptools_impl:HttpToolsProtocol"
+    assert unknown == ["ChatFunction: run.sh asks uvicorn for an unknown --http fast"]
+    # And the shipped run.sh asks for httptools, so the package check imports it as Lambda would
+    assert "--http httptools" in (REPO_ROOT / "functions" / "run.sh").read_text()
+
+
 def test_a_function_over_the_limit_names_the_function_and_its_size(tmp_path: Path) -> None:
     # Given code of exactly Lambda's limit (a sparse file) and empty layers
     (tmp_path / "code").mkdir()
