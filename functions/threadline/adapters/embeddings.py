@@ -67,7 +67,7 @@ class WordPieceCounter:
             return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
 
 
-def _session(model_path: Path, threads: int) -> ort.InferenceSession:
+def open_session(model_path: Path, threads: int) -> ort.InferenceSession:
     """The model's session: as built when the file says it is optimized, else with every optimization.
 
     A file is opened with the optimizers off first, since that is how the built model is meant to run
@@ -104,7 +104,7 @@ class OnnxMiniLM:
                 f"embedding model not found at {model_path}; run `make model` (it builds it) "
                 "or set EMBEDDING_MODEL_PATH"
             )
-        self._session = _session(model_path, threads)
+        self._session = open_session(model_path, threads)
         self._input_names = {i.name for i in self._session.get_inputs()}
         # The tokenizer is not safe to reconfigure concurrently; encoding itself is guarded for clarity.
         self._lock = threading.Lock()
