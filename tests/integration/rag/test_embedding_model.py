@@ -77,3 +77,17 @@ def test_a_batch_run_in_length_groups_keeps_every_vector_at_its_text(
     similarity = got @ want.T
     assert (similarity.argmax(axis=1) == np.arange(len(texts))).all(), similarity
     assert np.diag(similarity).min() >= 0.97, similarity
+
+
+def test_the_built_model_runs_as_built_and_any_other_file_is_optimized_at_load() -> None:
+    import onnxruntime as ort
+
+    from threadline.adapters.embeddings import open_session
+
+    # Given the file `make model` writes (its graph optimized at build) and the fp32 graph it came from
+    built = open_session(Settings().embedding_model_path, threads=1)
+    reference = open_session(REPO_ROOT / "build" / "model" / "all-MiniLM-L6-v2.fp32.onnx", threads=1)
+
+    # Then the built one runs with the optimizers off (they would fuse its LayerNorms back), the other with all
+    levels = [s.get_session_options().graph_optimization_level for s in (built, reference)]
+    assert levels == [ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL]
