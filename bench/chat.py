@@ -19,7 +19,6 @@ receiving the first `token` event, one stream at a time, then with --concurrency
 from __future__ import annotations
 
 import argparse
-import hashlib
 import multiprocessing
 import os
 import random
@@ -32,7 +31,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import numpy as np
@@ -41,6 +40,7 @@ import psycopg
 from httpx_sse import connect_sse
 from pgvector.psycopg import register_vector
 
+from bench.caching import embeddings_key
 from threadline.adapters.postgres.chat import _RETRIEVE_IN_THREAD, _RETRIEVE_NEW
 from threadline.adapters.postgres.migrate import migrate
 from threadline.settings import Settings
@@ -205,9 +205,7 @@ def _embed_corpus(texts: Sequence[str], tokenizer: Path, cache_dir: Path) -> np.
     from threadline.domain.documents import embed_batched
 
     model_path = Settings().embedding_model_path
-    # Keyed by the model file too: a rebuilt model must not be measured against an older model's vectors.
-    digest = hashlib.sha256("\n".join(texts).encode() + model_path.read_bytes()).hexdigest()[:16]
-    cache = cache_dir / f"chat-embeddings-{len(texts)}-{digest}.npy"
+    cache = cache_dir / f"chat-embeddings-{len(texts)}-{embeddings_key(texts, model_path)}.npy"
     if cache.is_file():
         cached: np.ndarray[Any, np.dtype[np.float32]] = np.load(cache)
         print(f"loaded {len(texts):,} real passage embeddings from {cache}", flush=True)
@@ -329,7 +327,10 @@ def _load(
         print(f"built the single graph of the old layout in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int, http: str = "auto") -> None:
+Http = Literal["auto", "h11", "httptools"]
+
+
+def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int, http: Http = "auto") -> None:
     import uvicorn
 
     from threadline.api.app import create_app
@@ -351,7 +352,7 @@ def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int
         port=port,
         log_level="warning",
         access_log=False,
-        http=http,  # type: ignore[arg-type]
+        http=http,
     )
 
 

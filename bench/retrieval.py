@@ -25,7 +25,6 @@ questions, each query timed alone on a warm connection, ef_search as in producti
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -40,6 +39,7 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
+from bench.caching import embeddings_key
 from bench.chat import _database, _derive, _percentile
 from threadline.adapters.embeddings import OnnxMiniLM
 from threadline.adapters.postgres.chat import DEFAULT_EF_SEARCH, FUSION, PAGE_WEIGHT, VECTOR_WEIGHT, _retrieval
@@ -88,14 +88,15 @@ def _corpus(directory: Path, model: OnnxMiniLM) -> list[Chunk]:
     return chunks
 
 
-def _embed(texts: Sequence[str], model: OnnxMiniLM, cache_dir: Path) -> np.ndarray[Any, np.dtype[np.float32]]:
+def _embed(
+    texts: Sequence[str], model: OnnxMiniLM, model_path: Path, cache_dir: Path
+) -> np.ndarray[Any, np.dtype[np.float32]]:
     """Real embeddings, cached by content in parts, so that a run cut short resumes where it stopped.
 
     Texts are embedded shortest first: a batch is padded to its longest text, so sorting by length saves
     most of the padding's compute.
     """
-    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    cache = cache_dir / f"retrieval-embeddings-{len(texts)}-{digest}.npy"
+    cache = cache_dir / f"retrieval-embeddings-{len(texts)}-{embeddings_key(texts, model_path)}.npy"
     if cache.is_file():
         cached: np.ndarray[Any, np.dtype[np.float32]] = np.load(cache)
         return cached
@@ -269,8 +270,9 @@ def main(argv: list[str] | None = None) -> None:
     chunks = _corpus(Path(args.corpus), model)
     questions = _questions(QUESTIONS)
     off_topic = _questions(OFF_TOPIC)
-    chunk_vectors = _embed([c.embedding_text for c in chunks], model, Path(args.cache_dir))
-    question_vectors = _embed([q for q, _ in questions + off_topic], model, Path(args.cache_dir))
+    model_path, cache_dir = settings.embedding_model_path, Path(args.cache_dir)
+    chunk_vectors = _embed([c.embedding_text for c in chunks], model, model_path, cache_dir)
+    question_vectors = _embed([q for q, _ in questions + off_topic], model, model_path, cache_dir)
     with _database(args.database_url or None) as url:
         migrate(url, ROOT / "infra" / "db" / "migrations")
         with psycopg.connect(url, autocommit=True) as conn:
