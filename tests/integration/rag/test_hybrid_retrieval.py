@@ -186,3 +186,43 @@ def test_stored_terms_score_each_chunk_as_bm25_over_its_words(
     # Then both agree on every chunk (to float4's precision), and the words do tell the chunks apart
     assert rows and all(r["stored"] == pytest.approx(r["direct"], rel=1e-5, abs=1e-6) for r in rows)
     assert len({round(r["direct"], 3) for r in rows}) > 1
+
+
+def test_document_chunk_counts_follow_their_chunks(client: TestClient, container: Container, tenant: Tenant) -> None:
+    # Given the three pages ingested (migration 0019's triggers count each document's chunks for page evidence)
+    ids = {title: upload(client, tenant, title, text) for title, text in NEIGHBOURS.items()}
+
+    def counts() -> dict[UUID, tuple[int, int]]:
+        with container.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT d.id, d.chunks_stored,"
+                " (SELECT count(*) FROM chunks c WHERE c.project_id = d.project_id AND c.document_id = d.id) AS stored"
+                " FROM documents d WHERE d.project_id = %(p)s",
+                {"p": tenant.project_id},
+            ).fetchall()
+        return {r["id"]: (r["chunks_stored"], r["stored"]) for r in rows}
+
+    before = counts()
+    assert len(before) == 3 and all(kept == stored > 0 for kept, stored in before.values())
+    # When one page's chunks are stored again beside the first ones, one of another page's is deleted, and
+    # the third page is deleted through the API
+    sync, export, webhook = (UUID(str(ids[t])) for t in ("Sync retries", "Export retries", "Webhook settings"))
+    with container.db.transaction() as conn:
+        conn.execute(
+            "INSERT INTO chunks (document_id, project_id, ordinal, heading, content, embedding)"
+            " SELECT document_id, project_id, ordinal + 1000, heading, content, embedding FROM chunks"
+            " WHERE project_id = %(p)s AND document_id = %(d)s",
+            {"p": tenant.project_id, "d": sync},
+        )
+        conn.execute(
+            "DELETE FROM chunks WHERE id = (SELECT min(id) FROM chunks"
+            " WHERE project_id = %(p)s AND document_id = %(d)s)",
+            {"p": tenant.project_id, "d": export},
+        )
+    deleted = client.delete(f"/query/v1/projects/{tenant.project_id}/documents/{webhook}/", headers=tenant.headers)
+    # Then each remaining document's stored count is its number of chunks, which moved as they did
+    assert deleted.status_code == 204
+    after = counts()
+    assert set(after) == {sync, export}
+    assert all(kept == stored for kept, stored in after.values())
+    assert after[sync][0] == 2 * before[sync][0] and after[export][0] == before[export][0] - 1
