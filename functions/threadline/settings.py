@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # 65.5% against vector-only's 50.9% (2-fold cross-validation, +14.5 points), +1.95 ms at p95 on 100k
     # chunks in 10 projects (vector p95 10.23 ms, hybrid 12.18 ms; p50 +3.9 ms). Rerun at ef_search 150 on the
     # final model (quiet): +14.5 points held out, but +10.97 ms at p95 (p50 +1.2 ms): docs/architecture.md.
+    # With the latency pass's mode order rotated (the earlier figures favoured hybrid) and the QAttention model,
+    # quiet: +12.7 points (2-fold), +5.5 (leave-one-out), +11.60 ms at p95. Kept for the answers it gets right.
     retrieval_mode: str = Field(default="hybrid", pattern="^(vector|hybrid)$")
 
     # Classification
