@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,11 +26,9 @@ TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"typ
 
 
 @pytest.fixture
-def stub() -> Iterator[OpenAIStub]:
-    served = OpenAIStub()
-    with BackgroundServer(served.app) as server:
-        served.base_url = f"{server.url}/v1"
-        yield served
+def stub(llm_stub: OpenAIStub) -> OpenAIStub:
+    """The package's OpenAI-protocol stub (conftest), under a shorter name."""
+    return llm_stub
 
 
 def _collect(llm: OpenAIChat, tools: list[dict[str, Any]] | None = None) -> list[LlmEvent]:
