@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from threadline.api.routers.chat import SseEncoder
+from threadline.api.routers.chat import SseEncoder, UsagePublic
 from threadline.domain.chat import ChatEvent, Context, Done, Failed, Meta, NewExchange, Outcome, Sources, Token
 
 pytestmark = pytest.mark.unit
@@ -72,3 +72,5 @@ def test_meta_sources_error_and_done_carry_their_payloads() -> None:
     ]
     for event, expected in events:
         assert _parse(encode(event)) == expected
+    # And the usage is UsagePublic's shape, field for field (the encoder writes it without building the model)
+    assert _parse(encode(Done(outcome)))[1]["usage"] == UsagePublic.of(120, 9).model_dump()
