@@ -8,7 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.integration.rag.conftest import Tenant, make_tenant, upload
-from threadline.adapters.postgres.chat import _QUERY_TERMS, _STATEMENTS, PostgresChat, _retrieval
+from threadline.adapters.postgres.chat import (
+    _QUERY_TERMS,
+    _STATEMENTS,
+    SELECTING_FLOOR,
+    SELECTING_SHARE,
+    PostgresChat,
+    _retrieval,
+)
 from threadline.bootstrap import Container
 from threadline.domain.ports import Embedder
 
@@ -186,6 +193,52 @@ def test_stored_terms_score_each_chunk_as_bm25_over_its_words(
     # Then both agree on every chunk (to float4's precision), and the words do tell the chunks apart
     assert rows and all(r["stored"] == pytest.approx(r["direct"], rel=1e-5, abs=1e-6) for r in rows)
     assert len({round(r["direct"], 3) for r in rows}) > 1
+
+
+def test_only_rare_lexemes_select_candidates_and_common_ones_still_score(container: Container, tenant: Tenant) -> None:
+    # Given 6,000 chunks, so that SELECTING_SHARE (1%) of them is 60, above SELECTING_FLOOR (50): one word is in
+    # 55 chunks, another in 70 (of which 10 also hold the first), the rest hold neither
+    chunks, rare, common = 6000, 55, 70
+    assert float(SELECTING_SHARE) * chunks > int(SELECTING_FLOOR) and rare < float(SELECTING_SHARE) * chunks < common
+    with container.db.transaction() as conn:
+        document = conn.execute(
+            "INSERT INTO documents (project_id, title, content_type, content_hash, status)"
+            " VALUES (%(p)s, 'Many', 'text/plain', 'many', 'ready') RETURNING id",
+            {"p": tenant.project_id},
+        ).fetchone()
+        assert document is not None
+        conn.execute(
+            "INSERT INTO chunks (document_id, project_id, ordinal, heading, content, embedding)"
+            " SELECT %(d)s, %(p)s, g, 'Part',"
+            "  CASE WHEN g < %(rare)s THEN 'zanzibar notes' ELSE 'filler notes' END"
+            "  || CASE WHEN g >= %(rare)s - 10 AND g < %(rare)s - 10 + %(common)s THEN ' lanterns' ELSE '' END,"
+            "  (SELECT array_agg(sin(g * 7 + i))::vector FROM generate_series(1, 384) i)"
+            " FROM generate_series(0, %(n)s - 1) g",
+            {"d": document["id"], "p": tenant.project_id, "n": chunks, "rare": rare, "common": common},
+        )
+        question = "Which zanzibar lanterns?"
+        params = {
+            "project_id": tenant.project_id,
+            "query": question,
+            "vector": container.query_embedder.embed([question])[0],
+            "top_k": 3,
+            "candidates": 12,
+        }
+        # When the question's lexemes are weighed, and the chunks are ranked by words alone
+        terms = {r["lexeme"]: r for r in conn.execute(_QUERY_TERMS, params).fetchall()}
+        by_words = conn.execute(_retrieval("", "text"), params).fetchall()
+        contents = [
+            r["content"]
+            for r in conn.execute(
+                "SELECT content FROM chunks WHERE project_id = %(p)s AND id = ANY(%(ids)s)",
+                {"p": tenant.project_id, "ids": [r["chunk_id"] for r in by_words]},
+            ).fetchall()
+        ]
+    # Then only the rare word selects candidates, though both weigh in (the common one with the lower IDF)
+    assert terms["zanzibar"]["matching"] and not terms["lantern"]["matching"]
+    assert terms["zanzibar"]["idf"] > terms["lantern"]["idf"] > 0
+    # And the best candidates are the chunks holding both words: the common word ranks what the rare one found
+    assert len(contents) == 3 and all("zanzibar" in c and "lanterns" in c for c in contents)
 
 
 def test_document_chunk_counts_follow_their_chunks(client: TestClient, container: Container, tenant: Tenant) -> None:

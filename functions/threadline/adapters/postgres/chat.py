@@ -41,24 +41,40 @@ CANDIDATES_PER_PASSAGE = 4
 # chunks.terms (migration 0018, a sparsevec), so a chunk's BM25 is one inner product with the question's IDF
 # vector: 0017's unnest of every candidate's tsvector cost ~112 ms a query on 5k chunks. The 'english'
 # configuration stems the question exactly as it stemmed the chunks.
-# Only lexemes in at most 5% of the project's chunks (or 100) select candidates through the GIN index: an ORed
-# common lexeme matches most chunks (scoring them all cost 590 ms a query on 5k chunks with 0017's SQL, with
-# the same hit@1). Common lexemes still add to the score of the chunks the rarer ones found.
-_MATCHING: LiteralString = "l.chunks <= greatest(100, 0.05 * n.chunks)"
-_QUERY_TERMS: LiteralString = (
-    "SELECT l.lexeme, ln(1 + (n.chunks - l.chunks + 0.5) / (l.chunks + 0.5))::float8 AS idf, "
-    + _MATCHING
-    + " AS matching"
-    " FROM chunk_lexemes n JOIN chunk_lexemes l ON l.project_id = n.project_id"
-    " AND l.lexeme = ANY(tsvector_to_array(to_tsvector('english', %(query)s)))"
-    " WHERE n.project_id = %(project_id)s AND n.lexeme = '' AND l.chunks > 0"
-)
-# One row: the tsquery that selects candidates (NULL when no lexeme is rare enough: no text candidates) and
-# the question's BM25 vector (empty when the project knows none of its lexemes).
-_QUESTION: LiteralString = (
-    "SELECT (string_agg(quote_literal(q.lexeme), ' | ') FILTER (WHERE q.matching))::tsquery AS query,"
-    " lexeme_vector(array_agg(q.lexeme), array_agg(q.idf)) AS terms FROM (" + _QUERY_TERMS + ") q"
-)
+# Only lexemes in at most SELECTING_SHARE of the project's chunks (or SELECTING_FLOOR) select candidates through
+# the GIN index: each selected chunk costs a heap visit and an inner product (~3.5 us warm), and an ORed common
+# lexeme matches most chunks (scoring them all cost 590 ms a query on 5k chunks with 0017's SQL, with the same
+# hit@1). Common lexemes still add to the score of the chunks the rarer ones found, and to the vector side's.
+# At 5% a question's few mid-frequency lexemes matched up to ~1,400 chunks of a 10k-chunk partition; at 1%
+# hybrid added 2.8 ms at p95 over vector-only with every page cached and 4.6 ms in the embedded server's 128 MB
+# buffer pool, against 5.5 and 8.4 ms at 5% (bench.retrieval's two passes, 100k chunks in 10 projects; 5%: a scratch run). bench.retrieval
+# cross-validates the share with the fusion (docs/architecture.md, "Hybrid retrieval"): held out, hybrid hit@1
+# +12.7 points over vector-only (2-fold), +7.3 (leave-one-out); at 5% with the same fusions, +12.7 and +5.5.
+SELECTING_SHARE: LiteralString = "0.01"
+SELECTING_FLOOR: LiteralString = "50"
+
+
+def _query_terms(share: LiteralString = SELECTING_SHARE) -> LiteralString:
+    """Each question lexeme the project knows: its IDF, and whether it is rare enough to select candidates."""
+    return (
+        "SELECT l.lexeme, ln(1 + (n.chunks - l.chunks + 0.5) / (l.chunks + 0.5))::float8 AS idf,"
+        " l.chunks <= greatest(" + SELECTING_FLOOR + ", " + share + " * n.chunks) AS matching"
+        " FROM chunk_lexemes n JOIN chunk_lexemes l ON l.project_id = n.project_id"
+        " AND l.lexeme = ANY(tsvector_to_array(to_tsvector('english', %(query)s)))"
+        " WHERE n.project_id = %(project_id)s AND n.lexeme = '' AND l.chunks > 0"
+    )
+
+
+def _question(share: LiteralString = SELECTING_SHARE) -> LiteralString:
+    """One row: the tsquery that selects candidates (NULL when no lexeme is rare enough: no text candidates)
+    and the question's BM25 vector (empty when the project knows none of its lexemes)."""
+    return (
+        "SELECT (string_agg(quote_literal(q.lexeme), ' | ') FILTER (WHERE q.matching))::tsquery AS query,"
+        " lexeme_vector(array_agg(q.lexeme), array_agg(q.idf)) AS terms FROM (" + _query_terms(share) + ") q"
+    )
+
+
+_QUERY_TERMS = _query_terms()  # as production selects (the BM25 test reads it)
 
 # How the scores of a candidate combine, best first. "convex": a weighted sum of its cosine and its BM25, each
 # min-max normalised over the question's candidates (cosine from its lowest to its highest, BM25 from 0 to its
@@ -131,6 +147,7 @@ def _fused(
     method: LiteralString = FUSION,
     vector_weight: LiteralString = VECTOR_WEIGHT,
     page_weight: LiteralString = PAGE_WEIGHT,
+    share: LiteralString = SELECTING_SHARE,
 ) -> LiteralString:
     """The top_k passages of the "text" (BM25) or "hybrid" (BM25 and `nearest` fused) ranking.
 
@@ -149,7 +166,7 @@ def _fused(
         candidates = "SELECT v.id FROM (" + nearest + ") v UNION " + candidates
         order = _fusion(method, vector_weight, page_weight)
     return (
-        "WITH w AS MATERIALIZED (" + _QUESTION + "),"
+        "WITH w AS MATERIALIZED (" + _question(share) + "),"
         " u AS MATERIALIZED (SELECT c.id, c.document_id, 1 - (c.embedding <=> %(vector)s) AS score,"
         "       coalesce(-(c.terms <#> w.terms), 0) AS bm25"
         "       FROM (" + candidates + ") i JOIN chunks c ON c.project_id = %(project_id)s AND c.id = i.id, w),"
@@ -171,12 +188,14 @@ def _retrieval(
     method: LiteralString = FUSION,
     vector_weight: LiteralString = VECTOR_WEIGHT,
     page_weight: LiteralString = PAGE_WEIGHT,
+    share: LiteralString = SELECTING_SHARE,
 ) -> LiteralString:
     """The top_k passages of the project within `scope` by `mode`: "vector" (the project's HNSW graph), "text"
-    (BM25) or "hybrid" (both fused by `method`), all in one statement."""
+    (BM25, candidates selected by lexemes in at most `share` of the chunks) or "hybrid" (both fused by
+    `method`), all in one statement."""
     if mode == "vector":
         return _retrieval_from(_nearest(scope))
-    return _fused(mode, _nearest(scope, limit="%(candidates)s"), scope, method, vector_weight, page_weight)
+    return _fused(mode, _nearest(scope, limit="%(candidates)s"), scope, method, vector_weight, page_weight, share)
 
 
 # A new thread has no document scope; a follow-up inherits its thread's (NULL means every document).
