@@ -47,7 +47,7 @@ CANDIDATES_PER_PASSAGE = 4
 # hit@1). Common lexemes still add to the score of the chunks the rarer ones found, and to the vector side's.
 # At 5% a question's few mid-frequency lexemes matched up to ~1,400 chunks of a 10k-chunk partition; at 1%
 # hybrid added 2.8-3.8 ms at p95 over vector-only with every page cached and 4.6-7.4 ms in the embedded
-# server's 128 MB buffer pool (two runs), against 5.5 and 8.4 ms at 5% (bench.retrieval's two passes on 100k
+# server's 128 MB buffer pool (three runs), against 5.5 and 8.4 ms at 5% (bench.retrieval's two passes on 100k
 # chunks in 10 projects; 5%: a scratch run of them). bench.retrieval cross-validates the share with the fusion
 # (docs/architecture.md, "Hybrid retrieval"): held out, hybrid hit@1 +12.7 points over vector-only (2-fold),
 # +7.3 (leave-one-out); at 5% with the same fusions, +12.7 and +5.5.
