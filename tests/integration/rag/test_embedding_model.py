@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from infra.build.minilm_reference import embed, load_weights
-from threadline.adapters.embeddings import DIMENSIONS, MAX_TOKENS, OnnxMiniLM
+from threadline.adapters.embeddings import DIMENSIONS, MAX_TOKENS, OnnxMiniLM, layout
 from threadline.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -57,17 +57,18 @@ def test_embeddings_have_the_shape_and_norm_the_store_expects(tokenizer_path: Pa
     assert empty.shape == (0, DIMENSIONS)
 
 
-def test_a_batch_run_in_length_groups_keeps_every_vector_at_its_text(
+def test_a_batch_run_in_packed_rows_keeps_every_vector_at_its_text(
     tokenizer_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given the runtime model running batches in groups of two texts, sorted by length
+    # Given the runtime model packing texts into rows of 40 word pieces, runs of two such rows
     from threadline.adapters import embeddings
 
-    monkeypatch.setattr(embeddings, "EMBED_GROUP", 2)
-    model = OnnxMiniLM(tokenizer_path, Settings().embedding_model_path)
+    monkeypatch.setattr(embeddings, "RUN_TOKENS", 80)
+    model = OnnxMiniLM(tokenizer_path, Settings().embedding_model_path, pack_tokens=40)
     weights = load_weights(REFERENCE_WEIGHTS)
-    # longest first and shortest last, so sorting moves every text to another group position
-    texts = sorted(SENTENCES, key=len, reverse=True)
+    # longest first and shortest last, so the layout moves every text to another place
+    texts = [*sorted(SENTENCES, key=len, reverse=True), "refund", "Can I pay by invoice?"]
+    assert len(embeddings.layout(model.count_tokens(texts), 40)) > 1  # several runs, rows shared
 
     # When the whole batch is embedded at once
     got = model.embed(texts)
@@ -77,6 +78,24 @@ def test_a_batch_run_in_length_groups_keeps_every_vector_at_its_text(
     similarity = got @ want.T
     assert (similarity.argmax(axis=1) == np.arange(len(texts))).all(), similarity
     assert np.diag(similarity).min() >= 0.97, similarity
+
+
+def test_packed_texts_do_not_see_each_other(tokenizer_path: Path) -> None:
+    # Given the fp32 graph the model is quantized from (the same inputs, no int8 noise) and the numpy forward
+    fp32 = REPO_ROOT / "build" / "model" / "all-MiniLM-L6-v2.fp32.onnx"
+    packed = OnnxMiniLM(tokenizer_path, fp32)
+    alone = OnnxMiniLM(tokenizer_path, fp32, pack_tokens=0)
+    texts = [*SENTENCES[:4], "refund", "Can I pay by invoice?", "hi"]
+
+    # When short texts are embedded packed side by side in shared rows, and each in a row of its own
+    assert any(len(row) > 1 for run in layout(packed.count_tokens(texts), 64) for row in run)
+    side_by_side = packed.embed(texts)
+    one_a_row = alone.embed(texts)
+
+    # Then both are the BERT forward of each text alone: packing changes no vector beyond float rounding
+    want = embed(load_weights(REFERENCE_WEIGHTS), packed.tokenizer, texts)
+    assert (side_by_side * want).sum(axis=1).min() > 0.99999
+    assert (one_a_row * want).sum(axis=1).min() > 0.99999
 
 
 def test_the_built_model_runs_as_built_and_any_other_file_is_optimized_at_load() -> None:
