@@ -5,9 +5,9 @@ fp32 MatMuls, attention spelt out in ~25 exported ops a layer). New: the publish
 into a graph of ONNX Runtime's fused BERT kernels and quantized with one int8 scale per output channel
 (infra/build/build_model.py), what the runtime loads. Both run through the same adapter (OnnxMiniLM).
 The new graph also reads packed rows (several texts side by side in a row, each seeing only itself), which
-the old graph's (batch, sequence) mask cannot express: the adapter packs for it and runs the old one text a
-row, padded to its run's longest. The new model's one-text-a-row rate is printed beside them ("row"), so
-the packing's share of the ratio shows apart from the graph's and the quantization's.
+the old graph's (batch, sequence) mask cannot express: the adapter packs the new model's rows and runs the
+old model one text a row, padded to its run's longest. The new model's one-text-a-row rate is printed
+beside them ("row"), so the packing's share of the ratio shows apart from the graph's and the quantization's.
 
 Printed in one run, the two models measured in alternating rounds so that a busy machine slows both
 alike: throughput on short questions (bench/data/classification.jsonl) and on long passages (windows

@@ -31,7 +31,7 @@ def test_packed_rows_hold_every_text_once_within_the_width(seed: int) -> None:
     for row in rows:
         width = sum(lengths[i] for i in row)
         assert width <= 64 or len(row) == 1, (row, width)
-    # and the short texts share rows with little room left: first fit decreasing's bound, 11/9 of the fewest
+    # and the short texts share rows with little room left: close to the fewest rows their pieces could fill
     short = [row for row in rows if sum(lengths[i] for i in row) <= 64]
     fewest = math.ceil(sum(n for n in lengths if n <= 64) / 64)
     assert len(short) <= 11 / 9 * fewest + 1, (len(short), fewest)
