@@ -59,6 +59,7 @@ from threadline.adapters.postgres.chat import (
 )
 from threadline.adapters.postgres.migrate import migrate
 from threadline.domain.chunking import chunk_sections
+from threadline.domain.documents import EMBED_BATCH
 from threadline.domain.parsing import DocumentFormat, parse
 from threadline.settings import Settings
 
@@ -108,33 +109,48 @@ def _corpus(directory: Path, model: OnnxMiniLM) -> list[Chunk]:
 
 
 def _embed(
-    texts: Sequence[str], model: OnnxMiniLM, model_path: Path, cache_dir: Path
+    texts: Sequence[str], calls: Sequence[Sequence[int]], how: str, model: OnnxMiniLM, model_path: Path, cache_dir: Path
 ) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Real embeddings, cached by content in parts, so that a run cut short resumes where it stopped.
+    """Real embeddings, each of `calls` one `embed` call over those texts, as production calls the model; cached
+    by content, model file and `how` (the calls' layout) in parts, so that a run cut short resumes where it
+    stopped.
 
-    Texts are embedded shortest first: a batch is padded to its longest text, so sorting by length saves
-    most of the padding's compute.
+    The layout matters: the int8 model scales its activations per run, so a text's vector moves (cosine
+    ~0.99) with the texts it shares a run with. Ingestion embeds a document's chunks in order, EMBED_BATCH at
+    a time; the chat embeds each question alone.
     """
-    cache = cache_dir / f"retrieval-embeddings-{len(texts)}-{embeddings_key(texts, model_path)}.npy"
+    cache = cache_dir / f"retrieval-embeddings-{how}-{len(texts)}-{embeddings_key(texts, model_path)}.npy"
     if cache.is_file():
         cached: np.ndarray[Any, np.dtype[np.float32]] = np.load(cache)
         return cached
     cache_dir.mkdir(parents=True, exist_ok=True)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    parts = []
+    parts: list[tuple[list[int], np.ndarray[Any, np.dtype[np.float32]]]] = []
     started = time.perf_counter()
-    for start in range(0, len(order), PART):
-        part = cache_dir / f"{cache.stem}-part{start // PART}.npy"
+    pending: list[Sequence[int]] = []
+    done = 0
+
+    def flush() -> None:
+        part = cache_dir / f"{cache.stem}-part{len(parts)}.npy"
+        indexes = [i for call in pending for i in call]
         if part.is_file():
-            parts.append(np.load(part))
-            continue
-        batch = [texts[i] for i in order[start : start + PART]]
-        vectors = np.concatenate([model.embed(batch[j : j + 32]) for j in range(0, len(batch), 32)])
-        np.save(part, vectors)
-        parts.append(vectors)
-        print(f"  embedded {min(start + PART, len(order)):,}/{len(order):,}", flush=True)
-    result = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
-    result[order] = np.concatenate(parts)
+            vectors: np.ndarray[Any, np.dtype[np.float32]] = np.load(part)
+        else:
+            vectors = np.concatenate([model.embed([texts[i] for i in call]) for call in pending])
+            np.save(part, vectors)
+        parts.append((indexes, vectors))
+        pending.clear()
+        print(f"  embedded {done:,}/{len(texts):,}", flush=True)
+
+    for call in calls:
+        pending.append(call)
+        done += len(call)
+        if sum(len(c) for c in pending) >= PART:
+            flush()
+    if pending:
+        flush()
+    result = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
+    for indexes, vectors in parts:
+        result[indexes] = vectors
     print(f"embedded {len(texts):,} texts in {time.perf_counter() - started:.1f} s", flush=True)
     np.save(cache, result)
     for part_file in cache_dir.glob(f"{cache.stem}-part*.npy"):
@@ -330,8 +346,16 @@ def main(argv: list[str] | None = None) -> None:
     questions = _questions(QUESTIONS)
     off_topic = _questions(OFF_TOPIC)
     model_path, cache_dir = settings.embedding_model_path, Path(args.cache_dir)
-    chunk_vectors = _embed([c.embedding_text for c in chunks], model, model_path, cache_dir)
-    question_vectors = _embed([q for q, _ in questions + off_topic], model, model_path, cache_dir)
+    # As production calls the model: a page's chunks in order, EMBED_BATCH at a time; each question alone.
+    pages: dict[str, list[int]] = {}
+    for index, chunk in enumerate(chunks):
+        pages.setdefault(chunk.page, []).append(index)
+    ingest_calls = [
+        members[i : i + EMBED_BATCH] for members in pages.values() for i in range(0, len(members), EMBED_BATCH)
+    ]
+    asked = [q for q, _ in questions + off_topic]
+    chunk_vectors = _embed([c.embedding_text for c in chunks], ingest_calls, "ingest", model, model_path, cache_dir)
+    question_vectors = _embed(asked, [[i] for i in range(len(asked))], "alone", model, model_path, cache_dir)
     with _database(args.database_url or None) as url:
         migrate(url, ROOT / "infra" / "db" / "migrations")
         # As production's pool connects: no server-side prepared statements, so every query is planned.
