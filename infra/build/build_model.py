@@ -60,6 +60,14 @@ CHECK_SENTENCES = (
 )
 
 
+def _functions_on_path() -> None:
+    """Make the runtime's package importable: the build shares the adapter's names and loader (the same
+    graph input names, metadata key and embedding code that the runtime uses)."""
+    functions = str(Path(__file__).resolve().parents[2] / "functions")
+    if functions not in sys.path:
+        sys.path.insert(0, functions)
+
+
 class _Graph:
     """Nodes and initializers of the graph being written."""
 
@@ -115,7 +123,7 @@ def fp32_graph(w: Mapping[str, NDArray[np.float32]]) -> onnx.ModelProto:
     into the position table; and the mask is Attention's (batch, sequence, sequence) form, which keeps
     packed texts apart as well as padding out.
     """
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
+    _functions_on_path()
     from threadline.adapters.embeddings import PACKED_INPUT
 
     g = _Graph()
@@ -214,7 +222,7 @@ def optimize(quantized: Path, out: Path) -> None:
     """
     import onnxruntime as ort
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
+    _functions_on_path()
     from threadline.adapters.embeddings import PREOPTIMIZED_METADATA
 
     options = ort.SessionOptions()
@@ -230,7 +238,7 @@ def optimize(quantized: Path, out: Path) -> None:
 
 def cosines(model_path: Path, tokenizer_path: Path, published: dict[str, NDArray[np.float32]]) -> NDArray[np.float32]:
     """Cosine of `model_path`'s embedding of each CHECK_SENTENCES to the reference's."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "functions"))
+    _functions_on_path()
     from threadline.adapters.embeddings import OnnxMiniLM
 
     model = OnnxMiniLM(tokenizer_path, model_path)

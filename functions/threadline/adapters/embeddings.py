@@ -30,9 +30,10 @@ EMBED_GROUP = 32
 # builds. The previous model's graph reads a (batch, sequence) mask and runs one text a row.
 PACKED_INPUT = "position_ids"
 # The widest row packed texts share (see `layout`). bench.embedding's 216 questions (8-22 word pieces, 12.5 on
-# average; 30% of a padded batch of 32 was padding), batches of 32, one thread, quiet host: rows of 32 / 48 /
-# 64 / 96 / 128 / 256 word pieces ran 455 / 455 / 463 / 462 / 391 / 323 questions/s, one text a row 361; the
-# wide rows lose on attention, whose work grows with the square of a row's width.
+# average; 30% of a padded batch of 32 was padding), batches of 32, one thread, quiet host, one text a row
+# 361 questions/s; packed, one run per batch, rows of 32 / 64 / 128 / 256 word pieces 455 / 463 / 391 / 323;
+# in runs of 512 positions, rows of 48 / 64 / 96 451 / 458 / 412. Wide rows lose on attention, whose work
+# grows with the square of a row's width.
 PACK_TOKENS = 64
 # Positions (rows x width) of one packed model run. Same host, rows of 64, runs of 256 / 512 / 1,024 / a
 # whole batch: the backfill's batches of 256 seeded questions 304 / 308 / 299 / 290 per s (one text a row in
@@ -143,10 +144,11 @@ class OnnxMiniLM:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         with self._lock:
             encodings = self._encoder.encode_batch(list(texts))
-        lengths = [len(e.ids) for e in encodings]
+        ids = [e.ids for e in encodings]
+        lengths = [len(i) for i in ids]
         pooled = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
         for run in layout(lengths, self._pack_tokens):
-            self._run(run, [e.ids for e in encodings], lengths, pooled)
+            self._run(run, ids, lengths, pooled)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         normalised: Vectors = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
         return normalised
