@@ -59,7 +59,7 @@ from threadline.adapters.postgres.chat import (
 )
 from threadline.adapters.postgres.migrate import migrate
 from threadline.domain.chunking import chunk_sections
-from threadline.domain.documents import EMBED_BATCH
+from threadline.domain.documents import EMBED_BATCH, embed_batched
 from threadline.domain.parsing import DocumentFormat, parse
 from threadline.settings import Settings
 
@@ -109,17 +109,22 @@ def _corpus(directory: Path, model: OnnxMiniLM) -> list[Chunk]:
 
 
 def _embed(
-    texts: Sequence[str], calls: Sequence[Sequence[int]], how: str, model: OnnxMiniLM, model_path: Path, cache_dir: Path
+    texts: Sequence[str],
+    groups: Sequence[Sequence[int]],
+    batch: int,
+    model: OnnxMiniLM,
+    model_path: Path,
+    cache_dir: Path,
 ) -> np.ndarray[Any, np.dtype[np.float32]]:
-    """Real embeddings, each of `calls` one `embed` call over those texts, as production calls the model; cached
-    by content, model file and `how` (the calls' layout) in parts, so that a run cut short resumes where it
-    stopped.
+    """Real embeddings, each of `groups` (indexes into `texts`) embedded with `embed_batched` in calls of
+    `batch`, as production calls the model; cached by content, model file and `batch` in parts, so that a run
+    cut short resumes where it stopped.
 
     The layout matters: the int8 model scales its activations per run, so a text's vector moves (cosine
     ~0.99) with the texts it shares a run with. Ingestion embeds a document's chunks in order, EMBED_BATCH at
     a time; the chat embeds each question alone.
     """
-    cache = cache_dir / f"retrieval-embeddings-{how}-{len(texts)}-{embeddings_key(texts, model_path)}.npy"
+    cache = cache_dir / f"retrieval-embeddings-b{batch}-{len(texts)}-{embeddings_key(texts, model_path)}.npy"
     if cache.is_file():
         cached: np.ndarray[Any, np.dtype[np.float32]] = np.load(cache)
         return cached
@@ -128,26 +133,20 @@ def _embed(
     started = time.perf_counter()
     pending: list[Sequence[int]] = []
     done = 0
-
-    def flush() -> None:
+    for position, group in enumerate(groups):
+        pending.append(group)
+        done += len(group)
+        if sum(map(len, pending)) < PART and position < len(groups) - 1:
+            continue  # a part holds PART texts or more, whole groups only
         part = cache_dir / f"{cache.stem}-part{len(parts)}.npy"
-        indexes = [i for call in pending for i in call]
         if part.is_file():
             vectors: np.ndarray[Any, np.dtype[np.float32]] = np.load(part)
         else:
-            vectors = np.concatenate([model.embed([texts[i] for i in call]) for call in pending])
+            vectors = np.concatenate([embed_batched(model, [texts[i] for i in g], batch) for g in pending])
             np.save(part, vectors)
-        parts.append((indexes, vectors))
-        pending.clear()
+        parts.append(([i for g in pending for i in g], vectors))
+        pending = []
         print(f"  embedded {done:,}/{len(texts):,}", flush=True)
-
-    for call in calls:
-        pending.append(call)
-        done += len(call)
-        if sum(len(c) for c in pending) >= PART:
-            flush()
-    if pending:
-        flush()
     result = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
     for indexes, vectors in parts:
         result[indexes] = vectors
@@ -350,12 +349,11 @@ def main(argv: list[str] | None = None) -> None:
     pages: dict[str, list[int]] = {}
     for index, chunk in enumerate(chunks):
         pages.setdefault(chunk.page, []).append(index)
-    ingest_calls = [
-        members[i : i + EMBED_BATCH] for members in pages.values() for i in range(0, len(members), EMBED_BATCH)
-    ]
     asked = [q for q, _ in questions + off_topic]
-    chunk_vectors = _embed([c.embedding_text for c in chunks], ingest_calls, "ingest", model, model_path, cache_dir)
-    question_vectors = _embed(asked, [[i] for i in range(len(asked))], "alone", model, model_path, cache_dir)
+    chunk_vectors = _embed(
+        [c.embedding_text for c in chunks], list(pages.values()), EMBED_BATCH, model, model_path, cache_dir
+    )
+    question_vectors = _embed(asked, [range(len(asked))], 1, model, model_path, cache_dir)
     with _database(args.database_url or None) as url:
         migrate(url, ROOT / "infra" / "db" / "migrations")
         # As production's pool connects: no server-side prepared statements, so every query is planned.
