@@ -77,7 +77,11 @@ class Container:
         """The embedding model, loaded on first use (about 0.3 s)."""
         from threadline.adapters.embeddings import OnnxMiniLM
 
-        return OnnxMiniLM(self.settings.embedding_tokenizer_path, self.settings.embedding_model_path)
+        return OnnxMiniLM(
+            self.settings.embedding_tokenizer_path,
+            self.settings.embedding_model_path,
+            threads=self.settings.embedding_threads,
+        )
 
     @cached_property
     def query_embedder(self) -> OnnxMiniLM:

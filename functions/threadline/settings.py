@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     embedding_tokenizer_path: Path = _REPO_ROOT / "layers" / "model" / "tokenizer.json"
     # Built by `make model` (per-channel int8 of the published fp32 weights); /opt/... in Lambda (ModelLayer).
     embedding_model_path: Path = _REPO_ROOT / "layers" / "model" / "all-MiniLM-L6-v2.int8.onnx"
+    # Intra-op threads of the batch model (ingestion, the classifier, the backfill); 0: onnxruntime's own choice,
+    # one per physical core. Environments that share cores (several local workers on one laptop) set 1.
+    embedding_threads: int = Field(default=0, ge=0, le=64)
     retrieval_top_k: int = Field(default=6, ge=1, le=50)
     # Candidates per HNSW scan step, in the project's own graph (migration 0015). recall@10 against exact top 10s
     # (numpy, every vector of the project; python -m bench.chat, 100k chunks in 10 projects, on held-out questions,

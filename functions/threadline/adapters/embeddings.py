@@ -131,6 +131,11 @@ class OnnxMiniLM:
         # The tokenizer is not safe to reconfigure concurrently; encoding itself is guarded for clarity.
         self._lock = threading.Lock()
 
+    @property
+    def intra_op_threads(self) -> int:
+        """The session's intra-op threads as asked for (0: onnxruntime's own choice, one per physical core)."""
+        return int(self._session.get_session_options().intra_op_num_threads)
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Word pieces of each text as the model reads it, [CLS] and [SEP] included (not truncated)."""
         return self._counter.count_tokens(texts)

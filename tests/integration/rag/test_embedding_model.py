@@ -110,3 +110,18 @@ def test_the_built_model_runs_as_built_and_any_other_file_is_optimized_at_load()
     # Then the built one runs with the optimizers off (they would fuse its LayerNorms back), the other with all
     levels = [s.get_session_options().graph_optimization_level for s in (built, reference)]
     assert levels == [ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL]
+
+
+def test_embedding_threads_reach_the_batch_model_and_the_chat_model_keeps_one() -> None:
+    from threadline.bootstrap import Container
+
+    # Given a function configured with EMBEDDING_THREADS=1 (several local workers sharing two cores),
+    # and one left at the default
+    pinned = Container(Settings(embedding_threads=1))
+    default = Container(Settings())
+
+    # Then the batch model runs on one intra-op thread where asked and on onnxruntime's choice otherwise,
+    # and the chat path's single-question model is on one thread either way
+    assert pinned.embedder.intra_op_threads == 1
+    assert default.embedder.intra_op_threads == 0
+    assert pinned.query_embedder.intra_op_threads == default.query_embedder.intra_op_threads == 1
