@@ -43,10 +43,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=20_000, help="threads to seed (the issue's scale: 1000000)")
     parser.add_argument("--projects", type=int, default=20)
     parser.add_argument("--range-size", type=int, default=1000, help="threads per keyset range (one Lambda call)")
-    # Two local workers on one model thread each: while one waits on Postgres or the state machine, the other
-    # embeds, and neither oversubscribes the cores. 200,000 threads, 3 minutes each, in one session:
-    # 1 worker x onnxruntime's 2 threads 423 threads/s; 2 x 1 thread 477/s; 2 x 2 threads 325/s.
-    parser.add_argument("--concurrency", type=int, default=2, help="Map concurrency on this machine")
+    # Four local workers (the local cloud's most per function, as `make dev` runs the Map) on one model thread
+    # each (`make dev`'s EmbeddingThreads): while one waits on Postgres or the state machine, another embeds,
+    # and no worker's thread pool spins against another's. 200,000 threads, 3 minutes each, in one session:
+    # 1 worker x onnxruntime's 2 threads 423 threads/s, 2 x 1 thread 477/s, 2 x 2 threads 325/s; in another,
+    # ratios to the raw rate 0.89 / 0.96 / 0.97 for 2 / 3 / 4 workers on one thread each.
+    parser.add_argument("--concurrency", type=int, default=4, help="Map concurrency on this machine")
     parser.add_argument(
         "--embedding-threads",
         type=int,

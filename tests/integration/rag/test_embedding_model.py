@@ -118,7 +118,7 @@ def test_embedding_threads_reach_the_batch_model_and_the_chat_model_keeps_one() 
     # Given a function configured with EMBEDDING_THREADS=1 (several local workers sharing two cores),
     # and one left at the default
     pinned = Container(Settings(embedding_threads=1))
-    default = Container(Settings())
+    default = Container(Settings(embedding_threads=0))
 
     # Then the batch model runs on one intra-op thread where asked and on onnxruntime's choice otherwise,
     # and the chat path's single-question model is on one thread either way
