@@ -17,6 +17,7 @@ def test_the_environments_model_settings_become_the_stacks_parameters(monkeypatc
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9999/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
     monkeypatch.setenv("LLM_MODEL", "llama3")
+    monkeypatch.delenv("EMBEDDING_THREADS", raising=False)
     # When the stack's parameters are built from the settings
     parameters = template_parameters(Settings(), "postgresql://db")
     # Then they carry them, under names template.yaml declares (so every function's environment gets them)

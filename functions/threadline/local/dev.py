@@ -118,7 +118,7 @@ def template_parameters(settings: Settings, database_url: str) -> dict[str, str]
     Every function's environment comes from the template, whose OpenAIBaseUrl defaults to "" (offline): without
     passing the environment's OPENAI_BASE_URL/OPENAI_API_KEY/LLM_MODEL as parameters, `make dev` ignored them.
 
-    EmbeddingThreads is 1 unless EMBEDDING_THREADS says otherwise: in AWS each environment has its own vCPUs and
+    EmbeddingThreads is 1 unless EMBEDDING_THREADS asks for more: in AWS each environment has its own vCPUs and
     onnxruntime's default (one thread per core) fits, while here up to 4 environments of a function share the
     machine's cores. Two backfill workers on 2 cores labelled 325 threads/s on 2 threads each, 477/s on one.
     """
