@@ -25,6 +25,8 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Loaded on first use only, by the functions that need them, never by importing a handler.
 NEVER_AT_IMPORT = {"onnxruntime", "tokenizers", "openai", "boto3", "psycopg", "psycopg_pool", "pypdf", "httpx"}
+# The MCP SDK and its protocol types (0.89 s of the API's import): loaded by the first /mcp request (api/reach.py).
+MCP_SDK = {"mcp", "mcp_types"}
 # The web stack belongs to the API's handler alone.
 WEB = {"fastapi", "starlette", "mangum"}
 
@@ -79,6 +81,7 @@ def test_importing_a_handler_loads_no_model_driver_or_client(
 
     # Then no model runtime, LLM SDK, AWS SDK client or database driver came with it
     assert not loaded & NEVER_AT_IMPORT, sorted(loaded & NEVER_AT_IMPORT)
+    assert not loaded & MCP_SDK, sorted(loaded & MCP_SDK)
     if module != "threadline.handlers.api":
         assert not loaded & WEB, sorted(loaded & WEB)
 
@@ -101,3 +104,22 @@ def test_the_container_loads_an_adapter_only_when_it_is_asked_for() -> None:
     # Then the driver arrives with it, and the model and the LLM SDK still do not
     assert "psycopg" not in before and "psycopg" in after
     assert not after & {"onnxruntime", "openai"}
+
+
+def test_building_the_app_leaves_the_mcp_sdk_to_the_first_mcp_request() -> None:
+    # Given a fresh interpreter, as ChatFunction's environment is when run.sh starts the app
+    code = (
+        "import json, sys; from threadline.api.app import create_app; from threadline.bootstrap import Container;"
+        "from threadline.settings import Settings;"
+        "create_app(Container(Settings(database_url='postgresql://127.0.0.1:1/none')));"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT / "functions")}
+
+    # When it builds the whole app, every route mounted
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    loaded = {name.partition(".")[0] for name in json.loads(out.stdout)}
+
+    # Then the web stack is there and the MCP SDK is not (tests/integration/rag/test_mcp_server.py serves /mcp)
+    assert "fastapi" in loaded
+    assert not loaded & MCP_SDK, sorted(loaded & MCP_SDK)

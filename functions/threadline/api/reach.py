@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from starlette.routing import Route
+import gc
+from typing import TYPE_CHECKING
 
-from threadline.api.mcp_server import McpEndpoint
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
 from threadline.api.routers import openai_compat
 from threadline.bootstrap import Container
+
+if TYPE_CHECKING:
+    from threadline.api.mcp_server import McpEndpoint
+
+
+def _mcp_endpoint_class() -> type[McpEndpoint]:
+    """The MCP server's ASGI class, imported now: by the first /mcp request, not with the app. The MCP SDK and
+    its protocol types took 0.89 s of the ApiFunction's 1.94 s import (python -X importtime; ChatFunction's the
+    same), and most execution environments never serve an MCP request."""
+    from threadline.api.mcp_server import McpEndpoint
+
+    return McpEndpoint
+
+
+class LazyMcpEndpoint:
+    """The ASGI app at /mcp: `mcp_server.McpEndpoint`, loaded on the first request that needs it."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._endpoint: McpEndpoint | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request, importing the MCP server first if this is the first."""
+        if self._endpoint is None:
+            # In the threadpool, so other requests keep being served while the SDK loads.
+            endpoint_class = await run_in_threadpool(_mcp_endpoint_class)
+            if gc.get_freeze_count():
+                # The process-wide app froze its startup objects (app.freeze_startup_objects); the SDK's are
+                # startup objects too, so full collections keep not walking them.
+                gc.freeze()
+            self._endpoint = endpoint_class(self._container)
+        await self._endpoint(scope, receive, send)
 
 
 def mount_reach(app: FastAPI, container: Container) -> None:
@@ -18,5 +54,5 @@ def mount_reach(app: FastAPI, container: Container) -> None:
     app.include_router(openai_compat.router)
     # A plain route rather than a mount: a mount answers only below "/mcp/", and clients POST to "/mcp" itself.
     app.router.routes.append(
-        Route("/mcp", McpEndpoint(container), methods=["GET", "POST", "DELETE"], include_in_schema=False)
+        Route("/mcp", LazyMcpEndpoint(container), methods=["GET", "POST", "DELETE"], include_in_schema=False)
     )
