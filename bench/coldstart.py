@@ -12,7 +12,8 @@ The baseline is an empty handler with Powertools' Logger, Tracer, Metrics and Ba
 floor every function shares; the ratio columns divide by its import time and by its whole cold start
 (import + first invocation; a function's total adds its model load). A database (embedded Postgres,
 or BENCH_DATABASE_URL's server) and an in-process moto server stand in for RDS and AWS. Target:
-every import <= 300 ms on a free machine.
+every import <= 300 ms on a free machine. With --no-bytecode every process compiles what it imports, as a
+Lambda environment does (the layers and the code ship no .pyc: docs/architecture.md, "The layer ships no bytecode").
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -134,9 +136,12 @@ def functions() -> dict[str, str]:
     }
 
 
-def _run_child(function: str, handler: str, env: dict[str, str]) -> dict[str, Any]:
+def _run_child(function: str, handler: str, env: dict[str, str], no_bytecode: Path | None = None) -> dict[str, Any]:
+    # `no_bytecode`: an empty directory as the bytecode cache, never written (-B), so the child compiles every
+    # module it imports, as a Lambda environment compiles our layer and code (they ship no .pyc).
+    python = [sys.executable] if no_bytecode is None else [sys.executable, "-B", "-X", f"pycache_prefix={no_bytecode}"]
     out = subprocess.run(
-        [sys.executable, "-m", "bench.coldstart", "--child", function, handler],
+        [*python, "-m", "bench.coldstart", "--child", function, handler],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -151,6 +156,12 @@ def main(argv: list[str] | None = None) -> None:
     """Print import, model and first-invocation times of every function against the baseline."""
     parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3, help="fresh processes per function (median)")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="every process compiles what it imports, as Lambda does with our bytecode-free layer (here the "
+        "standard library too, so absolute times are an upper bound; the ratios compare like with like)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("FUNCTION", "HANDLER"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -173,16 +184,18 @@ def main(argv: list[str] | None = None) -> None:
                 "POWERTOOLS_METRICS_NAMESPACE": "Threadline",
                 "POWERTOOLS_LOG_LEVEL": "ERROR",
             }
-            _report({BASELINE: "-"} | functions(), env, args.rounds)
+            with tempfile.TemporaryDirectory(prefix="coldstart-pycache-") as empty:
+                no_bytecode = Path(empty) if args.no_bytecode else None
+                _report({BASELINE: "-"} | functions(), env, args.rounds, no_bytecode)
     finally:
         moto.stop()
 
 
-def _report(targets: dict[str, str], env: dict[str, str], rounds: int) -> None:
+def _report(targets: dict[str, str], env: dict[str, str], rounds: int, no_bytecode: Path | None) -> None:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for _ in range(rounds):  # rounds alternate between functions, so a busy moment hits all of them
         for name, handler in targets.items():
-            runs[name].append(_run_child(name, handler, env))
+            runs[name].append(_run_child(name, handler, env, no_bytecode))
 
     def median(name: str, key: str) -> float | None:
         values = sorted(r[key] for r in runs[name] if key in r)
@@ -191,7 +204,8 @@ def _report(targets: dict[str, str], env: dict[str, str], rounds: int) -> None:
     base_import, base_first = median(BASELINE, "import_ms"), median(BASELINE, "first_ms")
     assert base_import is not None and base_first is not None
     base_total = base_import + base_first
-    print(f"median of {rounds} fresh processes each; x = times the empty Powertools handler's figure")
+    compiled = ", every module compiled on import (no bytecode)" if no_bytecode else ""
+    print(f"median of {rounds} fresh processes each{compiled}; x = times the empty Powertools handler's figure")
     print(
         f"{'function':<32} {'import ms':>9} {'x':>5} {'model ms':>9} {'first ms':>9} {'total ms':>9} {'x':>5}  outcome"
     )
