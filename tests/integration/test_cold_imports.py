@@ -15,6 +15,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,11 +40,16 @@ def _handler_modules() -> dict[str, str]:
     return {h.rpartition(".")[0]: h for h in handlers if h != "run.sh"}
 
 
-def _modules_after_import(module: str) -> set[str]:
-    code = f"import importlib, json, sys; importlib.import_module({module!r}); print(json.dumps(sorted(sys.modules)))"
+def _in_fresh_interpreter(code: str) -> Any:
+    """Run `code` in a new interpreter with the functions on its path; what it printed, as JSON."""
     env = os.environ | {"PYTHONPATH": str(REPO_ROOT / "functions")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return {name.partition(".")[0] for name in json.loads(out.stdout)}
+    return json.loads(out.stdout)
+
+
+def _modules_after_import(module: str) -> set[str]:
+    code = f"import importlib, json, sys; importlib.import_module({module!r}); print(json.dumps(sorted(sys.modules)))"
+    return {name.partition(".")[0] for name in _in_fresh_interpreter(code)}
 
 
 def test_every_template_handler_is_checked() -> None:
@@ -95,11 +101,9 @@ def test_the_container_loads_an_adapter_only_when_it_is_asked_for() -> None:
         "before = sorted(sys.modules); c.alerts; after = sorted(sys.modules);"
         "print(json.dumps([before, after]))"
     )
-    env = os.environ | {"PYTHONPATH": str(REPO_ROOT / "functions")}
 
     # When one Postgres adapter is built
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    before, after = ({m.partition(".")[0] for m in names} for names in json.loads(out.stdout))
+    before, after = ({m.partition(".")[0] for m in names} for names in _in_fresh_interpreter(code))
 
     # Then the driver arrives with it, and the model and the LLM SDK still do not
     assert "psycopg" not in before and "psycopg" in after
@@ -114,11 +118,9 @@ def test_building_the_app_leaves_the_mcp_sdk_to_the_first_mcp_request() -> None:
         "create_app(Container(Settings(database_url='postgresql://127.0.0.1:1/none')));"
         "print(json.dumps(sorted(sys.modules)))"
     )
-    env = os.environ | {"PYTHONPATH": str(REPO_ROOT / "functions")}
 
     # When it builds the whole app, every route mounted
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    loaded = {name.partition(".")[0] for name in json.loads(out.stdout)}
+    loaded = {name.partition(".")[0] for name in _in_fresh_interpreter(code)}
 
     # Then the web stack is there and the MCP SDK is not (tests/integration/rag/test_mcp_server.py serves /mcp)
     assert "fastapi" in loaded
