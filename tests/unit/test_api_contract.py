@@ -93,6 +93,26 @@ def test_every_route_documents_the_error_responses(spec: dict[str, Any]) -> None
             assert schema == {"$ref": "#/components/schemas/ErrorPublic"}, f"{method} {path} {status}"
 
 
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [r for value in node.values() for r in _refs(value)]
+    return [r for value in node for r in _refs(value)] if isinstance(node, list) else []
+
+
+def test_every_reference_resolves_and_the_error_shape_is_in_the_components(spec: dict[str, Any]) -> None:
+    # Given the document (the error responses name ErrorPublic by reference; errors.document_error_schema adds it)
+    # Then every $ref in it names a component, and the error body is {"error": {"code", "message", "details"?}}
+    schemas = spec["components"]["schemas"]
+    missing = sorted({r for r in _refs(spec) if r.rsplit("/", 1)[1] not in schemas})
+    assert missing == []
+    error = _resolve(spec, {"$ref": "#/components/schemas/ErrorPublic"})
+    assert error["required"] == ["error"]
+    detail = _resolve(spec, error["properties"]["error"])
+    assert sorted(detail["required"]) == ["code", "message"]
+    assert set(detail["properties"]) == {"code", "message", "details"}
+
+
 @pytest.mark.unit
 def test_every_write_documents_its_body_and_json_bodies_forbid_unknown_fields(spec: dict[str, Any]) -> None:
     for path, method, op in _operations(spec):

@@ -12,7 +12,7 @@ from threadline import __version__
 from threadline.api.cors import CorsMiddleware
 from threadline.api.deps import reject_unknown_query
 from threadline.api.docs import mount_docs
-from threadline.api.errors import install_error_handlers
+from threadline.api.errors import document_error_schema, install_error_handlers
 from threadline.api.reach import mount_reach
 from threadline.api.routers import ROUTERS
 from threadline.api.web import mount_web
@@ -39,6 +39,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     )
     app.state.container = resolved
     install_error_handlers(app)
+    document_error_schema(app)
     for router in ROUTERS:
         # Every route refuses query parameters it does not declare (the API contract, README).
         app.include_router(router, dependencies=[Depends(reject_unknown_query)])
