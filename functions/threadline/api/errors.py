@@ -72,14 +72,13 @@ def document_error_schema(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:  # FastAPI builds the document once and keeps it
-            document = generate()
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        if app.openapi_schema is None:  # FastAPI builds the document once and keeps it (this same dict)
+            components = generate().setdefault("components", {})
             error = ErrorPublic.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
-            for name, definition in {**error.pop("$defs", {}), ERROR_SCHEMA: error}.items():
-                schemas.setdefault(name, definition)
-            app.openapi_schema = dict(sorted(document.items()))
-            app.openapi_schema["components"]["schemas"] = dict(sorted(schemas.items()))
+            added = {**error.pop("$defs", {}), ERROR_SCHEMA: error}
+            # In name order, as FastAPI lists the schemas it found itself.
+            components["schemas"] = dict(sorted({**added, **components.get("schemas", {})}.items()))
+        assert app.openapi_schema is not None
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend its document
