@@ -125,3 +125,19 @@ def test_building_the_app_leaves_the_mcp_sdk_to_the_first_mcp_request() -> None:
     # Then the web stack is there and the MCP SDK is not (tests/integration/rag/test_mcp_server.py serves /mcp)
     assert "fastapi" in loaded
     assert not loaded & MCP_SDK, sorted(loaded & MCP_SDK)
+
+
+def test_the_cold_start_benchmark_starts_each_child_with_the_standard_library_only() -> None:
+    # Given a fresh interpreter, as each of bench.coldstart's children is before its clock starts
+    code = (
+        "import json, sys; before = set(sys.modules); import bench.coldstart;"
+        "print(json.dumps(sorted({m.partition('.')[0] for m in set(sys.modules) - before})))"
+    )
+
+    # When it imports the benchmark's module (the child runs `python -m bench.coldstart --child`)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+
+    # Then nothing but the standard library came with it: what a handler imports is timed, not preloaded
+    assert loaded - set(sys.stdlib_module_names) == {"bench"}
