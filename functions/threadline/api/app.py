@@ -6,15 +6,15 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from threadline import __version__
 from threadline.api.cors import CorsMiddleware
-from threadline.api.deps import reject_unknown_query
 from threadline.api.docs import mount_docs
 from threadline.api.errors import document_error_schema, install_error_handlers
 from threadline.api.reach import mount_reach
 from threadline.api.routers import ROUTERS
+from threadline.api.routing import mount_routes
 from threadline.api.web import mount_web
 from threadline.bootstrap import Container, get_container
 
@@ -41,8 +41,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     install_error_handlers(app)
     document_error_schema(app)
     for router in ROUTERS:
-        # Every route refuses query parameters it does not declare (the API contract, README).
-        app.include_router(router, dependencies=[Depends(reject_unknown_query)])
+        mount_routes(app, router)
     mount_reach(app, resolved)
     mount_docs(app)
     mount_web(app)
@@ -57,10 +56,10 @@ def create_app(container: Container | None = None) -> FastAPI:
 def freeze_startup_objects() -> None:
     """Take every object alive now out of the cyclic garbage collector's walks (gc.freeze).
 
-    A full collection walks every tracked object: over the ~160,000 that importing the app creates (pydantic's
+    A full collection walks every tracked object: over the ~110,000 that importing the app creates (pydantic's
     validators among them) it took ~90 ms here, charged to whichever request happened to trigger it (the
     analytics endpoint: p50 40 ms, p95 150 ms). Frozen objects are never freed, so this is only for a process's
-    startup objects: call it once, when the app is built.
+    startup objects: call it once, when the app is built. No collection first: among those objects it found
+    ~380 garbage ones (42 KB), for 70-90 ms of every cold start.
     """
-    gc.collect()
     gc.freeze()

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from threadline.api.routers import openai_compat
+from threadline.api.routing import mount_routes
 from threadline.bootstrap import Container
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def mount_reach(app: FastAPI, container: Container) -> None:
 
     The MCP settings routes are /query/v1 routes like any other: ROUTERS mounts them under the API contract.
     """
-    app.include_router(openai_compat.router)
+    mount_routes(app, openai_compat.router)
     # A plain route rather than a mount: a mount answers only below "/mcp/", and clients POST to "/mcp" itself.
     app.router.routes.append(
         Route("/mcp", LazyMcpEndpoint(container), methods=["GET", "POST", "DELETE"], include_in_schema=False)

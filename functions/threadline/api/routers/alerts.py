@@ -6,18 +6,18 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS
 from threadline.api.models import Instant, Omittable, RequestModel
 from threadline.api.pagination import PageDep, PagePublic
+from threadline.api.routing import contract_router
 from threadline.domain import alerts
 from threadline.domain.alerts import AnswerMeasures
 from threadline.domain.metrics import METRIC_UNITS
 
-router = APIRouter(prefix="/query/v1", tags=["alerts"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1", tags=["alerts"])
 
 Kind = Literal["threshold", "outlier"]
 Op = Literal[">", ">=", "<", "<="]

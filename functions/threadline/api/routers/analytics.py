@@ -6,17 +6,17 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS
 from threadline.api.models import Instant
+from threadline.api.routing import contract_router
 from threadline.domain import analytics
 from threadline.domain.analytics import ProjectAnalytics
 from threadline.domain.usage import ExchangeFigures, FeedbackCounts
 
-router = APIRouter(prefix="/query/v1", tags=["analytics"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1", tags=["analytics"])
 
 
 class Latency(BaseModel):

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS, CONFLICT
+from threadline.api.errors import CONFLICT
 from threadline.api.models import Omittable, RequestModel
 from threadline.api.pagination import PageDep, PagePublic
+from threadline.api.routing import contract_router
 from threadline.domain import categories
 from threadline.domain.categories import (
     MAX_DESCRIPTION_CHARS,
@@ -23,7 +23,7 @@ from threadline.domain.categories import (
 )
 from threadline.domain.errors import InvalidInput
 
-router = APIRouter(prefix="/query/v1/projects/{project_id}/categories", tags=["categories"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1/projects/{project_id}/categories", tags=["categories"])
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION_CHARS)]

@@ -9,15 +9,15 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS
 from threadline.api.models import RequestModel
 from threadline.api.routers.thread_labels import CategoryRefPublic, ThreadListItem
+from threadline.api.routing import contract_router
 from threadline.bootstrap import Container
 from threadline.domain.channels import DEFAULT_CHANNEL, Channel
 from threadline.domain.chat import (
@@ -36,7 +36,7 @@ from threadline.domain.errors import Unavailable
 from threadline.domain.feedback import AnswerFeedback
 from threadline.domain.tenancy import Principal
 
-router = APIRouter(prefix="/query/v1", tags=["chat"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1", tags=["chat"])
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _SSE_RESPONSE: dict[int | str, dict[str, Any]] = {

@@ -6,21 +6,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS, UNSUPPORTED, field_problems, invalid_fields
+from threadline.api.errors import UNSUPPORTED, field_problems, invalid_fields
 from threadline.api.models import RequestModel
 from threadline.api.pagination import PageDep, PagePublic
+from threadline.api.routing import contract_router
 from threadline.domain import documents
 from threadline.domain.documents import Upload
 from threadline.domain.errors import DocumentRejected, InvalidInput, Unavailable
 from threadline.domain.text import strip_unstorable, unstorable_reason
 
-router = APIRouter(prefix="/query/v1/projects/{project_id}/documents", tags=["documents"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1/projects/{project_id}/documents", tags=["documents"])
 
 
 class DocumentText(RequestModel):

@@ -6,15 +6,14 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep
-from threadline.api.errors import API_ERRORS
 from threadline.api.models import RequestModel
+from threadline.api.routing import contract_router
 from threadline.domain.feedback import MAX_COMMENT_CHARS, rate_answer
 
-router = APIRouter(prefix="/query/v1", tags=["feedback"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1", tags=["feedback"])
 
 
 class FeedbackCreate(RequestModel):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from threadline import __version__
 from threadline.api.deps import ContainerDep
+from threadline.api.routing import contract_router
 
-router = APIRouter(tags=["health"])
+router = contract_router(tags=["health"], responses=None)
 
 
 class Health(BaseModel):

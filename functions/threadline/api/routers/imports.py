@@ -6,18 +6,18 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Request, Response
+from fastapi import Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS
 from threadline.api.pagination import PageDep, PagePublic
+from threadline.api.routing import contract_router
 from threadline.domain import imports
 from threadline.domain.errors import InvalidInput
 
-router = APIRouter(prefix="/query/v1/projects/{project_id}/interactions/import", tags=["imports"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1/projects/{project_id}/interactions/import", tags=["imports"])
 
 
 class RejectionPublic(BaseModel):

@@ -6,16 +6,17 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS, CONFLICT
+from threadline.api.errors import CONFLICT
 from threadline.api.models import RequestModel
 from threadline.api.pagination import PageDep, PagePublic
+from threadline.api.routing import contract_router
 from threadline.domain import tenancy
 
-router = APIRouter(prefix="/query/v1", tags=["projects"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1", tags=["projects"])
 
 
 class ProjectPublic(BaseModel):

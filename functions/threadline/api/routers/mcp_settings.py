@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from threadline.api.deps import ContainerDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS
 from threadline.api.models import RequestModel
+from threadline.api.routing import contract_router
 from threadline.domain import mcp
 from threadline.domain.mcp import MAX_DESCRIPTION_CHARS, MAX_INSTRUCTIONS_CHARS, McpOverrides, McpSettings
 
-router = APIRouter(prefix="/query/v1", tags=["mcp"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1", tags=["mcp"])
 
 
 class McpSettingsUpdate(RequestModel):

@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.api.deps import ContainerDep, PrincipalDep
-from threadline.api.errors import API_ERRORS
 from threadline.api.models import RequestModel
+from threadline.api.routing import contract_router
 from threadline.domain import reports
 from threadline.domain.report_preview import send_preview
 from threadline.domain.report_render import render_mail
 
-router = APIRouter(prefix="/query/v1", tags=["reports"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1", tags=["reports"])
 
 
 class ReportSettingsUpdate(RequestModel):

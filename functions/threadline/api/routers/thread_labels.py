@@ -6,17 +6,17 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict
 
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
-from threadline.api.errors import API_ERRORS
 from threadline.api.models import Instant, RequestModel
 from threadline.api.pagination import PageDep, PagePublic
+from threadline.api.routing import contract_router
 from threadline.domain import labels
 from threadline.domain.channels import Channel
 
-router = APIRouter(prefix="/query/v1", tags=["threads"], responses=API_ERRORS)
+router = contract_router(prefix="/query/v1", tags=["threads"])
 
 
 class CategoryRefPublic(BaseModel):
