@@ -143,7 +143,7 @@ def _run_child(function: str, handler: str, env: dict[str, str], no_bytecode: Pa
     python = [sys.executable] if no_bytecode is None else [sys.executable, "-B", "-X", f"pycache_prefix={no_bytecode}"]
     out = subprocess.run(
         [*python, "-m", "bench.coldstart", "--child", function, handler],
-        # As Lambda names each environment's function.
+        # As Lambda names each environment's function (threadline/startup.py reads it).
         env=env | {"AWS_LAMBDA_FUNCTION_NAME": function},
         cwd=REPO_ROOT,
         capture_output=True,

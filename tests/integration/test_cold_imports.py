@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +41,33 @@ def _handler_modules() -> dict[str, str]:
     return {h.rpartition(".")[0]: h for h in handlers if h != "run.sh"}
 
 
-def _in_fresh_interpreter(code: str) -> Any:
-    """Run `code` in a new interpreter with the functions on its path; what it printed, as JSON."""
+def _in_fresh_interpreter(code: str, function_name: str | None = None) -> Any:
+    """Run `code` in a new interpreter with the functions on its path (a Lambda environment's function name
+    when given); what it printed, as JSON."""
     env = os.environ | {"PYTHONPATH": str(REPO_ROOT / "functions")}
+    env.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    if function_name:
+        env["AWS_LAMBDA_FUNCTION_NAME"] = function_name
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
 
-def _modules_after_import(module: str) -> set[str]:
-    code = f"import importlib, json, sys; importlib.import_module({module!r}); print(json.dumps(sorted(sys.modules)))"
-    return {name.partition(".")[0] for name in _in_fresh_interpreter(code)}
+@dataclass(frozen=True)
+class AfterImport:
+    """A fresh Lambda-like interpreter after importing one handler module."""
+
+    packages: set[str]  # the top-level packages loaded
+    collector_running: bool  # gc.isenabled(): threadline/startup.py paused it for the imports
+    frozen: int  # gc.get_freeze_count(): the startup objects taken out of the collector's walks
+
+
+def _after_import(module: str) -> AfterImport:
+    code = (
+        f"import gc, importlib, json, sys; importlib.import_module({module!r});"
+        "print(json.dumps([sorted(sys.modules), gc.isenabled(), gc.get_freeze_count()]))"
+    )
+    names, running, frozen = _in_fresh_interpreter(code, function_name=module)
+    return AfterImport({name.partition(".")[0] for name in names}, running, frozen)
 
 
 def test_every_template_handler_is_checked() -> None:
@@ -70,26 +88,59 @@ def test_every_template_handler_is_checked() -> None:
 
 
 @pytest.fixture(scope="module")
-def loaded_by_handler() -> dict[str, set[str]]:
-    """The top-level packages each handler module loads, each imported in its own fresh interpreter, all at once."""
+def loaded_by_handler() -> dict[str, AfterImport]:
+    """Each handler module imported in its own fresh interpreter, all at once."""
     modules = sorted(_handler_modules())
     with ThreadPoolExecutor(max_workers=len(modules)) as pool:
-        return dict(zip(modules, pool.map(_modules_after_import, modules), strict=True))
+        return dict(zip(modules, pool.map(_after_import, modules), strict=True))
 
 
 @pytest.mark.parametrize("module", sorted(_handler_modules()))
 def test_importing_a_handler_loads_no_model_driver_or_client(
-    module: str, loaded_by_handler: dict[str, set[str]]
+    module: str, loaded_by_handler: dict[str, AfterImport]
 ) -> None:
     # Given a fresh interpreter, as a new Lambda execution environment is
     # When it imports the handler module
-    loaded = loaded_by_handler[module]
+    loaded = loaded_by_handler[module].packages
 
     # Then no model runtime, LLM SDK, AWS SDK client or database driver came with it
     assert not loaded & NEVER_AT_IMPORT, sorted(loaded & NEVER_AT_IMPORT)
     assert not loaded & MCP_SDK, sorted(loaded & MCP_SDK)
     if module != "threadline.handlers.api":
         assert not loaded & WEB, sorted(loaded & WEB)
+
+
+@pytest.mark.parametrize("module", sorted(_handler_modules()))
+def test_a_handler_resumes_the_collector_its_imports_paused(
+    module: str, loaded_by_handler: dict[str, AfterImport]
+) -> None:
+    # Given a fresh interpreter named as a Lambda function, which pauses the collector at `import threadline`
+    # When it has imported the handler module
+    after = loaded_by_handler[module]
+
+    # Then the collector runs again, and what the imports made is frozen out of its walks
+    assert after.collector_running
+    assert after.frozen > 10_000
+
+
+def test_the_collector_is_paused_only_in_a_lambda_environment() -> None:
+    code = "import gc, json; import threadline; print(json.dumps(gc.isenabled()))"
+    assert _in_fresh_interpreter(code, function_name="ApiFunction") is False
+    assert _in_fresh_interpreter(code) is True
+
+
+def test_the_app_factory_uvicorn_calls_resumes_the_collector() -> None:
+    # Given ChatFunction's environment: uvicorn imports the app module, then calls create_app() (run.sh)
+    code = (
+        "import gc, json; from threadline.api.app import create_app; paused = not gc.isenabled(); create_app();"
+        "print(json.dumps([paused, gc.isenabled(), gc.get_freeze_count()]))"
+    )
+
+    # When the process-wide app is built
+    paused, running, frozen = _in_fresh_interpreter(code, function_name="ChatFunction")
+
+    # Then the collector was paused for the imports and runs again, the startup objects frozen
+    assert paused and running and frozen > 10_000
 
 
 def test_the_container_loads_an_adapter_only_when_it_is_asked_for() -> None:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from threadline import __version__
+from threadline import __version__, startup
 from threadline.api.cors import CorsMiddleware
 from threadline.api.docs import mount_docs
 from threadline.api.errors import document_error_schema, install_error_handlers
@@ -54,7 +54,8 @@ def create_app(container: Container | None = None) -> FastAPI:
 
 
 def freeze_startup_objects() -> None:
-    """Take every object alive now out of the cyclic garbage collector's walks (gc.freeze).
+    """Take every object alive now out of the cyclic garbage collector's walks (gc.freeze), and end the
+    environment's startup (threadline/startup.py: ChatFunction's uvicorn calls `create_app` after importing it).
 
     A full collection walks every tracked object: over the ~110,000 that importing the app creates (pydantic's
     validators among them) it took ~90 ms here, charged to whichever request happened to trigger it (the
@@ -63,3 +64,4 @@ def freeze_startup_objects() -> None:
     ~380 garbage ones (42 KB), for 70-90 ms of every cold start.
     """
     gc.freeze()
+    startup.complete()

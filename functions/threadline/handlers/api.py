@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
+from threadline import startup
 from threadline.api.app import create_app
 from threadline.observability import logger, tracer
 
@@ -25,3 +26,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Mangum types its own LambdaContext protocol; Powertools' class is the same object at run time.
     response: dict[str, Any] = _asgi()(event, context)  # type: ignore[arg-type]
     return response
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()

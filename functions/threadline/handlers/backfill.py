@@ -7,6 +7,7 @@ from uuid import UUID
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import startup
 from threadline.bootstrap import get_container
 from threadline.domain import backfill
 from threadline.domain.errors import Unavailable
@@ -68,3 +69,7 @@ def summarize_handler(event: dict[str, Any], _context: LambdaContext) -> dict[st
         "threads_labelled": job.threads_labelled,
         "failed_ranges": [f.ordinal for f in job.failures],
     }
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()

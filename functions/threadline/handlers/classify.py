@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from threadline import startup
 from threadline.bootstrap import get_container
 from threadline.domain.classification import ClassifyRequest, classify_messages
 from threadline.messages import ClassifyThread, parse_body
@@ -40,3 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event=event, record_handler=record_handler, processor=processor, context=context
     )
     return dict(response)
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import startup
 from threadline.bootstrap import get_container
 from threadline.domain.imports import process_chunk
 from threadline.messages import ImportChunk, parse_body
@@ -39,3 +40,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Process a batch of ImportQueue records, reporting failed ones for redelivery."""
     response = process_partial_response(event=event, record_handler=import_record, processor=processor, context=context)
     return dict(response)
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import startup
 from threadline.adapters.aws.documents_bucket import objects_in_notification
 from threadline.bootstrap import get_container
 from threadline.domain.documents import Document, RemainingTime, continue_object, ingest_object
@@ -68,3 +69,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             context=context,
         )
     )
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import startup
 from threadline.bootstrap import get_container
 from threadline.domain.alerts import measure_message
 from threadline.messages import MeasureInteraction, parse_body
@@ -35,3 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         event=event, record_handler=measure_record, processor=processor, context=context
     )
     return dict(response)
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()

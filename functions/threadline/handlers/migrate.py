@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import startup
 from threadline.adapters.aws.custom_resource import CustomResourceRequest, send_response
 from threadline.observability import logger
 from threadline.settings import get_settings
@@ -56,3 +57,7 @@ def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, 
         extra={"request_type": request.request_type, "status": body["Status"], "delivered": delivered},
     )
     return {"Status": body["Status"], "Reason": body["Reason"], "Data": body["Data"], "delivered": delivered}
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()

@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import startup
 from threadline.bootstrap import get_container
 from threadline.domain.report_render import render_mail
 from threadline.domain.reports import run_reports
@@ -43,3 +44,7 @@ def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, 
     if summary.failed:
         raise ReportRunFailed(f"{len(summary.failed)} team report(s) not sent: {summary.failed}")
     return summary.as_dict()
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()

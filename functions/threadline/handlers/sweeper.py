@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from threadline import startup
 from threadline.bootstrap import get_container
 from threadline.domain.sweeper import sweep
 from threadline.observability import logger, metrics, tracer
@@ -23,3 +24,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="DeadLetterMessages", unit=MetricUnit.Count, value=sum(report.dead_letters.values()))
     logger.info("sweep", extra=report.as_dict())
     return report.as_dict()
+
+
+# Last: every module this function needs is loaded (threadline/startup.py).
+startup.complete()
