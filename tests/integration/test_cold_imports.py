@@ -1,4 +1,5 @@
-"""Cold start, guarded by structure: a handler module imports only what its function uses.
+"""Cold start, guarded by structure: a handler module imports only what its function uses, and the garbage
+collector paused for its imports runs again once they are done (threadline/startup.py).
 
 Importing every adapter for every function made each handler take 1.2-1.6 s to import (openai,
 onnxruntime, boto3 clients); bench.coldstart measures the times, this test keeps the cause away.
