@@ -333,7 +333,7 @@ Http = Literal["auto", "h11", "httptools"]
 def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int, http: Http = "auto") -> None:
     import uvicorn
 
-    from threadline.api.app import create_app
+    from threadline.api.app import create_app, freeze_startup_objects
     from threadline.bootstrap import Container
 
     settings = Settings(
@@ -346,8 +346,12 @@ def _serve_app(url: str, llm_url: str, port: int, tokenizer: str, ef_search: int
     )
     container = Container(settings)
     container.query_embedder.embed(["warm up"])  # the model loads at start, as it does in a warm Lambda
+    app = create_app(container)
+    # As the process-wide app that run.sh serves does (create_app() freezes when it builds its own container).
+    # No difference measured here: --chunks 20000, 20 streams, p95 484 / 476 ms frozen against 461 ms not.
+    freeze_startup_objects()
     uvicorn.run(
-        create_app(container),
+        app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
