@@ -172,6 +172,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(child(*args.child)))
         return
+    targets = functions()
+    if unknown := sorted(set(args.only or ()) - set(targets)):
+        parser.error(f"--only: not functions of template.yaml: {unknown}")
+    chosen = {name: handler for name, handler in targets.items() if not args.only or name in args.only}
     # Here, not at the top: a child runs this module too, and must start with nothing imported but the standard
     # library, as a Lambda environment does (labelling_support brought pydantic, psycopg and threadline's
     # bootstrap into every child before its clock started, and out of the import it timed).
@@ -196,9 +200,6 @@ def main(argv: list[str] | None = None) -> None:
             }
             with tempfile.TemporaryDirectory(prefix="coldstart-pycache-") as empty:
                 no_bytecode = Path(empty) if args.no_bytecode else None
-                chosen = {n: h for n, h in functions().items() if not args.only or n in args.only}
-                if args.only and len(chosen) != len(args.only):
-                    parser.error(f"--only: not functions of template.yaml: {sorted(set(args.only) - set(chosen))}")
                 _report({BASELINE: "-"} | chosen, env, args.rounds, no_bytecode)
     finally:
         moto.stop()
