@@ -43,9 +43,9 @@ def _handler_modules() -> dict[str, str]:
 
 
 def _in_fresh_interpreter(code: str, function_name: str | None = None) -> Any:
-    """Run `code` in a new interpreter with the functions on its path (a Lambda environment's function name
-    when given); what it printed, as JSON."""
-    env = os.environ | {"PYTHONPATH": str(REPO_ROOT / "functions")}
+    """Run `code` in a new interpreter with the functions and the benchmarks on its path (a Lambda environment's
+    function name when given); what it printed, as JSON."""
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])}
     env.pop("AWS_LAMBDA_FUNCTION_NAME", None)
     if function_name:
         env["AWS_LAMBDA_FUNCTION_NAME"] = function_name
@@ -187,9 +187,7 @@ def test_the_cold_start_benchmark_starts_each_child_with_the_standard_library_on
     )
 
     # When it imports the benchmark's module (the child runs `python -m bench.coldstart --child`)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    loaded = set(json.loads(out.stdout))
+    loaded = set(_in_fresh_interpreter(code))
 
     # Then nothing but the standard library came with it: what a handler imports is timed, not preloaded
     assert loaded - set(sys.stdlib_module_names) == {"bench"}
