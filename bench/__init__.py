@@ -12,6 +12,7 @@ BENCHMARKS: list[str] = [
     "metrics",
     "chat",
     "partitions",
+    "search_sizes",
     "listing",
     "classify_throughput",
     "classify_ttft",

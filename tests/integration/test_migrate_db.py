@@ -95,3 +95,72 @@ def test_denser_graphs_rebuild_existing_partitions_and_reach_new_ones(pg_admin_u
             (older, "[" + ",".join(["0.2"] * 384) + "]"),
         ).fetchall()
         assert found == [("x",)]
+
+
+def _out_of_line_embeddings(conn: psycopg.Connection[tuple[object, ...]], project: object) -> tuple[int, int]:
+    """(chunks of the project whose embedding is stored in TOAST, all its chunks)."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE pg_column_toast_chunk_id(embedding) IS NOT NULL), count(*)"
+        " FROM chunks WHERE project_id = %s",
+        (project,),
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])  # type: ignore[call-overload]
+
+
+@pytest.mark.integration
+def test_inline_embeddings_rewrite_existing_partitions_and_reach_new_ones(pg_admin_url: str, tmp_path: Path) -> None:
+    # Given a database migrated up to just before 0021, with a project whose chunks are long enough for TOAST
+    # (content, tsvector and BM25 terms beside the 1,544-byte embedding pass the ~2 kB threshold)
+    database_url = _empty_database(pg_admin_url)
+    every = Path(__file__).resolve().parents[2] / "infra" / "db" / "migrations"
+    for path in every.glob("*.sql"):
+        if int(path.name[:4]) < 21:
+            (tmp_path / path.name).write_text(path.read_text())
+    migrate(database_url, tmp_path)
+    words = " ".join(f"topic{i} configures webhook retries for invoices and exports" for i in range(30))
+    insert_document = (
+        "INSERT INTO documents (project_id, title, content_type, content_hash) VALUES (%s, 'd', 'text/plain', 'h')"
+        " RETURNING id"
+    )
+    insert_chunks = (
+        "INSERT INTO chunks (document_id, project_id, ordinal, content, embedding)"
+        " SELECT %s, %s, n, %s || n, %s FROM generate_series(0, 19) n"
+    )
+    vector = "[" + ",".join(["0.1"] * 384) + "]"
+    with psycopg.connect(database_url) as conn:
+        team = conn.execute("INSERT INTO teams (name) VALUES ('t') RETURNING id").fetchone()[0]  # type: ignore[index]
+        project = "INSERT INTO projects (team_id, name) VALUES (%s, %s) RETURNING id"
+        older = conn.execute(project, (team, "old")).fetchone()[0]  # type: ignore[index]
+        document = conn.execute(insert_document, (older,)).fetchone()[0]  # type: ignore[index]
+        conn.execute(insert_chunks, (document, older, words, vector))
+        conn.commit()
+        assert _out_of_line_embeddings(conn, older) == (20, 20)  # the layout 0021 changes
+        ids_before = conn.execute("SELECT id FROM chunks ORDER BY id").fetchall()
+    # When the rest of the migrations run, and a project is created afterwards and ingests the same chunks
+    migrate(database_url, every)
+    with psycopg.connect(database_url) as conn:
+        newer = conn.execute(project, (team, "new")).fetchone()[0]  # type: ignore[index]
+        document = conn.execute(insert_document, (newer,)).fetchone()[0]  # type: ignore[index]
+        conn.execute(insert_chunks, (document, newer, words, vector))
+        conn.commit()
+        # Then every embedding is in its row, the old project's chunks kept (same ids), and both partitions
+        # say MAIN, so chunks stored later stay in the row too
+        assert _out_of_line_embeddings(conn, older) == (0, 20)
+        assert _out_of_line_embeddings(conn, newer) == (0, 20)
+        assert (
+            conn.execute("SELECT id FROM chunks WHERE project_id = %s ORDER BY id", (older,)).fetchall() == ids_before
+        )
+        storage = conn.execute(
+            "SELECT c.relname, a.attstorage FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " WHERE a.attname = 'embedding' AND c.relname LIKE 'chunks\\_%%' AND c.relkind = 'r'"
+        ).fetchall()
+        assert len(storage) == 2 and {s for _, s in storage} == {"m"}, storage
+        # And no partition is left marked for CLUSTER, and its graph (rebuilt by the rewrite) still finds the chunks
+        assert conn.execute("SELECT count(*) FROM pg_index WHERE indisclustered").fetchone() == (0,)
+        conn.execute("SET enable_seqscan = off")
+        found = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE project_id = %s ORDER BY embedding <=> %s LIMIT 5) f",
+            (older, "[" + ",".join(["0.2"] * 384) + "]"),
+        ).fetchone()
+        assert found == (5,)
