@@ -254,6 +254,21 @@ def _tenants(url: str, projects: int) -> list[tuple[uuid.UUID, str]]:
         container.close()
 
 
+@contextmanager
+def chunk_copy(conn: psycopg.Connection[Any]) -> Iterator[psycopg.Copy]:
+    """A binary COPY of (document_id, project_id, ordinal, heading, content, embedding) rows into chunks; Postgres
+    computes the generated full-text columns, and the statement-level triggers keep the lexeme and chunk counts."""
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY chunks (document_id, project_id, ordinal, heading, content, embedding)"
+            " FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(["uuid", "uuid", "int4", "text", "text", "vector"])
+        yield copy
+
+
 def _load(
     url: str,
     tenants: list[tuple[uuid.UUID, str]],
@@ -284,14 +299,7 @@ def _load(
                 copy.write_row(
                     (doc_id, pid, f"Guide {d}", "text/markdown", f"{pid}-{d}", "ready", chunks // len(documents))
                 )
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY chunks (document_id, project_id, ordinal, heading, content, embedding)"
-                " FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy,
-        ):
-            copy.set_types(["uuid", "uuid", "int4", "text", "text", "vector"])
+        with chunk_copy(conn) as copy:
             for start in range(0, chunks, 10_000):
                 size = min(10_000, chunks - start)
                 first = np.array([(start + i) % len(texts) for i in range(size)])

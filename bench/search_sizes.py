@@ -32,7 +32,7 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from bench.chat import ROOT, _derive, _embed_corpus, _topics
+from bench.chat import ROOT, _derive, _embed_corpus, _topics, chunk_copy
 from bench.labelling_support import bench_database, percentile
 from threadline.adapters.postgres.chat import _SEARCH_SETTINGS, _STATEMENTS, CANDIDATES_PER_PASSAGE
 from threadline.bootstrap import Container
@@ -67,14 +67,7 @@ def _load(
     first = rng.integers(0, len(texts), size=size)
     second = rng.integers(0, len(texts), size=size)
     derived = _derive(vectors, first, second, rng)
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "COPY chunks (document_id, project_id, ordinal, heading, content, embedding)"
-            " FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy,
-    ):
-        copy.set_types(["uuid", "uuid", "int4", "text", "text", "vector"])
+    with chunk_copy(conn) as copy:
         for i in range(size):
             text = f"{texts[first[i]]} {texts[second[i]].split('. ')[0]}."
             copy.write_row((documents[i % len(documents)], project_id, i, "Guide", text, derived[i]))

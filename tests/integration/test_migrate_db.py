@@ -11,12 +11,24 @@ import pytest
 from tests.conftest import _with_dbname
 from threadline.adapters.postgres.migrate import MigrationError, migrate
 
+MIGRATIONS = Path(__file__).resolve().parents[2] / "infra" / "db" / "migrations"
+
 
 def _empty_database(admin_url: str) -> str:
     name = f"empty_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return _with_dbname(admin_url, name)
+
+
+def _migrated_before(admin_url: str, folder: Path, version: int) -> str:
+    """A new database migrated up to just before `version` (the earlier migrations copied into `folder`)."""
+    database_url = _empty_database(admin_url)
+    for path in MIGRATIONS.glob("*.sql"):
+        if int(path.name[:4]) < version:
+            (folder / path.name).write_text(path.read_text())
+    migrate(database_url, folder)
+    return database_url
 
 
 @pytest.mark.integration
@@ -58,12 +70,7 @@ def _graph_options(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, li
 @pytest.mark.integration
 def test_denser_graphs_rebuild_existing_partitions_and_reach_new_ones(pg_admin_url: str, tmp_path: Path) -> None:
     # Given a database migrated up to just before 0020, with a project (so a partition and its graph) and a chunk
-    database_url = _empty_database(pg_admin_url)
-    every = Path(__file__).resolve().parents[2] / "infra" / "db" / "migrations"
-    for path in every.glob("*.sql"):
-        if int(path.name[:4]) < 20:
-            (tmp_path / path.name).write_text(path.read_text())
-    migrate(database_url, tmp_path)
+    database_url = _migrated_before(pg_admin_url, tmp_path, 20)
     with psycopg.connect(database_url) as conn:
         team = conn.execute("INSERT INTO teams (name) VALUES ('t') RETURNING id").fetchone()[0]  # type: ignore[index]
         project = "INSERT INTO projects (team_id, name) VALUES (%s, 'old') RETURNING id"
@@ -81,7 +88,7 @@ def test_denser_graphs_rebuild_existing_partitions_and_reach_new_ones(pg_admin_u
         before = _graph_options(conn)
         assert len(before) == 1 and all(sorted(o) == ["ef_construction=64", "m=16"] for o in before.values())
     # When the rest of the migrations run, and a project is created afterwards
-    migrate(database_url, every)
+    migrate(database_url, MIGRATIONS)
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO projects (team_id, name) VALUES (%s, 'new')", (team,))
         conn.commit()
@@ -112,12 +119,7 @@ def _out_of_line_embeddings(conn: psycopg.Connection[tuple[object, ...]], projec
 def test_inline_embeddings_rewrite_existing_partitions_and_reach_new_ones(pg_admin_url: str, tmp_path: Path) -> None:
     # Given a database migrated up to just before 0021, with a project whose chunks are long enough for TOAST
     # (content, tsvector and BM25 terms beside the 1,544-byte embedding pass the ~2 kB threshold)
-    database_url = _empty_database(pg_admin_url)
-    every = Path(__file__).resolve().parents[2] / "infra" / "db" / "migrations"
-    for path in every.glob("*.sql"):
-        if int(path.name[:4]) < 21:
-            (tmp_path / path.name).write_text(path.read_text())
-    migrate(database_url, tmp_path)
+    database_url = _migrated_before(pg_admin_url, tmp_path, 21)
     words = " ".join(f"topic{i} configures webhook retries for invoices and exports" for i in range(30))
     insert_document = (
         "INSERT INTO documents (project_id, title, content_type, content_hash) VALUES (%s, 'd', 'text/plain', 'h')"
@@ -138,7 +140,7 @@ def test_inline_embeddings_rewrite_existing_partitions_and_reach_new_ones(pg_adm
         assert _out_of_line_embeddings(conn, older) == (20, 20)  # the layout 0021 changes
         ids_before = conn.execute("SELECT id FROM chunks ORDER BY id").fetchall()
     # When the rest of the migrations run, and a project is created afterwards and ingests the same chunks
-    migrate(database_url, every)
+    migrate(database_url, MIGRATIONS)
     with psycopg.connect(database_url) as conn:
         newer = conn.execute(project, (team, "new")).fetchone()[0]  # type: ignore[index]
         document = conn.execute(insert_document, (newer,)).fetchone()[0]  # type: ignore[index]
