@@ -1,6 +1,7 @@
-"""Search latency by project size, with each chunk's embedding in its row or in TOAST (migration 0021).
+"""Search latency by project size, the layout before and after migration 0021 (or 0022), in one run.
 
     python -m bench.search_sizes                          # 500, 2,000, 5,000 and 10,000 chunks a project
+    python -m bench.search_sizes --before pending --sizes 500 2000
     python -m bench.search_sizes --sizes 1000 3000 --queries 100
 
 Most projects are small: a hundred pages make a few thousand chunks. On a partition that small the planner
@@ -8,14 +9,19 @@ reads every chunk and sorts them exactly rather than walking the HNSW graph, and
 embedding. Before migration 0021 an embedding (384 floats, 1,544 bytes) was stored out of line in the
 partition's TOAST table whenever the row passed ~2 kB, which a chunk with its full-text columns always does,
 so the scan fetched every embedding through the TOAST index. Migration 0021 keeps it in the row (STORAGE MAIN).
+Before migration 0022 the full-text GIN index kept new chunks' lexemes in its pending list, which every hybrid
+search reads in full until a vacuum, and autovacuum leaves a partition under ~1,000 inserts unvacuumed.
 
-For each size, the same corpus goes into --projects-per-arm projects of each arm: "toast" (the partition's
-embedding column set back to EXTERNAL and the partition rewritten: the layout before 0021) and "inline" (as the
-migrations leave it). Questions alternate between the arms, so both see the same machine. Printed per size and
-arm: project-wide search (the chat's new-thread statement) and a thread scoped to one document, vector-only
-and hybrid (the default), p50 / p95 ms, and the plan Postgres chose (graph or exact sort); then the partitions'
-heap and TOAST sizes. The corpus is bench.chat's synthetic support documentation (real embeddings of its
-unique passages, blends for the rest), questions embedded one at a time as the chat does.
+For each size, the same corpus goes into --projects-per-arm projects of each arm: "before" and "after" (as
+the migrations leave it). `--before toast` (the default): the before arm's embedding column is set back to
+EXTERNAL and the partition rewritten, the layout before 0021. `--before pending`: the before arm's GIN index
+takes fastupdate back before its chunks are loaded, as before 0022. Nothing is vacuumed (autovacuum would not,
+under its insert threshold); every partition is analysed, as autoanalyze does after 50 rows and 10%. Questions
+alternate between the arms, so both see the same machine. Printed per size and arm: project-wide search (the
+chat's new-thread statement) and a thread scoped to one document, vector-only and hybrid (the default), p50 /
+p95 ms, and the plan Postgres chose (graph or exact sort); then the partitions' heap and TOAST sizes. The
+corpus is bench.chat's synthetic support documentation (real embeddings of its unique passages, blends for the
+rest), questions embedded one at a time as the chat does.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from threadline.bootstrap import Container
 from threadline.domain import tenancy
 from threadline.settings import Settings
 
-ARMS = ("toast", "inline")
+ARMS = ("before", "after")
 CHUNKS_PER_DOCUMENT = 20
 TOP_K = 6
 
@@ -80,6 +86,21 @@ def _as_before_0021(conn: psycopg.Connection[Any], project_id: uuid.UUID) -> Non
     conn.execute(f"VACUUM FULL {table}")
 
 
+def _as_before_0022(conn: psycopg.Connection[Any], project_id: uuid.UUID) -> None:
+    """The partition's full-text index with a pending list again (fastupdate on), as before migration 0022."""
+    row = conn.execute(
+        "SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
+        " JOIN pg_am a ON a.oid = i.relam WHERE t.relname = %s AND a.amname = 'gin'",
+        (_partition(project_id),),
+    ).fetchone()
+    assert row is not None
+    conn.execute(f"ALTER INDEX {row[0]} SET (fastupdate = on)")
+
+
+# What the before arm undoes, and whether before or after its chunks are loaded.
+BEFORE = {"toast": (_as_before_0021, "after loading"), "pending": (_as_before_0022, "before loading")}
+
+
 def _plan(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]) -> str:
     """ "graph" if the search walked the partition's HNSW index, else "exact" (a scoped thread's statement holds
     both branches, and a one-time filter skips one, so this reads which node ran, not which is planned)."""
@@ -100,6 +121,7 @@ def _build(
     per_arm: int,
     texts: Sequence[str],
     vectors: np.ndarray[Any, Any],
+    before: str,
 ) -> dict[tuple[int, str], list[uuid.UUID]]:
     """Every (size, arm)'s projects, created through the tenancy code (the trigger makes their partitions)."""
     team = tenancy.create_team(container.tenancy, "bench")
@@ -110,15 +132,18 @@ def _build(
         for arm in ARMS:
             for n in range(per_arm):
                 project = tenancy.create_project(container.tenancy, team.id, f"{arm} {size} {n}")
+                undo, when = BEFORE[before]
+                if arm == "before" and when == "before loading":
+                    undo(conn, project.id)
                 with conn.transaction():
                     _load(conn, project.id, size, texts, vectors, numbers)
-                if arm == "toast":
-                    _as_before_0021(conn, project.id)
+                if arm == "before" and when == "after loading":
+                    undo(conn, project.id)
                 projects.setdefault((size, arm), []).append(project.id)
-    # As autovacuum would leave them: GIN pending lists merged, visibility maps set, statistics current (the
-    # toast arm's partitions were rewritten, which rebuilt their indexes; this does the same for the other arm).
-    conn.execute("VACUUM (ANALYZE) chunks")
-    conn.execute("VACUUM (ANALYZE) documents")
+    # Statistics, as autoanalyze keeps them; no vacuum, which autovacuum runs on a partition only after 1,000
+    # inserts plus a fifth of its rows.
+    conn.execute("ANALYZE chunks")
+    conn.execute("ANALYZE documents")
     took = time.perf_counter() - started
     print(f"loaded {sum(sizes) * len(ARMS) * per_arm:,} chunks in {took:.0f} s", flush=True)
     return projects
@@ -187,6 +212,9 @@ def main(argv: list[str] | None = None) -> None:
         prog="python -m bench.search_sizes", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2_000, 5_000, 10_000], help="chunks a project")
+    parser.add_argument(
+        "--before", choices=sorted(BEFORE), default="toast", help="the layout of the before arm: 0021's or 0022's"
+    )
     parser.add_argument("--projects-per-arm", type=int, default=2)
     parser.add_argument("--queries", type=int, default=120, help="timed searches per size, arm and kind")
     parser.add_argument("--unique", type=int, default=2_000, help="passages embedded for real")
@@ -205,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     with bench_database() as url, psycopg.connect(url, autocommit=True) as conn:
         register_vector(conn)
         container = Container(Settings(database_url=url))
-        projects = _build(conn, container, args.sizes, args.projects_per_arm, texts, vectors)
+        projects = _build(conn, container, args.sizes, args.projects_per_arm, texts, vectors, args.before)
         scoped = {pid: _scoped_thread(conn, pid) for ids in projects.values() for pid in ids}
         print(f"{'chunks a project':>16}  {'arm':6}  {'search':32}  {'p50 ms':>7}  {'p95 ms':>7}  plan")
         for size in args.sizes:
@@ -219,8 +247,8 @@ def main(argv: list[str] | None = None) -> None:
                             f"{size:>16,}  {arm:6}  {mode + ', ' + scope:32}  {percentile(took, 50):7.2f}"
                             f"  {percentile(took, 95):7.2f}  {'/'.join(sorted(plans))}"
                         )
-                    ratio = percentile(timed["toast"][0], 50) / max(1e-9, percentile(timed["inline"][0], 50))
-                    print(f"{'':>16}  {'':6}  {'p50 toast / inline':32}  {ratio:7.2f}x", flush=True)
+                    ratio = percentile(timed["before"][0], 50) / max(1e-9, percentile(timed["after"][0], 50))
+                    print(f"{'':>16}  {'':6}  {'p50 before / after':32}  {ratio:7.2f}x", flush=True)
         _print_storage(conn, projects)
         container.close()
 

@@ -166,3 +166,52 @@ def test_inline_embeddings_rewrite_existing_partitions_and_reach_new_ones(pg_adm
             (older, "[" + ",".join(["0.2"] * 384) + "]"),
         ).fetchone()
         assert found == (5,)
+
+
+def _gin_options(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, list[str] | None]:
+    """Each partition's full-text (GIN) index and its storage parameters."""
+    rows = conn.execute(
+        "SELECT t.relname, i.reloptions FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        " JOIN pg_class t ON t.oid = x.indrelid JOIN pg_am a ON a.oid = i.relam"
+        " WHERE a.amname = 'gin' AND t.relname LIKE 'chunks\\_%%' AND t.relkind = 'r'"
+    ).fetchall()
+    return {str(name): options for name, options in rows}  # type: ignore[misc]
+
+
+@pytest.mark.integration
+def test_full_text_indexes_lose_their_pending_lists_in_existing_partitions_and_new_ones(
+    pg_admin_url: str, tmp_path: Path
+) -> None:
+    # Given a database migrated up to just before 0022, with a project and a chunk: its partition's GIN index
+    # has the default pending list (fastupdate on, no option set)
+    database_url = _migrated_before(pg_admin_url, tmp_path, 22)
+    with psycopg.connect(database_url) as conn:
+        team = conn.execute("INSERT INTO teams (name) VALUES ('t') RETURNING id").fetchone()[0]  # type: ignore[index]
+        project = "INSERT INTO projects (team_id, name) VALUES (%s, %s) RETURNING id"
+        older = conn.execute(project, (team, "old")).fetchone()[0]  # type: ignore[index]
+        document = conn.execute(
+            "INSERT INTO documents (project_id, title, content_type, content_hash) VALUES (%s, 'd', 'text/plain', 'h')"
+            " RETURNING id",
+            (older,),
+        ).fetchone()[0]  # type: ignore[index]
+        conn.execute(
+            "INSERT INTO chunks (document_id, project_id, ordinal, content, embedding)"
+            " VALUES (%s, %s, 0, 'Webhook retries back off', %s)",
+            (document, older, "[" + ",".join(["0.1"] * 384) + "]"),
+        )
+        conn.commit()
+        assert list(_gin_options(conn).values()) == [None]
+    # When the rest of the migrations run, and a project is created afterwards
+    migrate(database_url, MIGRATIONS)
+    with psycopg.connect(database_url) as conn:
+        conn.execute(project, (team, "new"))
+        conn.commit()
+        # Then both partitions' GIN indexes write lexemes straight into the index, and the old chunk is found by it
+        options = _gin_options(conn)
+        assert len(options) == 2 and all(o == ["fastupdate=off"] for o in options.values()), options
+        conn.execute("SET enable_seqscan = off")
+        found = conn.execute(
+            "SELECT content FROM chunks WHERE project_id = %s AND search @@ to_tsquery('english', 'webhook')",
+            (older,),
+        ).fetchall()
+        assert found == [("Webhook retries back off",)]
