@@ -31,6 +31,37 @@ def _migrated_before(admin_url: str, folder: Path, version: int) -> str:
     return database_url
 
 
+def _vector(value: float) -> str:
+    """A 384-dimension vector literal with every component `value`."""
+    return "[" + ",".join([str(value)] * 384) + "]"
+
+
+def _team(conn: psycopg.Connection[tuple[object, ...]]) -> object:
+    row = conn.execute("INSERT INTO teams (name) VALUES ('t') RETURNING id").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def _project(conn: psycopg.Connection[tuple[object, ...]], team: object, name: str, contents: list[str]) -> object:
+    """A project (0015's trigger makes its partition) with one document holding a chunk of each of `contents`,
+    committed."""
+    project = conn.execute("INSERT INTO projects (team_id, name) VALUES (%s, %s) RETURNING id", (team, name)).fetchone()
+    assert project is not None
+    document = conn.execute(
+        "INSERT INTO documents (project_id, title, content_type, content_hash) VALUES (%s, 'd', 'text/plain', 'h')"
+        " RETURNING id",
+        (project[0],),
+    ).fetchone()
+    assert document is not None
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO chunks (document_id, project_id, ordinal, content, embedding) VALUES (%s, %s, %s, %s, %s)",
+            [(document[0], project[0], n, content, _vector(0.1)) for n, content in enumerate(contents)],
+        )
+    conn.commit()
+    return project[0]
+
+
 @pytest.mark.integration
 def test_migrate_applies_once_and_detects_edits(pg_admin_url: str, tmp_path: Path) -> None:
     # Given an empty database and a migration folder
@@ -72,26 +103,14 @@ def test_denser_graphs_rebuild_existing_partitions_and_reach_new_ones(pg_admin_u
     # Given a database migrated up to just before 0020, with a project (so a partition and its graph) and a chunk
     database_url = _migrated_before(pg_admin_url, tmp_path, 20)
     with psycopg.connect(database_url) as conn:
-        team = conn.execute("INSERT INTO teams (name) VALUES ('t') RETURNING id").fetchone()[0]  # type: ignore[index]
-        project = "INSERT INTO projects (team_id, name) VALUES (%s, 'old') RETURNING id"
-        older = conn.execute(project, (team,)).fetchone()[0]  # type: ignore[index]
-        document = conn.execute(
-            "INSERT INTO documents (project_id, title, content_type, content_hash) VALUES (%s, 'd', 'text/plain', 'h')"
-            " RETURNING id",
-            (older,),
-        ).fetchone()[0]  # type: ignore[index]
-        conn.execute(
-            "INSERT INTO chunks (document_id, project_id, ordinal, content, embedding) VALUES (%s, %s, 0, 'x', %s)",
-            (document, older, "[" + ",".join(["0.1"] * 384) + "]"),
-        )
-        conn.commit()
+        team = _team(conn)
+        older = _project(conn, team, "old", ["x"])
         before = _graph_options(conn)
         assert len(before) == 1 and all(sorted(o) == ["ef_construction=64", "m=16"] for o in before.values())
     # When the rest of the migrations run, and a project is created afterwards
     migrate(database_url, MIGRATIONS)
     with psycopg.connect(database_url) as conn:
-        conn.execute("INSERT INTO projects (team_id, name) VALUES (%s, 'new')", (team,))
-        conn.commit()
+        _project(conn, team, "new", [])
         options = _graph_options(conn)
         # Then both partitions' graphs are built with ef_construction 128, m unchanged, and the graph finds the chunk
         assert len(options) == 2
@@ -99,7 +118,7 @@ def test_denser_graphs_rebuild_existing_partitions_and_reach_new_ones(pg_admin_u
         conn.execute("SET enable_seqscan = off")
         found = conn.execute(
             "SELECT content FROM chunks WHERE project_id = %s ORDER BY embedding <=> %s LIMIT 1",
-            (older, "[" + ",".join(["0.2"] * 384) + "]"),
+            (older, _vector(0.2)),
         ).fetchall()
         assert found == [("x",)]
 
@@ -121,31 +140,16 @@ def test_inline_embeddings_rewrite_existing_partitions_and_reach_new_ones(pg_adm
     # (content, tsvector and BM25 terms beside the 1,544-byte embedding pass the ~2 kB threshold)
     database_url = _migrated_before(pg_admin_url, tmp_path, 21)
     words = " ".join(f"topic{i} configures webhook retries for invoices and exports" for i in range(30))
-    insert_document = (
-        "INSERT INTO documents (project_id, title, content_type, content_hash) VALUES (%s, 'd', 'text/plain', 'h')"
-        " RETURNING id"
-    )
-    insert_chunks = (
-        "INSERT INTO chunks (document_id, project_id, ordinal, content, embedding)"
-        " SELECT %s, %s, n, %s || n, %s FROM generate_series(0, 19) n"
-    )
-    vector = "[" + ",".join(["0.1"] * 384) + "]"
+    long_chunks = [f"{words} {n}" for n in range(20)]
     with psycopg.connect(database_url) as conn:
-        team = conn.execute("INSERT INTO teams (name) VALUES ('t') RETURNING id").fetchone()[0]  # type: ignore[index]
-        project = "INSERT INTO projects (team_id, name) VALUES (%s, %s) RETURNING id"
-        older = conn.execute(project, (team, "old")).fetchone()[0]  # type: ignore[index]
-        document = conn.execute(insert_document, (older,)).fetchone()[0]  # type: ignore[index]
-        conn.execute(insert_chunks, (document, older, words, vector))
-        conn.commit()
+        team = _team(conn)
+        older = _project(conn, team, "old", long_chunks)
         assert _out_of_line_embeddings(conn, older) == (20, 20)  # the layout 0021 changes
         ids_before = conn.execute("SELECT id FROM chunks ORDER BY id").fetchall()
     # When the rest of the migrations run, and a project is created afterwards and ingests the same chunks
     migrate(database_url, MIGRATIONS)
     with psycopg.connect(database_url) as conn:
-        newer = conn.execute(project, (team, "new")).fetchone()[0]  # type: ignore[index]
-        document = conn.execute(insert_document, (newer,)).fetchone()[0]  # type: ignore[index]
-        conn.execute(insert_chunks, (document, newer, words, vector))
-        conn.commit()
+        newer = _project(conn, team, "new", long_chunks)
         # Then every embedding is in its row, the old project's chunks kept (same ids), and both partitions
         # say MAIN, so chunks stored later stay in the row too
         assert _out_of_line_embeddings(conn, older) == (0, 20)
@@ -163,7 +167,7 @@ def test_inline_embeddings_rewrite_existing_partitions_and_reach_new_ones(pg_adm
         conn.execute("SET enable_seqscan = off")
         found = conn.execute(
             "SELECT count(*) FROM (SELECT 1 FROM chunks WHERE project_id = %s ORDER BY embedding <=> %s LIMIT 5) f",
-            (older, "[" + ",".join(["0.2"] * 384) + "]"),
+            (older, _vector(0.2)),
         ).fetchone()
         assert found == (5,)
 
@@ -186,26 +190,13 @@ def test_full_text_indexes_lose_their_pending_lists_in_existing_partitions_and_n
     # has the default pending list (fastupdate on, no option set)
     database_url = _migrated_before(pg_admin_url, tmp_path, 22)
     with psycopg.connect(database_url) as conn:
-        team = conn.execute("INSERT INTO teams (name) VALUES ('t') RETURNING id").fetchone()[0]  # type: ignore[index]
-        project = "INSERT INTO projects (team_id, name) VALUES (%s, %s) RETURNING id"
-        older = conn.execute(project, (team, "old")).fetchone()[0]  # type: ignore[index]
-        document = conn.execute(
-            "INSERT INTO documents (project_id, title, content_type, content_hash) VALUES (%s, 'd', 'text/plain', 'h')"
-            " RETURNING id",
-            (older,),
-        ).fetchone()[0]  # type: ignore[index]
-        conn.execute(
-            "INSERT INTO chunks (document_id, project_id, ordinal, content, embedding)"
-            " VALUES (%s, %s, 0, 'Webhook retries back off', %s)",
-            (document, older, "[" + ",".join(["0.1"] * 384) + "]"),
-        )
-        conn.commit()
+        team = _team(conn)
+        older = _project(conn, team, "old", ["Webhook retries back off"])
         assert list(_gin_options(conn).values()) == [None]
     # When the rest of the migrations run, and a project is created afterwards
     migrate(database_url, MIGRATIONS)
     with psycopg.connect(database_url) as conn:
-        conn.execute(project, (team, "new"))
-        conn.commit()
+        _project(conn, team, "new", [])
         # Then both partitions' GIN indexes write lexemes straight into the index, and the old chunk is found by it
         options = _gin_options(conn)
         assert len(options) == 2 and all(o == ["fastupdate=off"] for o in options.values()), options
