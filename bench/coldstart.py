@@ -8,12 +8,21 @@ Each function runs in a fresh Python process, as a new Lambda execution environm
   first   the first invocation with the sample event of events/ (ids that exist nowhere, so it runs
           the real path to the database and the AWS endpoint and ends with "not found" or a reported
           batch failure: the outcome column says which).
-The baseline is an empty handler with Powertools' Logger, Tracer, Metrics and BatchProcessor, the
-floor every function shares; the ratio columns divide by its import time and by its whole cold start
-(import + first invocation; a function's total adds its model load). A database (embedded Postgres,
-or BENCH_DATABASE_URL's server) and an in-process moto server stand in for RDS and AWS. Target:
-every import <= 300 ms on a free machine. With --no-bytecode every process compiles what it imports, as a
-Lambda environment does (the layers and the code ship no .pyc: docs/architecture.md, "The layer ships no bytecode").
+The baseline is an empty handler with Powertools' Logger, Tracer, Metrics and BatchProcessor as Powertools'
+documentation writes it (`Tracer()`, which patches every library X-Ray can trace when it is created); the
+ratio columns divide by its import time and by its whole cold start (import + first invocation; a function's
+total adds its model load). A second row shows the same handler with `Tracer(auto_patch=False)`, the floor
+under a function that patches nothing up front (threadline/observability.py). A database (embedded Postgres,
+or BENCH_DATABASE_URL's server) and an in-process moto server stand in for RDS and AWS.
+
+Each child runs in Lambda's environment as the template deploys it: LAMBDA_TASK_ROOT and the other reserved
+variables, and tracing on (`Tracing: Active`). Both decide what the imports cost: Powertools enables the
+Tracer only where LAMBDA_TASK_ROOT is set, and the X-Ray SDK outside Lambda builds a botocore client for its
+sampler at import (~0.3 s here), which Lambda never does. The X-Ray daemon is a UDP socket of this process;
+each invocation gets a sampled trace header, as Lambda's runtime sets it, and the documents the daemon
+received are counted. Target: every import <= 300 ms on a free machine. With --no-bytecode every process
+compiles what it imports, as a Lambda environment does (the layers and the code ship no .pyc:
+docs/architecture.md, "The layer ships no bytecode").
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,13 +59,14 @@ EVENT_OF = {
 # Functions whose work embeds text: their model load is timed on its own.
 EMBEDS = {"ApiFunction", "ChatFunction", "IngestFunction", "BackfillClassifyRangeFunction", "ClassifierFunction"}
 BASELINE = "(empty Powertools handler)"
+FLOOR = "(same, Tracer patching nothing)"
 
 _BASELINE_MODULE = """
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
 logger = Logger(service="baseline")
-tracer = Tracer(service="baseline")
+tracer = Tracer(service="baseline", auto_patch=AUTO_PATCH)
 metrics = Metrics(namespace="Baseline", service="baseline")
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -87,8 +99,8 @@ def child(function: str, handler: str) -> dict[str, Any]:
     """In a fresh process: import, model load and first invocation of one function, in milliseconds."""
     figures: dict[str, Any] = {}
     started = time.perf_counter()
-    if function == BASELINE:
-        namespace: dict[str, Any] = {}
+    if function in (BASELINE, FLOOR):
+        namespace: dict[str, Any] = {"AUTO_PATCH": function == BASELINE}
         exec(compile(_BASELINE_MODULE, "baseline_handler", "exec"), namespace)
         entry = namespace["lambda_handler"]
     elif handler == "run.sh":
@@ -107,6 +119,9 @@ def child(function: str, handler: str) -> dict[str, Any]:
         started = time.perf_counter()
         get_container().embedder.embed(["warm up"])
         figures["model_ms"] = (time.perf_counter() - started) * 1000
+    # As Lambda's runtime does before each invocation: the trace header, sampled, so the trace is recorded.
+    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
+    os.environ["_X_AMZN_TRACE_ID"] = f"Root={root};Parent={os.urandom(8).hex()};Sampled=1"
     started = time.perf_counter()
     try:
         if handler == "run.sh":
@@ -114,7 +129,7 @@ def child(function: str, handler: str) -> dict[str, Any]:
 
             started = time.perf_counter()
             TestClient(app).get("/health").raise_for_status()
-        elif function == BASELINE:
+        elif function in (BASELINE, FLOOR):
             entry(json.loads((EVENTS / "sqs/measure_interaction.json").read_text()), _Context())
         else:
             entry(json.loads((EVENTS / EVENT_OF[function]).read_text()), _Context())
@@ -135,6 +150,55 @@ def functions() -> dict[str, str]:
         for name, r in resources.items()
         if r.get("Type") == "AWS::Serverless::Function"
     }
+
+
+def traced_functions() -> set[str]:
+    """The functions template.yaml deploys with X-Ray tracing on: their own Tracing, else the Globals'."""
+    from threadline.local.template import load_sam
+
+    template = load_sam(REPO_ROOT / "template.yaml")
+    default = template.get("Globals", {}).get("Function", {}).get("Tracing", "PassThrough")
+    return {
+        name
+        for name, r in template["Resources"].items()
+        if r.get("Type") == "AWS::Serverless::Function" and r["Properties"].get("Tracing", default) == "Active"
+    }
+
+
+class XRayDaemon:
+    """A UDP socket where the X-Ray daemon would listen: counts the documents the SDK sends, each a
+    '{"format": "json", "version": 1}' header line and one segment or subsegment."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.documents: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        """AWS_XRAY_DAEMON_ADDRESS for the children."""
+        host, port = self.socket.getsockname()
+        return f"{host}:{port}"
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                datagram = self.socket.recv(65536)
+            except TimeoutError:
+                continue
+            header, _, body = datagram.partition(b"\n")
+            if json.loads(header).get("format") == "json":
+                self.documents.append(json.loads(body))
+
+    def close(self) -> None:
+        """Stop receiving (what arrived stays in `documents`)."""
+        self._stop.set()
+        self._thread.join()
+        self.socket.close()
 
 
 def _run_child(function: str, handler: str, env: dict[str, str], no_bytecode: Path | None = None) -> dict[str, Any]:
@@ -186,9 +250,16 @@ def main(argv: list[str] | None = None) -> None:
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
+    daemon = XRayDaemon()
+    traced = traced_functions() | {BASELINE, FLOOR}
     try:
         with bench_database() as url:
-            env = os.environ | {
+            env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"} | {
+                # Lambda's reserved variables that change what a function does at import (see the docstring).
+                "LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions"),
+                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+                "AWS_XRAY_DAEMON_ADDRESS": daemon.address,
+                "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
                 "DATABASE_URL": url,
                 "AWS_ENDPOINT_URL": f"http://{host}:{port}",
                 "AWS_ACCESS_KEY_ID": "bench",
@@ -200,16 +271,22 @@ def main(argv: list[str] | None = None) -> None:
             }
             with tempfile.TemporaryDirectory(prefix="coldstart-pycache-") as empty:
                 no_bytecode = Path(empty) if args.no_bytecode else None
-                _report({BASELINE: "-"} | chosen, env, args.rounds, no_bytecode)
+                _report({BASELINE: "-", FLOOR: "-"} | chosen, env, traced, args.rounds, no_bytecode)
     finally:
         moto.stop()
+        daemon.close()
+    traces = {d.get("trace_id") for d in daemon.documents}
+    print(f"X-Ray daemon: {len(daemon.documents)} documents received, {len(traces)} traces")
 
 
-def _report(targets: dict[str, str], env: dict[str, str], rounds: int, no_bytecode: Path | None) -> None:
+def _report(
+    targets: dict[str, str], env: dict[str, str], traced: set[str], rounds: int, no_bytecode: Path | None
+) -> None:
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for _ in range(rounds):  # rounds alternate between functions, so a busy moment hits all of them
         for name, handler in targets.items():
-            runs[name].append(_run_child(name, handler, env, no_bytecode))
+            untraced = {} if name in traced else {"POWERTOOLS_TRACE_DISABLED": "true"}
+            runs[name].append(_run_child(name, handler, env | untraced, no_bytecode))
 
     def median(name: str, key: str) -> float | None:
         values = sorted(r[key] for r in runs[name] if key in r)
@@ -219,7 +296,10 @@ def _report(targets: dict[str, str], env: dict[str, str], rounds: int, no_byteco
     assert base_import is not None and base_first is not None
     base_total = base_import + base_first
     compiled = ", every module compiled on import (no bytecode)" if no_bytecode else ""
-    print(f"median of {rounds} fresh processes each{compiled}; x = times the empty Powertools handler's figure")
+    print(
+        f"median of {rounds} fresh processes each{compiled}, in Lambda's environment with tracing as the template"
+        " sets it; x = times the empty Powertools handler's figure"
+    )
     print(
         f"{'function':<32} {'import ms':>9} {'x':>5} {'model ms':>9} {'first ms':>9} {'total ms':>9} {'x':>5}  outcome"
     )
