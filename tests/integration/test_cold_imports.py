@@ -43,12 +43,15 @@ def _handler_modules() -> dict[str, str]:
 
 
 def _in_fresh_interpreter(code: str, function_name: str | None = None) -> Any:
-    """Run `code` in a new interpreter with the functions and the benchmarks on its path (a Lambda environment's
-    function name when given); what it printed, as JSON."""
+    """Run `code` in a new interpreter with the functions and the benchmarks on its path; what it printed, as JSON.
+
+    With a function name, the interpreter is a Lambda environment as the template deploys it: the function's
+    name, LAMBDA_TASK_ROOT (where Powertools enables the Tracer) and tracing on (`Tracing: Active`)."""
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)])}
-    env.pop("AWS_LAMBDA_FUNCTION_NAME", None)
+    for name in ("AWS_LAMBDA_FUNCTION_NAME", "LAMBDA_TASK_ROOT", "POWERTOOLS_TRACE_DISABLED"):
+        env.pop(name, None)
     if function_name:
-        env["AWS_LAMBDA_FUNCTION_NAME"] = function_name
+        env |= {"AWS_LAMBDA_FUNCTION_NAME": function_name, "LAMBDA_TASK_ROOT": str(REPO_ROOT / "functions")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -100,12 +103,14 @@ def loaded_by_handler() -> dict[str, AfterImport]:
 def test_importing_a_handler_loads_no_model_driver_or_client(
     module: str, loaded_by_handler: dict[str, AfterImport]
 ) -> None:
-    # Given a fresh interpreter, as a new Lambda execution environment is
+    # Given a fresh interpreter, as a new Lambda execution environment is, with tracing on as deployed
     # When it imports the handler module
     loaded = loaded_by_handler[module].packages
 
-    # Then no model runtime, LLM SDK, AWS SDK client or database driver came with it
+    # Then no model runtime, LLM SDK, AWS SDK client or database driver came with it, nor anything X-Ray would
+    # patch (its patch_all imported psycopg, httpx, requests and botocore's clients into every function)
     assert not loaded & NEVER_AT_IMPORT, sorted(loaded & NEVER_AT_IMPORT)
+    assert not loaded & {"requests", "sqlite3"}, sorted(loaded & {"requests", "sqlite3"})
     assert not loaded & MCP_SDK, sorted(loaded & MCP_SDK)
     if module != "threadline.handlers.api":
         assert not loaded & WEB, sorted(loaded & WEB)
@@ -191,3 +196,39 @@ def test_the_cold_start_benchmark_starts_each_child_with_the_standard_library_on
 
     # Then nothing but the standard library came with it: what a handler imports is timed, not preloaded
     assert loaded - set(sys.stdlib_module_names) == {"bench"}
+
+
+# What each traced library looks like once X-Ray has patched it (aws_xray_sdk.ext.*.patch).
+_PATCHED_STATE = (
+    "import json, sys; import threadline.handlers.metrics; from aws_xray_sdk.core import patcher;"
+    "patched_at_import = sorted(patcher._PATCHED_MODULES);"
+    "import boto3, httpx, psycopg, openai, botocore.client;"
+    "print(json.dumps([patched_at_import, sorted(patcher._PATCHED_MODULES),"
+    " type(botocore.client.BaseClient._make_api_call).__name__, type(psycopg.connect).__name__,"
+    " [c.__module__ for c in openai.DefaultHttpxClient.__mro__]]))"
+)
+
+
+def test_a_traced_library_is_patched_on_its_first_import_and_not_before() -> None:
+    # Given a Lambda environment with tracing on, the handler imported (nothing patched yet)
+    # When the function's work imports the AWS SDK, the LLM SDK and the database driver
+    at_import, patched, api_call, connect, llm_client = _in_fresh_interpreter(_PATCHED_STATE, "MetricsFunction")
+
+    # Then AWS calls and the LLM SDK's HTTP client (which subclasses the instrumented httpx client, since httpx
+    # was patched before openai) were patched as they arrived; Postgres connections are left as they are
+    # (threadline/observability.py says why)
+    assert at_import == []
+    assert patched == ["botocore", "httpx"]
+    assert api_call == "BoundFunctionWrapper" and "FunctionWrapper" not in connect, (api_call, connect)
+    assert "aws_xray_sdk.ext.httpx.patch" in llm_client
+
+
+def test_nothing_is_patched_where_tracing_is_off() -> None:
+    # Given an interpreter outside Lambda (the tests, the CLI): Powertools disables the Tracer
+    # When the same libraries are imported
+    at_import, patched, api_call, connect, llm_client = _in_fresh_interpreter(_PATCHED_STATE)
+
+    # Then none of them is wrapped
+    assert at_import == [] and patched == []
+    assert "FunctionWrapper" not in api_call and "FunctionWrapper" not in connect, (api_call, connect)
+    assert "aws_xray_sdk.ext.httpx.patch" not in llm_client
