@@ -19,10 +19,10 @@ Each child runs in Lambda's environment as the template deploys it: LAMBDA_TASK_
 variables, and tracing on (`Tracing: Active`). Both decide what the imports cost: Powertools enables the
 Tracer only where LAMBDA_TASK_ROOT is set, and the X-Ray SDK outside Lambda builds a botocore client for its
 sampler at import (~0.3 s here), which Lambda never does. The X-Ray daemon is a UDP socket of this process;
-each invocation gets a sampled trace header, as Lambda's runtime sets it, and the documents the daemon
-received are counted. Target: every import <= 300 ms on a free machine. With --no-bytecode every process
-compiles what it imports, as a Lambda environment does (the layers and the code ship no .pyc:
-docs/architecture.md, "The layer ships no bytecode").
+each child gets a sampled trace header (`_X_AMZN_TRACE_ID`, which the SDK reads when an invocation starts),
+and the documents the daemon received are counted. Target: every import <= 300 ms on a free machine. With
+--no-bytecode every process compiles what it imports, as a Lambda environment does (the layers and the code
+ship no .pyc: docs/architecture.md, "The layer ships no bytecode").
 """
 
 from __future__ import annotations
@@ -30,11 +30,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -119,9 +117,6 @@ def child(function: str, handler: str) -> dict[str, Any]:
         started = time.perf_counter()
         get_container().embedder.embed(["warm up"])
         figures["model_ms"] = (time.perf_counter() - started) * 1000
-    # As Lambda's runtime does before each invocation: the trace header, sampled, so the trace is recorded.
-    root = f"1-{int(time.time()):08x}-{os.urandom(12).hex()}"
-    os.environ["_X_AMZN_TRACE_ID"] = f"Root={root};Parent={os.urandom(8).hex()};Sampled=1"
     started = time.perf_counter()
     try:
         if handler == "run.sh":
@@ -163,42 +158,6 @@ def traced_functions() -> set[str]:
         for name, r in template["Resources"].items()
         if r.get("Type") == "AWS::Serverless::Function" and r["Properties"].get("Tracing", default) == "Active"
     }
-
-
-class XRayDaemon:
-    """A UDP socket where the X-Ray daemon would listen: counts the documents the SDK sends, each a
-    '{"format": "json", "version": 1}' header line and one segment or subsegment."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.settimeout(0.2)
-        self.documents: list[dict[str, Any]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    @property
-    def address(self) -> str:
-        """AWS_XRAY_DAEMON_ADDRESS for the children."""
-        host, port = self.socket.getsockname()
-        return f"{host}:{port}"
-
-    def _receive(self) -> None:
-        while not self._stop.is_set():
-            try:
-                datagram = self.socket.recv(65536)
-            except TimeoutError:
-                continue
-            header, _, body = datagram.partition(b"\n")
-            if json.loads(header).get("format") == "json":
-                self.documents.append(json.loads(body))
-
-    def close(self) -> None:
-        """Stop receiving (what arrived stays in `documents`)."""
-        self._stop.set()
-        self._thread.join()
-        self.socket.close()
 
 
 def _run_child(function: str, handler: str, env: dict[str, str], no_bytecode: Path | None = None) -> dict[str, Any]:
@@ -246,6 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
     from bench.labelling_support import bench_database
+    from threadline.local.xray import XRayDaemon
 
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
@@ -275,18 +235,25 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         moto.stop()
         daemon.close()
-    traces = {d.get("trace_id") for d in daemon.documents}
-    print(f"X-Ray daemon: {len(daemon.documents)} documents received, {len(traces)} traces")
+    documents = daemon.documents()
+    print(f"X-Ray daemon: {len(documents)} documents received, {len({d.get('trace_id') for d in documents})} traces")
 
 
 def _report(
     targets: dict[str, str], env: dict[str, str], traced: set[str], rounds: int, no_bytecode: Path | None
 ) -> None:
+    from threadline.local.xray import trace_header
+
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
     for _ in range(rounds):  # rounds alternate between functions, so a busy moment hits all of them
         for name, handler in targets.items():
-            untraced = {} if name in traced else {"POWERTOOLS_TRACE_DISABLED": "true"}
-            runs[name].append(_run_child(name, handler, env | untraced, no_bytecode))
+            # The invocation's trace header, as Lambda's runtime sets it (read when the invocation starts).
+            tracing = (
+                {"_X_AMZN_TRACE_ID": trace_header(sampled=True)}
+                if name in traced
+                else {"POWERTOOLS_TRACE_DISABLED": "true"}
+            )
+            runs[name].append(_run_child(name, handler, env | tracing, no_bytecode))
 
     def median(name: str, key: str) -> float | None:
         values = sorted(r[key] for r in runs[name] if key in r)

@@ -91,8 +91,6 @@ class LocalCloud:
             "AWS_DEFAULT_REGION": self.deployment.region,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-            # X-Ray has no daemon here.
-            "POWERTOOLS_TRACE_DISABLED": "true",
         }
 
     @staticmethod

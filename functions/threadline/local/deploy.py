@@ -208,6 +208,7 @@ class _Deployer:
                 "Timeout": int(props.get("Timeout", 3)),
                 "MemorySize": int(props.get("MemorySize", 128)),
                 "Environment": {"Variables": env},
+                "TracingConfig": {"Mode": props.get("TracingConfig", {}).get("Mode", "PassThrough")},
             }
             try:
                 lam.create_function(FunctionName=name, Code={"ZipFile": code}, **config)
@@ -229,6 +230,7 @@ class _Deployer:
                 layer_dirs=tuple(path for path in layers if isinstance(path, Path)),
                 external_layers=tuple(str(layer) for layer in layers if not isinstance(layer, Path)),
                 async_config=invoke_configs.get(logical_id, AsyncConfig()),
+                tracing=config["TracingConfig"]["Mode"] == "Active",
             )
 
     def layer(self, reference: Any) -> Path | str:

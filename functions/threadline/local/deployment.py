@@ -31,6 +31,7 @@ class FunctionInfo:
     layer_dirs: tuple[Path, ...] = ()  # the local ContentUri folders of its layers, in order
     external_layers: tuple[str, ...] = ()  # layer ARNs that are not built from this template
     async_config: AsyncConfig = field(default_factory=AsyncConfig)
+    tracing: bool = False  # X-Ray active (`Tracing: Active`, TracingConfig Mode Active once transformed)
 
 
 @dataclass(frozen=True)

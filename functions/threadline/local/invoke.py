@@ -44,6 +44,7 @@ def spec_for(function: FunctionInfo, region: str, *, python: str = "") -> Functi
         external_layers=function.external_layers,
         python=python,
         region=region,
+        traced=function.tracing,
     )
 
 

@@ -118,7 +118,6 @@ def invoke_once(
             "AWS_ENDPOINT_URL": deployment.endpoint,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-            "POWERTOOLS_TRACE_DISABLED": "true",
             "DATABASE_URL": options.database_url,
         }
     )

@@ -11,7 +11,8 @@ Enforced as AWS enforces them: the function's Timeout (the worker is killed and 
 killed: `Runtime.OutOfMemory`) and the payload limits (6 MB synchronous request and response, 256 KB
 asynchronous event). Environment values under /opt/ are mapped to the function's layers; a path that no
 layer holds fails the invocation with the function, the variable and the path, as the model load would
-fail in AWS.
+fail in AWS. Tracing as deployed: a function with `Tracing: Active` runs with X-Ray on (the SDK's patched
+libraries included), its documents sent to the runtime's local daemon (local/xray.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import IO, Any
 
 from threadline.local import worker as _worker_module
 from threadline.local.worker import END_OF_LOGS, FRAME_HEADER, write_frame
+from threadline.local.xray import XRayDaemon, trace_header
 
 _LOG = logging.getLogger("threadline.local.runtime")
 _FUNCTION_LOG = logging.getLogger("threadline.local.functions")
@@ -89,6 +91,7 @@ class FunctionSpec:
     external_layers: tuple[str, ...] = ()  # layer ARNs not built here
     python: str = ""  # the interpreter; empty: the one running this process
     region: str = "us-east-1"
+    traced: bool = False  # X-Ray active: each invocation's trace header is sampled (local/xray.py)
 
 
 def map_layer_paths(spec: FunctionSpec) -> dict[str, str]:
@@ -123,11 +126,11 @@ def python_path(spec: FunctionSpec) -> str:
     return os.pathsep.join(entries)
 
 
-def lambda_environment(spec: FunctionSpec, pinned: Mapping[str, str]) -> dict[str, str]:
+def lambda_environment(spec: FunctionSpec, pinned: Mapping[str, str], xray_daemon: str = "") -> dict[str, str]:
     """Exactly the environment Lambda gives the function: its own values, the pinned ones, the reserved ones.
 
     Nothing else comes from this process: a value another function has, or the developer's shell has, is
-    not there, as it would not be in AWS.
+    not there, as it would not be in AWS. `xray_daemon`: the local X-Ray daemon's address (local/xray.py).
     """
     python = spec.python or _current_python()
     reserved = {
@@ -145,6 +148,9 @@ def lambda_environment(spec: FunctionSpec, pinned: Mapping[str, str]) -> dict[st
         "_HANDLER": spec.handler,
         "PYTHONPATH": python_path(spec),
         "TZ": ":UTC",
+        # Lambda sets both for the X-Ray SDK; each invocation's _X_AMZN_TRACE_ID comes with its request.
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        **({"AWS_XRAY_DAEMON_ADDRESS": xray_daemon} if xray_daemon else {}),
         "LANG": "en_US.UTF-8",
         "PATH": os.pathsep.join([str(Path(python).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": os.environ.get("HOME", "/tmp"),
@@ -379,6 +385,8 @@ class LambdaRuntime:
         self._lock = threading.Lock()
         self._closed = False
         self._no_new_workers = False
+        # Where the functions' traces go, as Lambda's X-Ray daemon (local/xray.py).
+        self.xray = XRayDaemon()
 
     def register(self, spec: FunctionSpec) -> None:
         """Make a function invocable (by logical id, name or ARN); a changed spec gets fresh workers."""
@@ -412,7 +420,7 @@ class LambdaRuntime:
             raise RequestTooLarge(spec.name, len(data), limit)
         request_id = str(uuid.uuid4())
         try:
-            environment = lambda_environment(spec, self.pinned)
+            environment = lambda_environment(spec, self.pinned, self.xray.address)
         except LayerPathError as exc:
             return Invocation({"errorType": "Runtime.LayerPathNotFound", "errorMessage": str(exc)}, True, request_id)
         pool = self._pool(spec)
@@ -471,6 +479,7 @@ class LambdaRuntime:
             "timeout_s": spec.timeout_s,
             "deadline_ms": int(time.time() * 1000) + spec.timeout_s * 1000,
             "environment": wanted if changed else None,
+            "trace_header": trace_header(sampled=spec.traced),
         }
         worker.environment = wanted
         self.log(spec.name, f"START RequestId: {request_id} Version: $LATEST")
@@ -516,6 +525,7 @@ class LambdaRuntime:
         for pool in pools:
             for worker in pool.drain():
                 worker.close()
+        self.xray.close()
 
 
 class _Discarded(Exception):

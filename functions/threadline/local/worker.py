@@ -165,6 +165,9 @@ def serve(request_fd: int, response_fd: int) -> None:
             return
         if request.get("environment") is not None:
             _apply_environment(request["environment"])
+        if request.get("trace_header"):
+            # As Lambda's runtime does before each invocation; the X-Ray SDK reads it when the handler starts.
+            os.environ["_X_AMZN_TRACE_ID"] = request["trace_header"]
         if init_error is not None:
             write_frame(response_fd, {"errored": True, "payload": json.dumps(init_error)})
             continue

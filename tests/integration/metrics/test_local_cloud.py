@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,3 +96,36 @@ def test_an_upload_is_imported_by_import_function(
         "rows_rejected": 1,
     }
     assert _rows(container, "SELECT count(*) FROM messages WHERE project_id = %s", project_id) == [(2,)]
+
+
+def test_a_traced_function_records_its_aws_calls_as_in_aws(
+    deployed: LocalCloud, deployed_api: tuple[TestClient, Container]
+) -> None:
+    client, container = deployed_api
+    # Given ImportFunction, deployed with `Tracing: Active` as every function is, and an upload
+    assert deployed.deployment.function("ImportFunction").tracing
+    project_id, headers = _project(container)
+    data = b"question,answer,timestamp\nHi?,Hello.,2026-02-01T10:00:00Z\n"
+    client.post(
+        f"/query/v1/projects/{project_id}/interactions/import/", files={"file": ("t.csv", data)}, headers=headers
+    )
+    seen = len(deployed.runtime.xray.documents())
+
+    # When its worker imports it, with X-Ray on and botocore and httpx patched as in Lambda
+    report = deployed.drain("ImportQueue")
+
+    # Then the import succeeded through the traced clients, and the daemon got the invocation's handler
+    # subsegment with its S3 read and its SQS send, all in the invocation's one trace
+    assert report.failed() == [] and len(report.succeeded("ImportQueue")) == 1
+    documents = deployed.runtime.xray.documents()[seen:]
+    handler = [d for d in documents if d["name"] == "## lambda_handler"]
+    assert len(handler) == 1
+    trace = deployed.runtime.xray.documents(handler[0]["trace_id"])
+    aws_calls = {(d["name"], d["aws"]["operation"]) for d in trace if d.get("namespace") == "aws"}
+    assert {("s3", "GetObject"), ("sqs", "SendMessageBatch")} <= aws_calls
+    assert all(d["parent_id"] == handler[0]["id"] for d in trace if d.get("namespace") == "aws")
+    # and no document carries the database password or the project's key
+    password = psycopg.conninfo.conninfo_to_dict(container.settings.database_url).get("password")
+    text = json.dumps(trace)
+    assert headers["X-API-KEY"] not in text
+    assert not password or str(password) not in text
