@@ -24,6 +24,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -228,7 +229,9 @@ class Worker:
             # The worker runs as a file, like Lambda's runtime client, not as `-m threadline.local.worker`: the
             # packaged code (`threadline invoke --package`) leaves threadline.local out, so the module is not on
             # the function's path. It imports only the standard library; -P keeps its folder off sys.path.
-            [spec.python or _current_python(), "-u", "-P", WORKER_SCRIPT, str(request_read), str(response_write)],
+            # Then the folders it may write to: Lambda's /tmp and this machine's temporary folder (local/worker.py).
+            [spec.python or _current_python(), "-u", "-P", WORKER_SCRIPT, str(request_read), str(response_write),
+             "/tmp", tempfile.gettempdir()],
             env=environment,
             cwd=spec.code_dir,
             stdin=subprocess.DEVNULL,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import tempfile
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +38,28 @@ def test_a_function_sees_only_its_own_environment(lcloud: LocalCloud) -> None:
     assert env["_HANDLER"] == "tests.fixtures.localcloud.handlers.tick"
     assert env["AWS_ENDPOINT_URL"] == lcloud.deployment.endpoint
     assert env["LAMBDA_TASK_ROOT"] == env["PYTHONPATH"].split(":")[0]
+
+
+def test_a_function_writes_only_to_tmp_as_in_lambda(lcloud: LocalCloud) -> None:
+    # Given WriterFunction, whose code folder stands for Lambda's read-only /var/task
+    code_dir = lcloud.runtime.spec("WriterFunction").code_dir
+    name = f"lct-written-{uuid.uuid4().hex}.txt"
+
+    # When it writes into its code folder, by absolute and by relative path (its working folder), then to /tmp
+    absolute = lcloud.invoke("WriterFunction", {"path": str(code_dir / name)})
+    relative = lcloud.invoke("WriterFunction", {"path": name})
+    in_tmp = lcloud.invoke("WriterFunction", {"path": str(Path(tempfile.gettempdir()) / name)})
+
+    # Then the code folder refused both as Lambda's filesystem does, and /tmp took the file
+    written = [path for path in (code_dir / name, Path(tempfile.gettempdir()) / name) if path.exists()]
+    for path in written:
+        path.unlink()
+    for refused in (absolute, relative):
+        assert not refused.errored, refused.payload
+        assert refused.payload["written"] is False and refused.payload["errno"] == errno.EROFS
+        assert "Read-only file system" in refused.payload["error"]
+    assert written == [Path(tempfile.gettempdir()) / name]
+    assert in_tmp.payload == {"written": True}
 
 
 def test_a_pinned_value_reaches_a_warm_worker(lcloud: LocalCloud) -> None:
