@@ -10,8 +10,9 @@ only when it uses it, and its calls are traced all the same (test_cold_imports c
 
 Not patched: psycopg. The SDK's psycopg patch wraps every connection in a proxy and records only
 `cursor().execute()`, while the SQL here runs through `Connection.execute`, pipelines and COPY on the
-connection itself (adapters/postgres/db.py): it traced none of it (tests/integration/metrics/
-test_local_cloud.py ran an import through it: no SQL document) and put a proxy in front of every statement.
+connection itself (adapters/postgres/db.py): it traced none of it (ImportFunction run traced with it on, as
+in tests/integration/metrics/test_local_cloud.py, sent no SQL document) and put a proxy in front of every
+connection.
 Database time shows as the handler subsegment's time outside its AWS and HTTP calls.
 """
 

@@ -3,7 +3,7 @@
 template.yaml deploys every function with `Tracing: Active`. In Lambda that means LAMBDA_TASK_ROOT (so
 Powertools enables the Tracer), a daemon at AWS_XRAY_DAEMON_ADDRESS, and a `_X_AMZN_TRACE_ID` header the
 runtime sets before each invocation; the X-Ray SDK then wraps what threadline/observability.py patches (AWS
-calls, psycopg's connections, httpx) and sends each finished subsegment to the daemon over UDP. The local
+calls, httpx) and sends each finished subsegment to the daemon over UDP. The local
 runtime gives its workers the same, so a function runs here with the patched libraries it has in AWS. The
 daemon itself (a Go binary AWS distributes outside any package index) cannot run here; this socket receives
 what the SDK sends and keeps the latest documents for tests and benchmarks to read.
