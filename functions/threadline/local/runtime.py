@@ -229,9 +229,11 @@ class Worker:
             # The worker runs as a file, like Lambda's runtime client, not as `-m threadline.local.worker`: the
             # packaged code (`threadline invoke --package`) leaves threadline.local out, so the module is not on
             # the function's path. It imports only the standard library; -P keeps its folder off sys.path.
-            # Then the folders it may write to: Lambda's /tmp and this machine's temporary folder (local/worker.py).
+            # Then the folders it may write to (Lambda's /tmp and this machine's temporary folder) and those it
+            # may not even there: its code and layers (local/worker.py).
             [spec.python or _current_python(), "-u", "-P", WORKER_SCRIPT, str(request_read), str(response_write),
-             "/tmp", tempfile.gettempdir()],
+             os.pathsep.join(["/tmp", tempfile.gettempdir()]),
+             os.pathsep.join(str(path) for path in (spec.code_dir, *spec.layer_dirs))],
             env=environment,
             cwd=spec.code_dir,
             stdin=subprocess.DEVNULL,

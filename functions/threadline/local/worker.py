@@ -167,9 +167,11 @@ _WRITES = {
 _OPEN_WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def read_only_filesystem(writable: tuple[str, ...]) -> None:
+def read_only_filesystem(writable: tuple[str, ...], read_only: tuple[str, ...] = ()) -> None:
     """Make this process's file writes fail outside `writable` as they fail in Lambda, where everything but
     /tmp is read-only (the code in /var/task, the layers in /opt): OSError EROFS, "Read-only file system".
+    `read_only` (the function's code and layer folders) stays read-only even inside a writable folder, as a
+    checkout under /tmp would otherwise be.
 
     An audit hook (PEP 578) sees every open for writing and every os-level change Python code makes; native
     code writing on its own (a C library) is not seen. Bytecode caches (__pycache__) are let through: in
@@ -177,12 +179,16 @@ def read_only_filesystem(writable: tuple[str, ...]) -> None:
     --no-bytecode measures; here failing them would only slow every worker.
     """
     roots = tuple(Path(root).resolve() for root in writable)
+    shipped = tuple(Path(root).resolve() for root in read_only)
 
     def refused(path: object) -> bool:
         if not isinstance(path, str | bytes | os.PathLike):
             return False  # a file descriptor, already open
         where = Path(os.fsdecode(path)).resolve()
-        return "__pycache__" not in where.parts and not any(where.is_relative_to(root) for root in roots)
+        if "__pycache__" in where.parts:
+            return False
+        inside = any(where.is_relative_to(root) for root in roots)
+        return not inside or any(where.is_relative_to(root) for root in shipped)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event == "open":  # (path, mode, flags): flags are the os.open flags, from open() and os.open() alike
@@ -198,11 +204,14 @@ def read_only_filesystem(writable: tuple[str, ...]) -> None:
     sys.addaudithook(hook)
 
 
-def serve(request_fd: int, response_fd: int, writable: tuple[str, ...] = ("/tmp",)) -> None:
+def serve(
+    request_fd: int, response_fd: int, writable: tuple[str, ...] = ("/tmp",), read_only: tuple[str, ...] = ()
+) -> None:
     """Import the Handler (`_HANDLER`), report readiness, then answer invocations until the pipe closes.
 
-    `writable`: what stands for Lambda's /tmp here (the only folders a function may write to)."""
-    read_only_filesystem(writable)
+    `writable`: what stands for Lambda's /tmp here (the only folders a function may write to); `read_only`:
+    the function's code and layers, never writable."""
+    read_only_filesystem(writable, read_only)
     started = time.monotonic()
     init_error: dict[str, Any] | None = None
     handler: Any = None
@@ -248,4 +257,6 @@ def serve(request_fd: int, response_fd: int, writable: tuple[str, ...] = ("/tmp"
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]), tuple(sys.argv[3:]) or ("/tmp",))
+    # Folders as os.pathsep-separated lists: the writable ones, then the read-only ones (local/runtime.py).
+    lists = [tuple(filter(None, arg.split(os.pathsep))) for arg in sys.argv[3:5]]
+    serve(int(sys.argv[1]), int(sys.argv[2]), *lists)
