@@ -135,29 +135,20 @@ def child(function: str, handler: str) -> dict[str, Any]:
     return figures
 
 
-def functions() -> dict[str, str]:
-    """Logical id -> Handler of every function in template.yaml."""
-    from threadline.local.template import load_sam
-
-    resources = load_sam(REPO_ROOT / "template.yaml")["Resources"]
-    return {
-        name: str(r["Properties"]["Handler"])
-        for name, r in resources.items()
-        if r.get("Type") == "AWS::Serverless::Function"
-    }
-
-
-def traced_functions() -> set[str]:
-    """The functions template.yaml deploys with X-Ray tracing on: their own Tracing, else the Globals'."""
+def functions() -> tuple[dict[str, str], set[str]]:
+    """Logical id -> Handler of every function in template.yaml, and those it deploys with X-Ray tracing on
+    (their own Tracing, else the Globals')."""
     from threadline.local.template import load_sam
 
     template = load_sam(REPO_ROOT / "template.yaml")
     default = template.get("Globals", {}).get("Function", {}).get("Tracing", "PassThrough")
-    return {
-        name
-        for name, r in template["Resources"].items()
-        if r.get("Type") == "AWS::Serverless::Function" and r["Properties"].get("Tracing", default) == "Active"
+    deployed = {
+        n: r["Properties"] for n, r in template["Resources"].items() if r.get("Type") == "AWS::Serverless::Function"
     }
+    return (
+        {name: str(props["Handler"]) for name, props in deployed.items()},
+        {name for name, props in deployed.items() if props.get("Tracing", default) == "Active"},
+    )
 
 
 def _run_child(function: str, handler: str, env: dict[str, str], no_bytecode: Path | None = None) -> dict[str, Any]:
@@ -195,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(child(*args.child)))
         return
-    targets = functions()
+    targets, traced_functions = functions()
     if unknown := sorted(set(args.only or ()) - set(targets)):
         parser.error(f"--only: not functions of template.yaml: {unknown}")
     chosen = {name: handler for name, handler in targets.items() if not args.only or name in args.only}
@@ -211,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     moto.start()
     host, port = moto.get_host_and_port()
     daemon = XRayDaemon()
-    traced = traced_functions() | {BASELINE, FLOOR}
+    traced = traced_functions | {BASELINE, FLOOR}
     try:
         with bench_database() as url:
             env = {k: v for k, v in os.environ.items() if k != "POWERTOOLS_TRACE_DISABLED"} | {
