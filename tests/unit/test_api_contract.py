@@ -7,6 +7,7 @@ without a documented body, or a route that ignores unknown query parameters.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, cast
 
 import pytest
@@ -16,7 +17,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from threadline.api.app import create_app
-from threadline.api.deps import reject_unknown_query
+from threadline.api.deps import get_principal, reject_unknown_query
 from threadline.api.models import RequestModel
 from threadline.bootstrap import Container
 
@@ -186,3 +187,24 @@ def test_every_json_body_is_a_request_model(app: FastAPI) -> None:
     # Then each derives from RequestModel: unknown fields and unstorable text (NUL) are refused at the edge
     assert routes, "the app takes no JSON body at all"
     assert loose == []
+
+
+@pytest.mark.unit
+def test_only_dependencies_that_block_run_in_the_threadpool(app: FastAPI) -> None:
+    # Given every dependency of every route, however deep
+    sync: set[Any] = set()
+
+    def walk(dependant: Any) -> None:
+        for sub in dependant.dependencies:
+            call = sub.call
+            # A dependency is a function or an object with a `__call__` (APIKeyHeader's is async).
+            if not (inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(type(call).__call__)):
+                sync.add(call)
+            walk(sub)
+
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            walk(route.dependant)
+    # Then only authentication (a database read) is a sync dependency: FastAPI runs each sync one in its
+    # threadpool, a thread hop on every request, so one that never blocks must be `async`
+    assert sync == {get_principal}

@@ -21,8 +21,9 @@ from threadline.domain.text import unstorable_reason
 _api_key_header = APIKeyHeader(name="X-API-KEY", auto_error=False, description="A project API key")
 
 
-def get_container(request: Request) -> Container:
-    """The container the app was built with."""
+async def get_container(request: Request) -> Container:
+    """The container the app was built with (`async`: it never blocks, and a sync dependency costs every request
+    a hop through the threadpool)."""
     container: Container = request.app.state.container
     return container
 
