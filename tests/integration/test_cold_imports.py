@@ -232,3 +232,31 @@ def test_nothing_is_patched_where_tracing_is_off() -> None:
     assert at_import == [] and patched == []
     assert "FunctionWrapper" not in api_call and "FunctionWrapper" not in connect, (api_call, connect)
     assert "aws_xray_sdk.ext.httpx.patch" not in llm_client
+
+
+def _openapi_after(first: str) -> Any:
+    """In ApiFunction's environment: import `first`, then the handler; whether FastAPI's OpenAPI models were built
+    by then, whether a model defined afterwards builds at once, and the app's OpenAPI document."""
+    code = (
+        f"import json; import {first}; import threadline.handlers.api; import fastapi.openapi.models as models;"
+        "from pydantic import BaseModel; from threadline.api.app import create_app; from threadline.bootstrap"
+        " import Container; from threadline.settings import Settings;"
+        "built = models.OpenAPI.__pydantic_complete__;"
+        "later = type('Later', (BaseModel,), {'__annotations__': {'a': int}}).__pydantic_complete__;"
+        "app = create_app(Container(Settings(database_url='postgresql://127.0.0.1:1/none')));"
+        "print(json.dumps([built, later, app.openapi()]))"
+    )
+    return _in_fresh_interpreter(code, "ApiFunction")
+
+
+def test_the_openapi_models_build_on_first_use_and_nothing_else_is_deferred() -> None:
+    # Given the API's handler imported as ApiFunction imports it (threadline/api/__init__.py imports FastAPI),
+    # and the same with FastAPI imported before it, as nothing deferred
+    deferred_built, later_built, spec = _openapi_after("json")
+    eager_built, _, eager_spec = _openapi_after("fastapi")
+
+    # Then the handler's import left FastAPI's OpenAPI models unbuilt, a model defined afterwards builds at once
+    # as pydantic's default says, and the document they build on first use is the one built eagerly
+    assert deferred_built is False and eager_built is True
+    assert later_built is True
+    assert len(spec["paths"]) > 20 and spec == eager_spec
