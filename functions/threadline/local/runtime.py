@@ -48,6 +48,8 @@ _RESPONSE_TOO_LARGE = "Response payload size exceeded maximum allowed payload si
 # Lambda gives the init phase 10 s; an init that runs over is retried inside the invoke, under the Timeout.
 INIT_LIMIT_S = 10.0
 WORKER_SCRIPT = str(Path(_worker_module.__file__).resolve())
+# Its sitecustomize gives each of a function's Python processes Lambda's read-only filesystem.
+LAMBDA_SITE = Path(_worker_module.__file__).resolve().parent / "lambda_site"
 _SAMPLE_S = 0.05  # how often a busy worker's memory is sampled
 _LAYER_ROOT = "/opt/"
 # External layers the local cloud stands in for, and the /opt paths their emulation provides.
@@ -159,6 +161,22 @@ def lambda_environment(spec: FunctionSpec, pinned: Mapping[str, str], xray_daemo
     return {**map_layer_paths(spec), **pinned, **reserved}
 
 
+def read_only_filesystem_environment(spec: FunctionSpec, environment: Mapping[str, str]) -> dict[str, str]:
+    """`environment` for starting one of the function's processes, with Lambda's read-only filesystem.
+
+    Adds local/lambda_site last on PYTHONPATH and names the folders the function may write to (Lambda's /tmp
+    and this machine's temporary folder) and those it may not even there (its code and layers). The
+    sitecustomize there installs the check and takes all three out again before the function's code runs.
+    """
+    path = [entry for entry in environment.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return {
+        **environment,
+        "PYTHONPATH": os.pathsep.join([*path, str(LAMBDA_SITE)]),
+        "_THREADLINE_LOCAL_WRITABLE": os.pathsep.join(["/tmp", tempfile.gettempdir()]),
+        "_THREADLINE_LOCAL_READ_ONLY": os.pathsep.join(str(p) for p in (spec.code_dir, *spec.layer_dirs)),
+    }
+
+
 def _current_python() -> str:
     return sys.executable
 
@@ -229,12 +247,8 @@ class Worker:
             # The worker runs as a file, like Lambda's runtime client, not as `-m threadline.local.worker`: the
             # packaged code (`threadline invoke --package`) leaves threadline.local out, so the module is not on
             # the function's path. It imports only the standard library; -P keeps its folder off sys.path.
-            # Then the folders it may write to (Lambda's /tmp and this machine's temporary folder) and those it
-            # may not even there: its code and layers (local/worker.py).
-            [spec.python or _current_python(), "-u", "-P", WORKER_SCRIPT, str(request_read), str(response_write),
-             os.pathsep.join(["/tmp", tempfile.gettempdir()]),
-             os.pathsep.join(str(path) for path in (spec.code_dir, *spec.layer_dirs))],
-            env=environment,
+            [spec.python or _current_python(), "-u", "-P", WORKER_SCRIPT, str(request_read), str(response_write)],
+            env=read_only_filesystem_environment(spec, environment),
             cwd=spec.code_dir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

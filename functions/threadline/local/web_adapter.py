@@ -28,7 +28,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from threadline.local.runtime import FunctionSpec, lambda_environment, log_to_logging
+from threadline.local.runtime import (
+    FunctionSpec,
+    lambda_environment,
+    log_to_logging,
+    read_only_filesystem_environment,
+)
 
 READINESS_TIMEOUT_S = 60.0
 _MIN_UNHEALTHY_STATUS = 500  # the adapter's default AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS
@@ -60,7 +65,8 @@ class WebAdapter:
         script = spec.code_dir / spec.handler
         self.process = subprocess.Popen(
             ["/bin/bash", str(script)],
-            env=environment,
+            # run.sh's `python3` gets Lambda's read-only filesystem, as every local function does.
+            env=read_only_filesystem_environment(self.spec, environment),
             cwd=spec.code_dir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

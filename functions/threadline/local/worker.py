@@ -1,7 +1,8 @@
 """One local Lambda execution environment: a process that imports a function's Handler once and serves invocations.
 
-The local runtime (local/runtime.py) starts `python -m threadline.local.worker REQUEST_FD RESPONSE_FD` with
-exactly the function's environment, as Lambda starts its runtime. Invocations arrive on REQUEST_FD and results
+The local runtime (local/runtime.py) starts this file as `python -u -P worker.py REQUEST_FD RESPONSE_FD` with
+exactly the function's environment (and Lambda's read-only filesystem, local/lambda_site), as Lambda starts its
+runtime. Invocations arrive on REQUEST_FD and results
 leave on RESPONSE_FD as length-prefixed JSON frames, so the handler's own stdout and stderr stay its logs.
 This module is the runtime's bootstrap inside the function's code, so it imports nothing but the standard
 library until it imports the Handler.
@@ -9,7 +10,6 @@ library until it imports the Handler.
 
 from __future__ import annotations
 
-import errno
 import importlib
 import json
 import os
@@ -18,7 +18,6 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 FRAME_HEADER = struct.Struct("!I")  # the length of the JSON message that follows
@@ -150,68 +149,10 @@ class _MarshalError(Exception):
     pass
 
 
-# Audit events that change the filesystem, and the positions of the paths they change.
-_WRITES = {
-    "os.mkdir": (0,),
-    "os.remove": (0,),
-    "os.rmdir": (0,),
-    "os.rename": (0, 1),
-    "os.link": (1,),
-    "os.symlink": (1,),
-    "os.truncate": (0,),
-    "os.chmod": (0,),
-    "os.chown": (0,),
-    "os.utime": (0,),
-    "shutil.rmtree": (0,),
-}
-_OPEN_WRITES = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-
-def read_only_filesystem(writable: tuple[str, ...], read_only: tuple[str, ...] = ()) -> None:
-    """Make this process's file writes fail outside `writable` as they fail in Lambda, where everything but
-    /tmp is read-only (the code in /var/task, the layers in /opt): OSError EROFS, "Read-only file system".
-    `read_only` (the function's code and layer folders) stays read-only even inside a writable folder, as a
-    checkout under /tmp would otherwise be.
-
-    An audit hook (PEP 578) sees every open for writing and every os-level change Python code makes; native
-    code writing on its own (a C library) is not seen. Bytecode caches (__pycache__) are let through: in
-    Lambda their writes fail silently and every cold start compiles its imports, which bench.coldstart
-    --no-bytecode measures; here failing them would only slow every worker.
-    """
-    roots = tuple(Path(root).resolve() for root in writable)
-    shipped = tuple(Path(root).resolve() for root in read_only)
-
-    def refused(path: object) -> bool:
-        if not isinstance(path, str | bytes | os.PathLike):
-            return False  # a file descriptor, already open
-        where = Path(os.fsdecode(path)).resolve()
-        if "__pycache__" in where.parts:
-            return False
-        inside = any(where.is_relative_to(root) for root in roots)
-        return not inside or any(where.is_relative_to(root) for root in shipped)
-
-    def hook(event: str, args: tuple[Any, ...]) -> None:
-        if event == "open":  # (path, mode, flags): flags are the os.open flags, from open() and os.open() alike
-            targets: tuple[object, ...] = (args[0],) if isinstance(args[2], int) and args[2] & _OPEN_WRITES else ()
-        elif event in _WRITES:
-            targets = tuple(args[i] for i in _WRITES[event])
-        else:
-            return
-        for target in targets:
-            if refused(target):
-                raise OSError(errno.EROFS, "Read-only file system", os.fsdecode(target))  # type: ignore[arg-type]
-
-    sys.addaudithook(hook)
-
-
-def serve(
-    request_fd: int, response_fd: int, writable: tuple[str, ...] = ("/tmp",), read_only: tuple[str, ...] = ()
-) -> None:
+def serve(request_fd: int, response_fd: int) -> None:
     """Import the Handler (`_HANDLER`), report readiness, then answer invocations until the pipe closes.
 
-    `writable`: what stands for Lambda's /tmp here (the only folders a function may write to); `read_only`:
-    the function's code and layers, never writable."""
-    read_only_filesystem(writable, read_only)
+    Writes outside Lambda's /tmp already fail here: local/lambda_site/sitecustomize.py ran at startup."""
     started = time.monotonic()
     init_error: dict[str, Any] | None = None
     handler: Any = None
@@ -257,6 +198,4 @@ def serve(
 
 
 if __name__ == "__main__":
-    # Folders as os.pathsep-separated lists: the writable ones, then the read-only ones (local/runtime.py).
-    lists = [tuple(filter(None, arg.split(os.pathsep))) for arg in sys.argv[3:5]]
-    serve(int(sys.argv[1]), int(sys.argv[2]), *lists)
+    serve(int(sys.argv[1]), int(sys.argv[2]))

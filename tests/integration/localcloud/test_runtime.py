@@ -38,6 +38,8 @@ def test_a_function_sees_only_its_own_environment(lcloud: LocalCloud) -> None:
     assert env["_HANDLER"] == "tests.fixtures.localcloud.handlers.tick"
     assert env["AWS_ENDPOINT_URL"] == lcloud.deployment.endpoint
     assert env["LAMBDA_TASK_ROOT"] == env["PYTHONPATH"].split(":")[0]
+    # nor anything of the local runtime's read-only filesystem (local/lambda_site took itself out)
+    assert "lambda_site" not in env["PYTHONPATH"] and not [name for name in env if "THREADLINE_LOCAL" in name]
 
 
 def test_a_function_writes_only_to_tmp_as_in_lambda(lcloud: LocalCloud) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import socket
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -59,6 +65,39 @@ def chat_function(local_cloud: LocalCloud) -> Iterator[Any]:
     yield start
     for adapter in started:
         adapter.close()
+
+
+def test_the_app_under_the_adapter_writes_only_to_tmp_as_in_lambda(local_cloud: LocalCloud) -> None:
+    # Given ChatFunction's environment, its code a web app that writes where it is asked to (its folder stands
+    # for Lambda's read-only /var/task)
+    code_dir = Path(__file__).resolve().parents[2] / "fixtures" / "web_writer"
+    spec = dataclasses.replace(local_cloud.runtime.spec("ChatFunction"), code_dir=code_dir)
+    adapter = WebAdapter(spec, local_cloud.runtime.pinned, port=_free_port())
+    name = f"web-written-{uuid.uuid4().hex}.txt"
+    try:
+        adapter.wait_ready()
+
+        # When it writes into its code folder, by absolute and by relative path, then to /tmp
+        def write(path: Path | str) -> Any:
+            query = urlencode({"path": str(path)})
+            response = adapter.invoke({**_function_url_event("GET", "/write", {}), "rawQueryString": query})
+            return json.loads(b"".join(response.chunks))
+
+        absolute, relative, in_tmp = write(code_dir / name), write(name), write(Path(tempfile.gettempdir()) / name)
+    finally:
+        adapter.close()
+        written = [p for p in (code_dir / name, Path(tempfile.gettempdir()) / name) if p.exists()]
+        for path in written:
+            path.unlink()
+
+    # Then the code folder refused both as Lambda's filesystem does, /tmp took the file, and the app saw nothing
+    # of the local runtime's check in its environment or on its path
+    for refused in (absolute, relative):
+        assert refused["written"] is False and refused["errno"] == errno.EROFS, refused
+        assert "Read-only file system" in refused["error"]
+    assert in_tmp["written"] is True
+    assert written == [Path(tempfile.gettempdir()) / name]
+    assert not any(result["sees_local_runtime"] for result in (absolute, relative, in_tmp))
 
 
 def test_health_is_a_liveness_check_that_needs_no_database(chat_function: Any) -> None:
