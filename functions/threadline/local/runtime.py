@@ -48,8 +48,10 @@ _RESPONSE_TOO_LARGE = "Response payload size exceeded maximum allowed payload si
 # Lambda gives the init phase 10 s; an init that runs over is retried inside the invoke, under the Timeout.
 INIT_LIMIT_S = 10.0
 WORKER_SCRIPT = str(Path(_worker_module.__file__).resolve())
-# Its sitecustomize gives each of a function's Python processes Lambda's read-only filesystem.
+# Its sitecustomize gives each of a function's Python processes Lambda's read-only filesystem, from the folders
+# these two variables name (its WRITABLE and READ_ONLY: not imported, importing it would run it here).
 LAMBDA_SITE = Path(_worker_module.__file__).resolve().parent / "lambda_site"
+_WRITABLE_FOLDERS, _READ_ONLY_FOLDERS = "_THREADLINE_LOCAL_WRITABLE", "_THREADLINE_LOCAL_READ_ONLY"
 _SAMPLE_S = 0.05  # how often a busy worker's memory is sampled
 _LAYER_ROOT = "/opt/"
 # External layers the local cloud stands in for, and the /opt paths their emulation provides.
@@ -172,8 +174,8 @@ def read_only_filesystem_environment(spec: FunctionSpec, environment: Mapping[st
     return {
         **environment,
         "PYTHONPATH": os.pathsep.join([*path, str(LAMBDA_SITE)]),
-        "_THREADLINE_LOCAL_WRITABLE": os.pathsep.join(["/tmp", tempfile.gettempdir()]),
-        "_THREADLINE_LOCAL_READ_ONLY": os.pathsep.join(str(p) for p in (spec.code_dir, *spec.layer_dirs)),
+        _WRITABLE_FOLDERS: os.pathsep.join(["/tmp", tempfile.gettempdir()]),
+        _READ_ONLY_FOLDERS: os.pathsep.join(str(p) for p in (spec.code_dir, *spec.layer_dirs)),
     }
 
 

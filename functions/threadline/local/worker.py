@@ -2,8 +2,8 @@
 
 The local runtime (local/runtime.py) starts this file as `python -u -P worker.py REQUEST_FD RESPONSE_FD` with
 exactly the function's environment (and Lambda's read-only filesystem, local/lambda_site), as Lambda starts its
-runtime. Invocations arrive on REQUEST_FD and results
-leave on RESPONSE_FD as length-prefixed JSON frames, so the handler's own stdout and stderr stay its logs.
+runtime. Invocations arrive on REQUEST_FD and results leave on RESPONSE_FD as length-prefixed JSON frames, so
+the handler's own stdout and stderr stay its logs.
 This module is the runtime's bootstrap inside the function's code, so it imports nothing but the standard
 library until it imports the Handler.
 """
