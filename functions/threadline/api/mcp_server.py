@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from threadline import __version__
 from threadline.api.access import authorize
+from threadline.api.deadline import answer_deadline
 from threadline.api.models import RequestModel
 from threadline.bootstrap import Container
 from threadline.domain import mcp as mcp_domain
@@ -36,7 +37,6 @@ from threadline.domain.answering import citation_footer, collect
 from threadline.domain.chat import MAX_QUESTION_CHARS
 from threadline.domain.errors import DomainError, Forbidden, InvalidInput, Unauthorized, Unavailable
 from threadline.domain.mcp import MAX_LIMIT, MAX_TITLES, McpSettings
-from threadline.domain.tenancy import Principal
 
 # A tool call is a question or a search; this bounds what a request may make the SDK parse.
 MAX_REQUEST_BYTES = 256 * 1024
@@ -108,10 +108,13 @@ def _arguments(model: type[Args], arguments: dict[str, Any] | None) -> Args:
 class ProjectTools:
     """The two tools of one project's server, bound to that project."""
 
-    def __init__(self, container: Container, project_id: UUID, settings: McpSettings) -> None:
+    def __init__(
+        self, container: Container, project_id: UUID, settings: McpSettings, deadline: float | None = None
+    ) -> None:
         self._container = container
         self._project_id = project_id
         self._settings = settings
+        self._deadline = deadline  # the answer's, from the request (api/deadline.py)
 
     def tools(self) -> list[types.Tool]:
         """The tools as the project named and described them."""
@@ -164,7 +167,7 @@ class ProjectTools:
         started = time.perf_counter()
         chat = self._container.chat
         exchange = await run_in_threadpool(chat.start, self._project_id, args.question, None, "mcp")
-        outcome = await collect(chat.stream(self._project_id, exchange, started))
+        outcome = await collect(chat.stream(self._project_id, exchange, started, self._deadline))
         answer = {
             "answer": outcome.answer,
             "sources": outcome.sources,
@@ -226,12 +229,12 @@ class McpEndpoint:
         except DomainError as exc:
             await _jsonrpc_error(503, types.INTERNAL_ERROR, exc.message)(scope, receive, send)
             return
-        await self._serve(principal, settings, scope, receive, send)
+        tools = ProjectTools(self._container, principal.project_id, settings, answer_deadline(request))
+        await self._serve(tools, settings, scope, receive, send)
 
     async def _serve(
-        self, principal: Principal, settings: McpSettings, scope: Scope, receive: Receive, send: Send
+        self, tools: ProjectTools, settings: McpSettings, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        tools = ProjectTools(self._container, principal.project_id, settings)
         # JSON responses rather than SSE: one answer per POST, which buffering proxies pass through unchanged.
         manager = StreamableHTTPSessionManager(
             app=project_server(tools, settings),

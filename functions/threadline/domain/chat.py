@@ -22,7 +22,7 @@ from threadline.domain.chat_tools import (
     parse_tool_call,
     tool_schemas,
 )
-from threadline.domain.errors import DomainError, InvalidInput
+from threadline.domain.errors import DomainError, InvalidInput, Unavailable
 from threadline.domain.labels import ThreadSummary
 from threadline.domain.ports import ChatEvents, Embedder, Vectors
 from threadline.domain.prompting import Passage, Turn, build_messages, extractive_answer, format_numbered
@@ -285,6 +285,7 @@ class _Run:
     started: float
     passages: list[Passage]
     recorded: Future[bool]
+    deadline: float | None = None  # time.monotonic() by which the model must have finished
     outcome: Outcome = field(default_factory=Outcome)
 
     def token(self, text: str) -> Token:
@@ -376,8 +377,14 @@ class ChatService:
         context = replace(context, passages=self.relevant(context.passages))
         return NewExchange(thread_id or uuid4(), uuid4(), question, thread_id is None, context, channel, api_key_id)
 
-    async def stream(self, project_id: UUID, exchange: NewExchange, started: float) -> AsyncGenerator[ChatEvent, None]:
-        """Stream the answer. Whatever happens (model error, client gone), the exchange is saved."""
+    async def stream(
+        self, project_id: UUID, exchange: NewExchange, started: float, deadline: float | None = None
+    ) -> AsyncGenerator[ChatEvent, None]:
+        """Stream the answer. Whatever happens (model error, client gone), the exchange is saved.
+
+        `deadline` (time.monotonic()): when the model must have finished, so that the answer is saved and the
+        stream ends with `error` before the invocation serving it runs out of time (api/deadline.py). A model
+        still writing then is stopped, as one that failed: what it wrote is kept with the error."""
         # The question is saved on a worker thread while the model thinks: its durable commit (an fsync)
         # overlaps the wait for the first token instead of preceding it.
         recorded = self._writer.submit(
@@ -390,7 +397,7 @@ class ChatService:
             exchange.channel,
             exchange.api_key_id,
         )
-        run = _Run(project_id, exchange.question, exchange, started, list(exchange.passages), recorded)
+        run = _Run(project_id, exchange.question, exchange, started, list(exchange.passages), recorded, deadline)
         run.outcome.retrieval_score = exchange.passages[0].score if exchange.passages else None
         try:
             yield Meta(exchange.thread_id, exchange.message_id)
@@ -466,7 +473,7 @@ class ChatService:
             tools = tool_schemas() if round_number < MAX_TOOL_ROUNDS else None
             calls: list[ToolCallRequest] = []
             text = ""
-            async for event in self._llm.stream(messages, tools):
+            async for event in _until(run.deadline, self._llm.stream(messages, tools)):
                 if isinstance(event, TextDelta):
                     text += event.text
                     yield run.token(event.text)
@@ -512,6 +519,31 @@ class ChatService:
                 numbers[passage.chunk_id] = len(run.passages)
             numbered.append((numbers[passage.chunk_id], passage))
         return format_numbered(numbered)
+
+
+async def _until(deadline: float | None, events: AsyncIterator[LlmEvent]) -> AsyncIterator[LlmEvent]:
+    """`events` as they come, until `deadline` (time.monotonic()): then the model's stream is closed and
+    Unavailable raised, whether it was writing or silent."""
+    if deadline is None:
+        async for event in events:
+            yield event
+        return
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            try:
+                event = await asyncio.wait_for(anext(events), remaining)
+            except StopAsyncIteration:
+                return
+            yield event
+    except TimeoutError as exc:
+        raise Unavailable("the language model did not finish in time", reason="deadline") from exc
+    finally:
+        closing = getattr(events, "aclose", None)
+        if closing is not None:
+            await closing()
 
 
 def _assistant_tool_message(text: str, calls: Sequence[ToolCallRequest]) -> dict[str, Any]:

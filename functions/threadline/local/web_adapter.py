@@ -24,6 +24,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ class StreamedResponse:
     headers: dict[str, str]
     chunks: Iterator[bytes]
     cookies: list[str] = field(default_factory=list)
+    # Set once the body ran past the function's Timeout: Lambda ended the invocation there, mid-body.
+    timed_out: bool = False
 
 
 class WebAdapter:
@@ -111,24 +114,61 @@ class WebAdapter:
         # header of that name the client sent: the app reads the caller's address from it (api/access.py).
         headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-amzn-request-context"}
         headers["x-amzn-request-context"] = json.dumps(event["requestContext"], separators=(",", ":"))
+        # And the invocation's context as `x-amzn-lambda-context` (lambda_http's Context as JSON), whose `deadline`
+        # (epoch ms) is when Lambda stops the function: the app reads it to finish in time (api/deadline.py).
+        deadline = time.time() + self.spec.timeout_s
+        headers = {k: v for k, v in headers.items() if k.lower() != "x-amzn-lambda-context"}
+        headers["x-amzn-lambda-context"] = json.dumps(
+            {
+                "request_id": str(uuid.uuid4()),
+                "deadline": int(deadline * 1000),
+                "invoked_function_arn": self.spec.arn,
+                "xray_trace_id": None,
+                "client_context": None,
+                "identity": None,
+                "env_config": {
+                    "function_name": self.spec.name,
+                    "memory": self.spec.memory_mb,
+                    "version": "$LATEST",
+                    "log_stream": "",
+                    "log_group": f"/aws/lambda/{self.spec.name}",
+                },
+            },
+            separators=(",", ":"),
+        )
         if event.get("cookies"):
             headers["cookie"] = "; ".join(event["cookies"])
         body = event.get("body")
         data = (base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()) if body else None
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.spec.timeout_s)
         connection.request(http_context["method"], path, body=data, headers=headers)
+        sock = connection.sock  # the response reads through it; getresponse() may drop the connection's reference
         response = connection.getresponse()
         response_headers = {k.lower(): v for k, v in response.getheaders() if k.lower() != "set-cookie"}
         cookies = [v for k, v in response.getheaders() if k.lower() == "set-cookie"]
 
         def chunks() -> Iterator[bytes]:
+            # The body ends at the function's Timeout, as the invocation does in AWS; the environment is then
+            # reset (a timed-out invocation's is), so this one stops.
             try:
-                while chunk := response.read1(65536):
+                while True:
+                    remaining = deadline - time.time()
+                    if remaining <= 0:
+                        raise TimeoutError
+                    if sock is not None:
+                        sock.settimeout(remaining)
+                    chunk = response.read1(65536)
+                    if not chunk:
+                        return
                     yield chunk
+            except TimeoutError:
+                streamed.timed_out = True
+                self._kill()
             finally:
                 connection.close()
 
-        return StreamedResponse(response.status, response_headers, chunks(), cookies)
+        streamed = StreamedResponse(response.status, response_headers, chunks(), cookies)
+        return streamed
 
     def prelude(self, response: StreamedResponse) -> bytes:
         """The bytes Lambda's streaming integration sends before the body: JSON prelude and 8 NUL bytes."""
@@ -144,3 +184,9 @@ class WebAdapter:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+    def _kill(self) -> None:
+        """End the environment at once, as Lambda does one whose invocation timed out (no graceful stop)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -100,6 +100,74 @@ def test_the_app_under_the_adapter_writes_only_to_tmp_as_in_lambda(local_cloud: 
     assert not any(result["sees_local_runtime"] for result in (absolute, relative, in_tmp))
 
 
+def test_the_body_ends_at_the_functions_timeout_as_the_invocation_does(local_cloud: LocalCloud) -> None:
+    # Given ChatFunction's environment with a 2 s Timeout, its code a web app that sends a chunk, then nothing
+    code_dir = Path(__file__).resolve().parents[2] / "fixtures" / "web_writer"
+    spec = dataclasses.replace(local_cloud.runtime.spec("ChatFunction"), code_dir=code_dir, timeout_s=2)
+    adapter = WebAdapter(spec, local_cloud.runtime.pinned, port=_free_port())
+    try:
+        adapter.wait_ready()
+
+        # When its slow route is invoked
+        started = time.monotonic()
+        response = adapter.invoke(_function_url_event("GET", "/slow", {}))
+        body = b"".join(response.chunks)
+        took = time.monotonic() - started
+    finally:
+        adapter.close()
+
+    # Then the client got what was written before the Timeout, and the invocation ended there, not a minute later
+    assert body == b"first\n" and response.timed_out
+    assert 1.9 <= took < 5, took
+
+
+def test_a_model_still_writing_near_the_timeout_is_stopped_and_the_answer_saved_as_failed(
+    local_cloud: LocalCloud, client: TestClient, tenant: Tenant, llm_stub: OpenAIStub, settings: Settings
+) -> None:
+    # Given ChatFunction with a 6 s Timeout, and a model that would take 12 s (a word every 0.6 s)
+    upload(client, tenant, "Billing", BILLING)
+    words = " ".join(f"word{i}" for i in range(20))
+    llm_stub.script(Reply(text=words, delay_s=0.6))
+    spec = dataclasses.replace(local_cloud.runtime.spec("ChatFunction"), timeout_s=6)
+    pinned = {
+        **local_cloud.runtime.pinned,
+        "DATABASE_URL": settings.database_url,
+        "OPENAI_BASE_URL": llm_stub.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "LLM_MODEL": "stub-model",
+    }
+    adapter = WebAdapter(spec, pinned, port=_free_port())
+    try:
+        adapter.wait_ready()
+        event = _function_url_event(
+            "POST",
+            f"/query/v1/projects/{tenant.project_id}/chat/stream/",
+            {"x-api-key": tenant.key, "accept": "text/event-stream"},
+            {"query": "How long do refunds take?"},
+        )
+
+        # When the question is streamed through the adapter
+        started = time.monotonic()
+        response = adapter.invoke(event)
+        stream = b"".join(response.chunks).decode()
+        took = time.monotonic() - started
+    finally:
+        adapter.close()
+
+    # Then the app stopped the model SAVE_MARGIN_S (3 s) before the invocation's deadline: the stream ends with
+    # its own `error` event inside the Timeout, not cut by Lambda
+    names = [line.removeprefix("event: ") for line in stream.splitlines() if line.startswith("event: ")]
+    assert not response.timed_out and took < 6, took
+    assert names[0] == "meta" and "token" in names and names[-1] == "error", names
+    error = json.loads(stream.rsplit("data: ", 1)[1])
+    assert error["code"] == "unavailable" and "in time" in error["message"]
+    # And the exchange was saved as failed, with the words the model had written
+    thread = client.get(f"/query/v1/threads/{error['thread_id']}/", headers={"X-API-KEY": tenant.key}).json()
+    exchange = thread["messages"][-1]
+    assert exchange["status"] == "failed" and "in time" in exchange["error"]
+    assert exchange["answer"].startswith("word0")
+
+
 def test_health_is_a_liveness_check_that_needs_no_database(chat_function: Any) -> None:
     # Given ChatFunction started with a database that cannot be reached
     adapter = chat_function(DATABASE_URL="postgresql://threadline@127.0.0.1:9/unreachable?connect_timeout=1")

@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from fastapi import Response
+from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from threadline.api.deadline import answer_deadline
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
 from threadline.api.models import RequestModel
 from threadline.api.routers.thread_labels import CategoryRefPublic, ThreadListItem
@@ -239,42 +240,46 @@ async def _start(container: Container, principal: Principal, query: str, thread_
 
 @router.post("/projects/{project_id}/chat/")
 async def chat_new(
-    body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep, principal: PrincipalDep
+    body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep, principal: PrincipalDep, request: Request
 ) -> ChatAnswer:
     """Ask in a new thread; the whole answer as JSON."""
     started = time.perf_counter()
     exchange = await _start(container, principal, body.query, None)
-    return await _collect(exchange, container.chat.stream(project_id, exchange, started))
+    return await _collect(exchange, container.chat.stream(project_id, exchange, started, answer_deadline(request)))
 
 
 @router.post("/threads/{thread_id}/chat/")
 async def chat_follow_up(
-    thread_id: UUID, body: ChatRequest, container: ContainerDep, principal: PrincipalDep
+    thread_id: UUID, body: ChatRequest, container: ContainerDep, principal: PrincipalDep, request: Request
 ) -> ChatAnswer:
     """Ask a follow-up in a thread; the whole answer as JSON."""
     started = time.perf_counter()
     exchange = await _start(container, principal, body.query, thread_id)
-    return await _collect(exchange, container.chat.stream(principal.project_id, exchange, started))
+    return await _collect(
+        exchange, container.chat.stream(principal.project_id, exchange, started, answer_deadline(request))
+    )
 
 
 @router.post("/projects/{project_id}/chat/stream/", response_class=StreamingResponse, responses=_SSE_RESPONSE)
 async def chat_new_stream(
-    body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep, principal: PrincipalDep
+    body: ChatRequest, container: ContainerDep, project_id: ProjectIdDep, principal: PrincipalDep, request: Request
 ) -> StreamingResponse:
     """Ask in a new thread; the answer as Server-Sent Events: meta, token..., sources, done (or error)."""
     started = time.perf_counter()
     exchange = await _start(container, principal, body.query, None)
-    return _event_stream(exchange, container.chat.stream(project_id, exchange, started))
+    return _event_stream(exchange, container.chat.stream(project_id, exchange, started, answer_deadline(request)))
 
 
 @router.post("/threads/{thread_id}/chat/stream/", response_class=StreamingResponse, responses=_SSE_RESPONSE)
 async def chat_follow_up_stream(
-    thread_id: UUID, body: ChatRequest, container: ContainerDep, principal: PrincipalDep
+    thread_id: UUID, body: ChatRequest, container: ContainerDep, principal: PrincipalDep, request: Request
 ) -> StreamingResponse:
     """Ask a follow-up; the answer as Server-Sent Events."""
     started = time.perf_counter()
     exchange = await _start(container, principal, body.query, thread_id)
-    return _event_stream(exchange, container.chat.stream(principal.project_id, exchange, started))
+    return _event_stream(
+        exchange, container.chat.stream(principal.project_id, exchange, started, answer_deadline(request))
+    )
 
 
 async def _collect(exchange: NewExchange, events: AsyncIterator[ChatEvent]) -> ChatAnswer:

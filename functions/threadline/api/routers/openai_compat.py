@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadline.api.access import authorize
+from threadline.api.deadline import answer_deadline
 from threadline.api.deps import ContainerDep
 from threadline.api.models import RequestModel
 from threadline.domain import openai_compat
@@ -361,7 +362,7 @@ async def get_model(model: str, container: ContainerDep, principal: BearerPrinci
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or chunks when stream is true"}},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, container: ContainerDep, principal: BearerPrincipal
+    body: ChatCompletionRequest, container: ContainerDep, principal: BearerPrincipal, request: Request
 ) -> ChatCompletion | StreamingResponse:
     """Answer the last user message from the project's documents, in a new thread or in `thread_id`'s."""
     started = time.perf_counter()
@@ -375,7 +376,7 @@ async def chat_completions(
     except NotFound as exc:
         raise NotFound(exc.message, param="thread_id") from exc
     exchange = openai_compat.with_conversation(exchange, asked)
-    events = container.chat.stream(principal.project_id, exchange, started)
+    events = container.chat.stream(principal.project_id, exchange, started, answer_deadline(request))
     if body.stream:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
         chunks = _chunks(exchange, body.model, events, include_usage)

@@ -1,0 +1,65 @@
+"""Where an answer's deadline comes from (api/deadline.py): the invocation's, less the time kept for saving."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+
+from threadline.api.deadline import LAMBDA_CONTEXT_HEADER, SAVE_MARGIN_S, answer_deadline
+
+
+class _Context:
+    """Mangum's `aws.context`: the Lambda context object."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms
+
+
+def _request(headers: dict[str, str] | None = None, **scope: Any) -> Request:
+    raw = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw, **scope})
+
+
+@pytest.mark.unit
+def test_under_mangum_the_lambda_contexts_remaining_time_decides() -> None:
+    # Given ApiFunction's request with 30 s left in its invocation
+    before = time.monotonic()
+    deadline = answer_deadline(_request(**{"aws.context": _Context(30_000)}))
+    # Then the model must finish SAVE_MARGIN_S before the invocation's end
+    assert deadline is not None
+    assert before + 30 - SAVE_MARGIN_S <= deadline <= time.monotonic() + 30 - SAVE_MARGIN_S
+
+
+@pytest.mark.unit
+def test_under_the_web_adapter_the_lambda_context_header_decides(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given ChatFunction's environment and the adapter's context header with 120 s left
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ChatFunction")
+    header = json.dumps({"request_id": "r", "deadline": int((time.time() + 120) * 1000)})
+    deadline = answer_deadline(_request({LAMBDA_CONTEXT_HEADER: header}))
+    # Then the deadline is 120 s less the margin from now (to the header's millisecond)
+    assert deadline is not None
+    assert abs(deadline - (time.monotonic() + 120 - SAVE_MARGIN_S)) < 0.1
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("header", ["not json", "[1, 2]", '{"deadline": "soon"}', "{}"])
+def test_a_header_that_is_not_the_adapters_sets_no_deadline(monkeypatch: pytest.MonkeyPatch, header: str) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ChatFunction")
+    assert answer_deadline(_request({LAMBDA_CONTEXT_HEADER: header})) is None
+
+
+@pytest.mark.unit
+def test_outside_lambda_the_header_is_a_clients_and_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no Lambda environment (uvicorn on a laptop): the header can only be a client's
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    header = json.dumps({"deadline": int(time.time() * 1000)})
+    # Then it sets no deadline, as no header does
+    assert answer_deadline(_request({LAMBDA_CONTEXT_HEADER: header})) is None
+    assert answer_deadline(_request()) is None
