@@ -534,7 +534,9 @@ async def _until(deadline: float | None, events: AsyncIterator[LlmEvent]) -> Asy
             if remaining <= 0:
                 raise TimeoutError
             try:
-                event = await asyncio.wait_for(anext(events), remaining)
+                # A timer on this one await, not wait_for's task per event: a yield never sits inside it.
+                async with asyncio.timeout(remaining):
+                    event = await anext(events)
             except StopAsyncIteration:
                 return
             yield event
