@@ -383,8 +383,9 @@ class ChatService:
         """Stream the answer. Whatever happens (model error, client gone), the exchange is saved.
 
         `deadline` (time.monotonic()): when the model must have finished, so that the answer is saved and the
-        stream ends with `error` before the invocation serving it runs out of time (api/deadline.py). A model
-        still writing then is stopped, as one that failed: what it wrote is kept with the error."""
+        stream ends with `error` before whatever serves it runs out of time (the API derives it from the
+        invocation's time limit). A model still writing then is stopped, as one that failed: what it wrote is
+        kept with the error."""
         # The question is saved on a worker thread while the model thinks: its durable commit (an fsync)
         # overlaps the wait for the first token instead of preceding it.
         recorded = self._writer.submit(
