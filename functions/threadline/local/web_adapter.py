@@ -8,10 +8,13 @@ What the adapter does in AWS, and so what this does:
    status below 500 (AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS); only then is the function ready.
 3. Each Function URL event (payload format 2.0) becomes an HTTP request to that port: method, rawPath,
    rawQueryString, headers, cookies, body (base64 when isBase64Encoded); the event's requestContext goes along
-   as JSON in the `x-amzn-request-context` header.
+   as JSON in the `x-amzn-request-context` header, and the invocation's context (its `deadline` in epoch
+   milliseconds among the rest) in `x-amzn-lambda-context`.
 4. With AWS_LWA_INVOKE_MODE=response_stream the response is streamed back as it is written: first a JSON
    prelude (statusCode, headers, cookies) then the body, chunk by chunk, so Server-Sent Events reach the
    client as the app emits them.
+5. The body ends at the function's Timeout, as the invocation does, and the environment is killed, as Lambda
+   resets one whose invocation timed out.
 """
 
 from __future__ import annotations
