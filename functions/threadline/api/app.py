@@ -12,6 +12,7 @@ from threadline import __version__, startup
 from threadline.api.cors import CorsMiddleware
 from threadline.api.docs import mount_docs
 from threadline.api.errors import document_error_schema, install_error_handlers
+from threadline.api.invocation import InvocationTrace
 from threadline.api.reach import mount_reach
 from threadline.api.routers import ROUTERS
 from threadline.api.routing import mount_routes
@@ -45,6 +46,8 @@ def create_app(container: Container | None = None) -> FastAPI:
     mount_reach(app, resolved)
     mount_docs(app)
     mount_web(app)
+    # Under the Lambda Web Adapter, the invocation's X-Ray trace for everything the request calls.
+    app.add_middleware(InvocationTrace)
     # Outermost, so preflights never reach authentication and error responses carry the CORS headers too.
     app.add_middleware(CorsMiddleware, container=resolved)
     if container is None:

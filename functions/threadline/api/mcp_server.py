@@ -29,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from threadline import __version__
 from threadline.api.access import authorize
-from threadline.api.deadline import answer_deadline
+from threadline.api.invocation import answer_deadline
 from threadline.api.models import RequestModel
 from threadline.bootstrap import Container
 from threadline.domain import mcp as mcp_domain
@@ -114,7 +114,7 @@ class ProjectTools:
         self._container = container
         self._project_id = project_id
         self._settings = settings
-        self._deadline = deadline  # the answer's, from the request (api/deadline.py)
+        self._deadline = deadline  # the answer's, from the request (api/invocation.py)
 
     def tools(self) -> list[types.Tool]:
         """The tools as the project named and described them."""

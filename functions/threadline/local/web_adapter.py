@@ -9,7 +9,8 @@ What the adapter does in AWS, and so what this does:
 3. Each Function URL event (payload format 2.0) becomes an HTTP request to that port: method, rawPath,
    rawQueryString, headers, cookies, body (base64 when isBase64Encoded); the event's requestContext goes along
    as JSON in the `x-amzn-request-context` header, and the invocation's context (its `deadline` in epoch
-   milliseconds among the rest) in `x-amzn-lambda-context`.
+   milliseconds and, for a traced function, its X-Ray trace header `xray_trace_id`) in
+   `x-amzn-lambda-context`.
 4. With AWS_LWA_INVOKE_MODE=response_stream the response is streamed back as it is written: first a JSON
    prelude (statusCode, headers, cookies) then the body, chunk by chunk, so Server-Sent Events reach the
    client as the app emits them.
@@ -38,6 +39,7 @@ from threadline.local.runtime import (
     log_to_logging,
     read_only_filesystem_environment,
 )
+from threadline.local.xray import trace_header
 
 READINESS_TIMEOUT_S = 60.0
 _MIN_UNHEALTHY_STATUS = 500  # the adapter's default AWS_LWA_READINESS_CHECK_MIN_UNHEALTHY_STATUS
@@ -53,14 +55,17 @@ class StreamedResponse:
     cookies: list[str] = field(default_factory=list)
     # Set once the body ran past the function's Timeout: Lambda ended the invocation there, mid-body.
     timed_out: bool = False
+    trace_id: str | None = None  # the invocation's X-Ray trace (its Root), when the function is traced
 
 
 class WebAdapter:
     """One ChatFunction execution environment behind the Web Adapter's contract."""
 
-    def __init__(self, spec: FunctionSpec, pinned: Mapping[str, str], *, port: int | None = None) -> None:
+    def __init__(
+        self, spec: FunctionSpec, pinned: Mapping[str, str], *, port: int | None = None, xray_daemon: str = ""
+    ) -> None:
         self.spec = spec
-        environment = lambda_environment(spec, pinned)
+        environment = lambda_environment(spec, pinned, xray_daemon)
         if environment.get("AWS_LWA_INVOKE_MODE", "buffered").lower() != "response_stream":
             raise ValueError(f"{spec.logical_id}: only AWS_LWA_INVOKE_MODE=response_stream is emulated")
         if port is not None:
@@ -118,15 +123,17 @@ class WebAdapter:
         headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-amzn-request-context"}
         headers["x-amzn-request-context"] = json.dumps(event["requestContext"], separators=(",", ":"))
         # And the invocation's context as `x-amzn-lambda-context` (lambda_http's Context as JSON), whose `deadline`
-        # (epoch ms) is when Lambda stops the function: the app reads it to finish in time (api/deadline.py).
+        # (epoch ms) is when Lambda stops the function: the app reads it to finish in time (api/invocation.py).
         deadline = time.time() + self.spec.timeout_s
+        # Lambda's trace header for the invocation when the function is traced (`Tracing: Active`).
+        trace = trace_header(sampled=True) if self.spec.traced else None
         headers = {k: v for k, v in headers.items() if k.lower() != "x-amzn-lambda-context"}
         headers["x-amzn-lambda-context"] = json.dumps(
             {
                 "request_id": str(uuid.uuid4()),
                 "deadline": int(deadline * 1000),
                 "invoked_function_arn": self.spec.arn,
-                "xray_trace_id": None,
+                "xray_trace_id": trace,
                 "client_context": None,
                 "identity": None,
                 "env_config": {
@@ -170,7 +177,8 @@ class WebAdapter:
             finally:
                 connection.close()
 
-        streamed = StreamedResponse(response.status, response_headers, chunks(), cookies)
+        root = trace.split(";")[0].removeprefix("Root=") if trace else None
+        streamed = StreamedResponse(response.status, response_headers, chunks(), cookies, trace_id=root)
         return streamed
 
     def prelude(self, response: StreamedResponse) -> bytes:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -166,6 +166,51 @@ def test_a_model_still_writing_near_the_timeout_is_stopped_and_the_answer_saved_
     exchange = thread["messages"][-1]
     assert exchange["status"] == "failed" and "in time" in exchange["error"]
     assert exchange["answer"].startswith("word0")
+
+
+def test_a_traced_chat_records_the_models_call_in_the_invocations_trace(
+    local_cloud: LocalCloud, client: TestClient, tenant: Tenant, llm_stub: OpenAIStub, settings: Settings
+) -> None:
+    # Given ChatFunction (`Tracing: Active`) under the adapter, with the local X-Ray daemon, and a model
+    upload(client, tenant, "Billing", BILLING)
+    spec = local_cloud.runtime.spec("ChatFunction")
+    assert spec.traced
+    pinned = {
+        **local_cloud.runtime.pinned,
+        "DATABASE_URL": settings.database_url,
+        "OPENAI_BASE_URL": llm_stub.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "LLM_MODEL": "stub-model",
+    }
+    daemon = local_cloud.runtime.xray
+    adapter = WebAdapter(spec, pinned, port=_free_port(), xray_daemon=daemon.address)
+    try:
+        adapter.wait_ready()
+        event = _function_url_event(
+            "POST",
+            f"/query/v1/projects/{tenant.project_id}/chat/stream/",
+            {"x-api-key": tenant.key, "accept": "text/event-stream"},
+            {"query": "How long do refunds take?"},
+        )
+
+        # When a question is streamed through the adapter, which sends the invocation's trace header
+        response = adapter.invoke(event)
+        stream = b"".join(response.chunks).decode()
+        assert response.trace_id and "event: done" in stream
+        llm_host = urlsplit(llm_stub.base_url).hostname
+        found: list[dict[str, Any]] = []
+        for _ in range(40):  # the SDK sends each subsegment by UDP as it closes
+            found = daemon.documents(response.trace_id)
+            if any(d["name"] == llm_host for d in found):
+                break
+            time.sleep(0.05)
+    finally:
+        adapter.close()
+
+    # Then the model's HTTP call is a subsegment of that invocation's trace (the SDK discarded it before, as
+    # "Lambda worker still initializing"), and no document carries the project's key
+    assert any(d["name"] == llm_host and d.get("namespace") == "remote" for d in found), found
+    assert tenant.key not in json.dumps(found)
 
 
 def test_health_is_a_liveness_check_that_needs_no_database(chat_function: Any) -> None:

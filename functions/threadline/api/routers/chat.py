@@ -14,8 +14,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from threadline.api.deadline import answer_deadline
 from threadline.api.deps import ContainerDep, PrincipalDep, ProjectIdDep
+from threadline.api.invocation import answer_deadline
 from threadline.api.models import RequestModel
 from threadline.api.routers.thread_labels import CategoryRefPublic, ThreadListItem
 from threadline.api.routing import contract_router

@@ -28,8 +28,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from threadline.api.access import authorize
-from threadline.api.deadline import answer_deadline
 from threadline.api.deps import ContainerDep
+from threadline.api.invocation import answer_deadline
 from threadline.api.models import RequestModel
 from threadline.domain import openai_compat
 from threadline.domain.answering import citation_footer, collect

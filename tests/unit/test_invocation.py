@@ -1,15 +1,24 @@
-"""Where an answer's deadline comes from (api/deadline.py): the invocation's, less the time kept for saving."""
+"""What a request knows of its invocation (api/invocation.py): the answer's deadline, the invocation's, less the time
+kept for saving; and the X-Ray trace the Lambda Web Adapter passes on."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import time
 from typing import Any
 
 import pytest
 from starlette.requests import Request
 
-from threadline.api.deadline import LAMBDA_CONTEXT_HEADER, SAVE_MARGIN_S, answer_deadline
+from threadline.api.invocation import (
+    LAMBDA_CONTEXT_HEADER,
+    SAVE_MARGIN_S,
+    TRACE_VARIABLE,
+    InvocationTrace,
+    answer_deadline,
+)
 
 
 class _Context:
@@ -63,3 +72,30 @@ def test_outside_lambda_the_header_is_a_clients_and_ignored(monkeypatch: pytest.
     # Then it sets no deadline, as no header does
     assert answer_deadline(_request({LAMBDA_CONTEXT_HEADER: header})) is None
     assert answer_deadline(_request()) is None
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("in_lambda", [True, False])
+def test_the_adapters_trace_header_becomes_the_processs_only_in_lambda(
+    monkeypatch: pytest.MonkeyPatch, in_lambda: bool
+) -> None:
+    # Given a request carrying the adapter's context with the invocation's trace header
+    if in_lambda:
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ChatFunction")
+    else:
+        monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    monkeypatch.setenv(TRACE_VARIABLE, "Root=1-00000000-000000000000000000000000;Parent=0000000000000000;Sampled=1")
+    trace = "Root=1-5f84c7a5-4b5b9d7c1e0a3f6d2c8b1a90;Parent=53995c3f42cd8ad8;Sampled=1"
+    header = json.dumps({"request_id": "r", "xray_trace_id": trace})
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(os.environ[TRACE_VARIABLE])
+
+    # When the middleware passes it on
+    scope = {"type": "http", "headers": [(LAMBDA_CONTEXT_HEADER.encode(), header.encode())]}
+    asyncio.run(InvocationTrace(app)(scope, None, None))
+
+    # Then in Lambda the app runs under the invocation's trace; elsewhere the header is a client's and ignored
+    assert seen == [trace if in_lambda else os.environ[TRACE_VARIABLE]]
+    assert in_lambda or seen[0].startswith("Root=1-00000000")
