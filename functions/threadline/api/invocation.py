@@ -40,8 +40,10 @@ TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
 def adapter_context(connection: HTTPConnection) -> dict[str, Any] | None:
     """The invocation's context the Lambda Web Adapter sent with this request; None outside Lambda, without
     the header, or when it is not a JSON object."""
+    if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # first: outside Lambda no request parses its headers
+        return None
     header = connection.headers.get(LAMBDA_CONTEXT_HEADER)
-    if header is None or not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if header is None:
         return None
     try:
         found = json.loads(header)
