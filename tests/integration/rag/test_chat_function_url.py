@@ -49,6 +49,27 @@ def _function_url_event(method: str, path: str, headers: dict[str, str], body: A
     }
 
 
+def _with_model(local_cloud: LocalCloud, settings: Settings, llm_stub: OpenAIStub) -> dict[str, str]:
+    """The local cloud's pinned values with the test database and the model stub, as ChatFunction needs them."""
+    return {
+        **local_cloud.runtime.pinned,
+        "DATABASE_URL": settings.database_url,
+        "OPENAI_BASE_URL": llm_stub.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "LLM_MODEL": "stub-model",
+    }
+
+
+def _ask_stream(tenant: Tenant) -> dict[str, Any]:
+    """A Function URL event that asks the billing question on the streaming route."""
+    return _function_url_event(
+        "POST",
+        f"/query/v1/projects/{tenant.project_id}/chat/stream/",
+        {"x-api-key": tenant.key, "accept": "text/event-stream"},
+        {"query": "How long do refunds take?"},
+    )
+
+
 @pytest.fixture
 def chat_function(local_cloud: LocalCloud) -> Iterator[Any]:
     """A factory of ChatFunction environments (its template environment, on the given pinned values)."""
@@ -129,22 +150,11 @@ def test_a_model_still_writing_near_the_timeout_is_stopped_and_the_answer_saved_
     words = " ".join(f"word{i}" for i in range(20))
     llm_stub.script(Reply(text=words, delay_s=0.6))
     spec = dataclasses.replace(local_cloud.runtime.spec("ChatFunction"), timeout_s=6)
-    pinned = {
-        **local_cloud.runtime.pinned,
-        "DATABASE_URL": settings.database_url,
-        "OPENAI_BASE_URL": llm_stub.base_url,
-        "OPENAI_API_KEY": "sk-test",
-        "LLM_MODEL": "stub-model",
-    }
+    pinned = _with_model(local_cloud, settings, llm_stub)
     adapter = WebAdapter(spec, pinned, port=_free_port())
     try:
         adapter.wait_ready()
-        event = _function_url_event(
-            "POST",
-            f"/query/v1/projects/{tenant.project_id}/chat/stream/",
-            {"x-api-key": tenant.key, "accept": "text/event-stream"},
-            {"query": "How long do refunds take?"},
-        )
+        event = _ask_stream(tenant)
 
         # When the question is streamed through the adapter
         started = time.monotonic()
@@ -175,23 +185,12 @@ def test_a_traced_chat_records_the_models_call_in_the_invocations_trace(
     upload(client, tenant, "Billing", BILLING)
     spec = local_cloud.runtime.spec("ChatFunction")
     assert spec.traced
-    pinned = {
-        **local_cloud.runtime.pinned,
-        "DATABASE_URL": settings.database_url,
-        "OPENAI_BASE_URL": llm_stub.base_url,
-        "OPENAI_API_KEY": "sk-test",
-        "LLM_MODEL": "stub-model",
-    }
+    pinned = _with_model(local_cloud, settings, llm_stub)
     daemon = local_cloud.runtime.xray
     adapter = WebAdapter(spec, pinned, port=_free_port(), xray_daemon=daemon.address)
     try:
         adapter.wait_ready()
-        event = _function_url_event(
-            "POST",
-            f"/query/v1/projects/{tenant.project_id}/chat/stream/",
-            {"x-api-key": tenant.key, "accept": "text/event-stream"},
-            {"query": "How long do refunds take?"},
-        )
+        event = _ask_stream(tenant)
 
         # When a question is streamed through the adapter, which sends the invocation's trace header
         response = adapter.invoke(event)
@@ -240,12 +239,7 @@ def test_a_chat_answer_streams_through_the_function_url_token_by_token(
         OPENAI_API_KEY="sk-test",
         LLM_MODEL="stub-model",
     )
-    event = _function_url_event(
-        "POST",
-        f"/query/v1/projects/{tenant.project_id}/chat/stream/",
-        {"x-api-key": tenant.key, "accept": "text/event-stream"},
-        {"query": "How long do refunds take?"},
-    )
+    event = _ask_stream(tenant)
 
     # When the question is streamed through the adapter
     response = adapter.invoke(event)
