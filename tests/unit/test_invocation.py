@@ -99,3 +99,23 @@ def test_the_adapters_trace_header_becomes_the_processs_only_in_lambda(
     # Then in Lambda the app runs under the invocation's trace; elsewhere the header is a client's and ignored
     assert seen == [trace if in_lambda else os.environ[TRACE_VARIABLE]]
     assert in_lambda or seen[0].startswith("Root=1-00000000")
+
+
+@pytest.mark.unit
+def test_the_adapters_context_is_parsed_once_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a request the trace middleware has already seen, with 60 s left in its invocation
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "ChatFunction")
+    header = json.dumps({"deadline": int((time.time() + 60) * 1000)})
+    scope: dict[str, Any] = {"type": "http", "headers": [(LAMBDA_CONTEXT_HEADER.encode(), header.encode())]}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    asyncio.run(InvocationTrace(app)(scope, None, None))
+
+    # When its header no longer parses, and the chat asks for its deadline
+    scope["headers"] = [(LAMBDA_CONTEXT_HEADER.encode(), b"not json")]
+    deadline = answer_deadline(Request(scope))
+
+    # Then the deadline comes from the context the middleware parsed, not from a second parse
+    assert deadline is not None and abs(deadline - (time.monotonic() + 60 - SAVE_MARGIN_S)) < 0.1

@@ -37,9 +37,21 @@ LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
 TRACE_VARIABLE = "_X_AMZN_TRACE_ID"
 
 
+# Where a request's parsed context is kept: `InvocationTrace` reads it first, a chat's deadline again.
+_PARSED = "threadline.lambda_context"
+
+
 def adapter_context(connection: HTTPConnection) -> dict[str, Any] | None:
     """The invocation's context the Lambda Web Adapter sent with this request; None outside Lambda, without
-    the header, or when it is not a JSON object."""
+    the header, or when it is not a JSON object. Parsed once per request, then kept in its scope."""
+    scope = connection.scope
+    if _PARSED not in scope:
+        scope[_PARSED] = _parse(connection)
+    found: dict[str, Any] | None = scope[_PARSED]
+    return found
+
+
+def _parse(connection: HTTPConnection) -> dict[str, Any] | None:
     if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # first: outside Lambda no request parses its headers
         return None
     header = connection.headers.get(LAMBDA_CONTEXT_HEADER)

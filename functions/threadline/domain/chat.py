@@ -474,7 +474,9 @@ class ChatService:
             tools = tool_schemas() if round_number < MAX_TOOL_ROUNDS else None
             calls: list[ToolCallRequest] = []
             text = ""
-            async for event in _until(run.deadline, self._llm.stream(messages, tools)):
+            events = self._llm.stream(messages, tools)
+            # Wrapped only when there is a deadline: without one (uvicorn, the tests) no layer per event.
+            async for event in events if run.deadline is None else _until(run.deadline, events):
                 if isinstance(event, TextDelta):
                     text += event.text
                     yield run.token(event.text)
@@ -522,13 +524,9 @@ class ChatService:
         return format_numbered(numbered)
 
 
-async def _until(deadline: float | None, events: AsyncIterator[LlmEvent]) -> AsyncIterator[LlmEvent]:
+async def _until(deadline: float, events: AsyncIterator[LlmEvent]) -> AsyncIterator[LlmEvent]:
     """`events` as they come, until `deadline` (time.monotonic()): then the model's stream is closed and
     Unavailable raised, whether it was writing or silent."""
-    if deadline is None:
-        async for event in events:
-            yield event
-        return
     try:
         while True:
             remaining = deadline - time.monotonic()

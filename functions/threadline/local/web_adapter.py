@@ -120,14 +120,15 @@ class WebAdapter:
             path += "?" + event["rawQueryString"]
         # The adapter forwards the event's requestContext as JSON in `x-amzn-request-context`, in place of any
         # header of that name the client sent: the app reads the caller's address from it (api/access.py).
-        headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "x-amzn-request-context"}
+        # The same for `x-amzn-lambda-context`, below.
+        sent = {"x-amzn-request-context", "x-amzn-lambda-context"}
+        headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() not in sent}
         headers["x-amzn-request-context"] = json.dumps(event["requestContext"], separators=(",", ":"))
         # And the invocation's context as `x-amzn-lambda-context` (lambda_http's Context as JSON), whose `deadline`
         # (epoch ms) is when Lambda stops the function: the app reads it to finish in time (api/invocation.py).
         deadline = time.time() + self.spec.timeout_s
         # Lambda's trace header for the invocation when the function is traced (`Tracing: Active`).
         trace = trace_header(sampled=True) if self.spec.traced else None
-        headers = {k: v for k, v in headers.items() if k.lower() != "x-amzn-lambda-context"}
         headers["x-amzn-lambda-context"] = json.dumps(
             {
                 "request_id": str(uuid.uuid4()),
