@@ -7,7 +7,8 @@ Each function runs in a fresh Python process, as a new Lambda execution environm
           handler (it is the same `Container.embedder` every invocation then reuses);
   first   the first invocation with the sample event of events/ (ids that exist nowhere, so it runs
           the real path to the database and the AWS endpoint and ends with "not found" or a reported
-          batch failure: the outcome column says which).
+          batch failure: the outcome column says which); for ChatFunction, the web adapter's readiness
+          check and a streamed follow-up to the API's sample thread with its key (refused: no such key).
 The baseline is an empty handler with Powertools' Logger, Tracer, Metrics and BatchProcessor as Powertools'
 documentation writes it (`Tracer()`, which patches every library X-Ray can trace when it is created); the
 ratio columns divide by its import time and by its whole cold start (import + first invocation; a function's
@@ -122,8 +123,13 @@ def child(function: str, handler: str) -> dict[str, Any]:
         if handler == "run.sh":
             from starlette.testclient import TestClient
 
+            # What the web adapter sends a new environment: its readiness check, then the invocation (a follow-up
+            # with the sample thread, streamed: it loads the chat routes, api/routing.py, and ends at the key).
+            client = TestClient(app)
             started = time.perf_counter()
-            TestClient(app).get("/health").raise_for_status()
+            client.get("/health").raise_for_status()
+            event = json.loads((EVENTS / EVENT_OF["ApiFunction"]).read_text())
+            client.post(f"{event['rawPath']}chat/stream/", headers=event["headers"], json={"question": "Hello?"})
         elif function in (BASELINE, FLOOR):
             entry(json.loads((EVENTS / "sqs/measure_interaction.json").read_text()), _Context())
         else:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _paused = False
 
@@ -38,3 +40,26 @@ def complete() -> None:
         gc.freeze()
         gc.enable()
         _paused = False
+
+
+@contextmanager
+def late_imports() -> Iterator[None]:
+    """Modules an environment loads after its startup, on the first request that needs them (a router, the MCP
+    SDK): the collector paused while they load, as it is for the startup's, and what they made frozen with it.
+
+    Only in a process whose startup froze its objects (the process-wide app: api/app.py); elsewhere (tests, the
+    CLI) the block runs as it is. Two overlapping blocks (two threads) pause the collector once: the first to
+    end resumes it, and the other's objects are walked like any others until the next block freezes them.
+    """
+    if not gc.get_freeze_count():
+        yield
+        return
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if paused:
+            gc.enable()

@@ -184,6 +184,30 @@ def test_building_the_app_leaves_the_mcp_sdk_to_the_first_mcp_request() -> None:
     assert not loaded & MCP_SDK, sorted(loaded & MCP_SDK)
 
 
+def test_the_api_imports_a_router_module_with_the_first_request_for_it() -> None:
+    # Given ApiFunction's environment with its handler imported and its app built, startup objects frozen
+    code = (
+        "import gc, json, sys; import threadline.handlers.api; from starlette.testclient import TestClient;"
+        "from threadline.api.app import create_app; from threadline.bootstrap import Container;"
+        "from threadline.settings import Settings;"
+        "app = create_app(Container(Settings(database_url='postgresql://127.0.0.1:1/none')));"
+        "routers = lambda: sorted(m for m in sys.modules if m.startswith('threadline.api.routers.'));"
+        "built, frozen = routers(), gc.get_freeze_count();"
+        "status = TestClient(app).get('/query/v1/threads/0b6e1d7a-3c2f-4e9b-8a1d-5f4c3b2a1e01/').status_code;"
+        "print(json.dumps([built, routers(), status, gc.isenabled(), frozen, gc.get_freeze_count()]))"
+    )
+
+    # When the first request arrives, for a thread
+    built, after, status, running, frozen, frozen_after = _in_fresh_interpreter(code, "ApiFunction")
+
+    # Then no router module came with the app, the two that route a thread's path came with the request (which
+    # got its answer: 401, no key), and what they made is frozen like the startup's, the collector running
+    assert built == []
+    assert after == ["threadline.api.routers.chat", "threadline.api.routers.thread_labels"]
+    assert status == 401
+    assert running and frozen_after > frozen > 10_000
+
+
 def test_the_cold_start_benchmark_starts_each_child_with_the_standard_library_only() -> None:
     # Given a fresh interpreter, as each of bench.coldstart's children is before its clock starts
     code = (

@@ -31,7 +31,9 @@ WRITES = ("post", "put", "patch")
 
 @pytest.fixture(scope="module")
 def app() -> FastAPI:
-    return create_app(cast(Container, object()))
+    app = create_app(cast(Container, object()))
+    app.routers.load_all()  # the whole route table, not the modules that requests have needed so far
+    return app
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -14,13 +15,23 @@ from threadline.api.docs import mount_docs
 from threadline.api.errors import document_error_schema, install_error_handlers
 from threadline.api.invocation import InvocationTrace
 from threadline.api.reach import mount_reach
-from threadline.api.routers import ROUTERS
-from threadline.api.routing import mount_routes
+from threadline.api.routing import LazyRouters, LoadRouters
 from threadline.api.web import mount_web
 from threadline.bootstrap import Container, get_container
 
 
-def create_app(container: Container | None = None) -> FastAPI:
+class App(FastAPI):
+    """The FastAPI app, with its router modules loaded as requests need them (`routers`)."""
+
+    routers: LazyRouters
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI document, of every route: each router module is loaded first."""
+        self.routers.load_all()
+        return super().openapi()
+
+
+def create_app(container: Container | None = None) -> App:
     """Build the app around a container (the process-wide one unless a test passes its own)."""
     resolved = container or get_container()
 
@@ -30,7 +41,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         if container is None:
             resolved.close()
 
-    app = FastAPI(
+    app = App(
         title="Threadline",
         version=__version__,
         description="Multi-tenant support chatbots grounded in each customer's own documents.",
@@ -41,11 +52,12 @@ def create_app(container: Container | None = None) -> FastAPI:
     app.state.container = resolved
     install_error_handlers(app)
     document_error_schema(app)
-    for router in ROUTERS:
-        mount_routes(app, router)
+    app.routers = LazyRouters(app)
     mount_reach(app, resolved)
     mount_docs(app)
     mount_web(app)
+    # Innermost: what the others do needs no router, and a preflight loads none.
+    app.add_middleware(LoadRouters, routers=app.routers)
     # Under the Lambda Web Adapter, the invocation's X-Ray trace for everything the request calls.
     app.add_middleware(InvocationTrace)
     # Outermost, so preflights never reach authentication and error responses carry the CORS headers too.

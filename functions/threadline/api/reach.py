@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -10,8 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from threadline.api.routers import openai_compat
-from threadline.api.routing import mount_routes
+from threadline import startup
 from threadline.bootstrap import Container
 
 if TYPE_CHECKING:
@@ -22,7 +20,8 @@ def _mcp_endpoint_class() -> type[McpEndpoint]:
     """The MCP server's ASGI class, imported now: by the first /mcp request, not with the app. The MCP SDK and
     its protocol types took 0.89 s of the ApiFunction's 1.94 s import (python -X importtime; ChatFunction's the
     same), and most execution environments never serve an MCP request."""
-    from threadline.api.mcp_server import McpEndpoint
+    with startup.late_imports():
+        from threadline.api.mcp_server import McpEndpoint
 
     return McpEndpoint
 
@@ -39,20 +38,16 @@ class LazyMcpEndpoint:
         if self._endpoint is None:
             # In the threadpool, so other requests keep being served while the SDK loads.
             endpoint_class = await run_in_threadpool(_mcp_endpoint_class)
-            if gc.get_freeze_count():
-                # The process-wide app froze its startup objects (app.freeze_startup_objects); the SDK's are
-                # startup objects too, so full collections keep not walking them.
-                gc.freeze()
             self._endpoint = endpoint_class(self._container)
         await self._endpoint(scope, receive, send)
 
 
 def mount_reach(app: FastAPI, container: Container) -> None:
-    """Add /v1 (OpenAI-compatible) and /mcp (Streamable HTTP, stateless).
+    """Add /mcp (Streamable HTTP, stateless).
 
-    The MCP settings routes are /query/v1 routes like any other: ROUTERS mounts them under the API contract.
+    The OpenAI-compatible API (/v1) is a router module like the others (routers.ROUTES: `openai_compat`), and the
+    MCP settings are /query/v1 routes under the API contract (`mcp_settings`).
     """
-    mount_routes(app, openai_compat.router)
     # A plain route rather than a mount: a mount answers only below "/mcp/", and clients POST to "/mcp" itself.
     app.router.routes.append(
         Route("/mcp", LazyMcpEndpoint(container), methods=["GET", "POST", "DELETE"], include_in_schema=False)

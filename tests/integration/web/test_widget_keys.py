@@ -12,7 +12,7 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from tests.integration.web.conftest import DOCS, Site, make_site
 from threadline.api.access import WIDGET_ROUTES
@@ -24,8 +24,15 @@ from threadline.settings import Settings
 pytestmark = pytest.mark.integration
 
 
+def _every_route(client: TestClient) -> list[BaseRoute]:
+    """The app's whole route table: every router module loaded first (api/routing.py loads them as needed)."""
+    client.app.routers.load_all()  # type: ignore[attr-defined]
+    routes: list[BaseRoute] = client.app.routes  # type: ignore[attr-defined]
+    return routes
+
+
 def _routes(client: TestClient) -> Iterator[tuple[str, str]]:
-    for route in client.app.routes:  # type: ignore[attr-defined]
+    for route in _every_route(client):
         if isinstance(route, APIRoute | Route) and route.path.startswith(("/query/", "/v1/", "/mcp")):
             for method in sorted(route.methods or ()):
                 if method != "HEAD":
@@ -68,7 +75,7 @@ def _calls(dependant: Dependant) -> set[object]:
 
 def test_every_route_that_takes_a_key_goes_through_the_one_check(client: TestClient) -> None:
     # Given every /query/v1 and /v1 route, When the dependencies each one resolves are listed
-    for route in client.app.routes:  # type: ignore[attr-defined]
+    for route in _every_route(client):
         if isinstance(route, APIRoute) and route.path.startswith(("/query/", "/v1/")):
             calls = _calls(route.dependant)
             # Then each authenticates through one of the two dependencies that call api.access.authorize
