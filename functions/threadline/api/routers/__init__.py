@@ -10,8 +10,9 @@ from __future__ import annotations
 API = "/query/v1"
 PROJECT = f"{API}/projects/{{project_id}}"
 
-# Module of this package -> the paths of its routes, in the order the app mounts them (the order of a
-# route table decides nothing here, no two modules' paths overlapping, but it is kept as it always was).
+# Module of this package -> the paths of its routes, in the order the app's table holds them. Two modules share
+# paths (thread_labels and chat, by method), and the first route that matches a path answers a method neither
+# takes: `PUT /query/v1/threads/{id}/` gets the labels route's 405, as it did when the app mounted them all.
 ROUTES: dict[str, tuple[str, ...]] = {
     "health": ("/health", "/ready"),
     "keys": (f"{API}/me/", f"{PROJECT}/", f"{PROJECT}/api-keys/", f"{PROJECT}/api-keys/{{key_id}}/"),
@@ -39,6 +40,6 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "analytics": (f"{PROJECT}/analytics/",),
     "report_settings": (f"{API}/team/report-settings/", f"{API}/team/report-settings/preview/"),
     "mcp_settings": (f"{PROJECT}/mcp-settings/",),
-    # The OpenAI-compatible API (api/reach.py).
+    # /v1: the OpenAI-compatible API.
     "openai_compat": ("/v1/chat/completions", "/v1/models", "/v1/models/{model}"),
 }
