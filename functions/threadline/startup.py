@@ -17,6 +17,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _paused = False
+# Modules a process imports on demand after its startup (a router module on the first request for one of its
+# paths, the MCP server on the first /mcp request), named where that loading is set up. The package check
+# (infra/build/checks.py) imports them beside each handler from the artifact alone, so one that cannot import
+# there fails the build rather than a request in AWS.
+LATER: set[str] = set()
 
 
 def pause() -> None:
@@ -40,6 +45,11 @@ def complete() -> None:
         gc.freeze()
         gc.enable()
         _paused = False
+
+
+def imported_later(*modules: str) -> None:
+    """Name modules this process may import on demand (`LATER`)."""
+    LATER.update(modules)
 
 
 @contextmanager

@@ -35,6 +35,12 @@ for target in sys.argv[2:]:
     module, _, attr = target.rpartition(":") if ":" in target else target.rpartition(".")
     if not callable(getattr(importlib.import_module(module), attr)):
         raise SystemExit(f"{target} is not callable")
+# What the handler's process imports on demand later (threadline/startup.py: LATER), from the artifact too.
+for module in sorted(getattr(sys.modules.get("threadline.startup"), "LATER", ())):
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        raise SystemExit(f"{module}, imported on demand, does not import: {type(exc).__name__}: {exc}") from None
 stray = sorted({m.__name__ for m in list(sys.modules.values())
                 if getattr(m, "__file__", None) and not os.path.realpath(m.__file__).startswith(roots)})
 if stray:
@@ -215,7 +221,8 @@ def _script_targets(name: str, script: Path, zip_path: Path) -> tuple[list[str],
 
 
 def handler_problems(manifest: dict[str, Any], package_dir: Path, python: Path) -> list[str]:
-    """Import every function's Handler in a fresh interpreter laid out as Lambda lays out the artifact.
+    """Import every function's Handler in a fresh interpreter laid out as Lambda lays out the artifact, and then
+    the modules its process imports on demand (the API's router modules and MCP server: threadline/startup.py).
 
     Bytecode goes to package_dir/.pycache, so a second run does not compile the layers' 38 MB of Python again.
     """

@@ -239,6 +239,34 @@ def test_a_run_sh_that_is_not_executable_names_the_function(
     ]
 
 
+def test_a_module_the_api_imports_on_demand_is_checked_with_its_handler(
+    package_manifest: dict[str, Any], lambda_python: Path, tmp_path: Path
+) -> None:
+    # Given a copy of the code whose feedback router, which the app imports on the first request for it
+    # (api/routing.py), needs a package no layer has
+    shutil.copytree(PACKAGE_DIR / "code", tmp_path / "code")
+    router = tmp_path / "code" / "threadline" / "api" / "routers" / "feedback.py"
+    router.write_text(router.read_text() + "\nimport not_in_any_layer  # noqa: E402, F401\n")
+    package.zip_tree(tmp_path / "code", tmp_path / "code.zip")
+    (tmp_path / "layers").symlink_to(PACKAGE_DIR / "layers")
+    functions = {
+        name: package_manifest["functions"][name] for name in ("ApiFunction", "ChatFunction", "SweeperFunction")
+    }
+
+    # When the handlers are checked
+    problems = checks.handler_problems({"runtime": "python3.12", "functions": functions}, tmp_path, lambda_python)
+
+    # Then both functions that serve the API fail on that module, though importing their handlers never loads it,
+    # and the sweeper, which has no such module, passes
+    assert len(problems) == 2, problems
+    for name, problem in zip(("ApiFunction", "ChatFunction"), problems, strict=True):
+        assert problem.startswith(f"{name}: handler "), problem
+        assert problem.endswith(
+            "threadline.api.routers.feedback, imported on demand, does not import: "
+            "ModuleNotFoundError: No module named 'not_in_any_layer'"
+        ), problem
+
+
 def test_run_shs_http_implementation_is_imported_and_an_unknown_one_named(tmp_path: Path) -> None:
     # Given run.sh scripts that name uvicorn's httptools implementation, and one that names no such thing
     def script(http: str) -> Path:

@@ -15,6 +15,8 @@ from threadline.bootstrap import Container
 if TYPE_CHECKING:
     from threadline.api.mcp_server import McpEndpoint
 
+startup.imported_later("threadline.api.mcp_server")
+
 
 def _mcp_endpoint_class() -> type[McpEndpoint]:
     """The MCP server's ASGI class, imported now: by the first /mcp request, not with the app. The MCP SDK and

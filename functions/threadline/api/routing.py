@@ -20,6 +20,7 @@ from threadline.api.errors import API_ERRORS
 from threadline.api.routers import ROUTES
 
 PACKAGE = "threadline.api.routers"
+startup.imported_later(*(f"{PACKAGE}.{name}" for name in ROUTES))
 
 
 def contract_router(
