@@ -13,7 +13,9 @@ one graph over every project) is rebuilt beside it from the same rows, so recall
 search p50/p95 are printed before and after in one run, for project-wide searches and for threads scoped to
 one document. The app then runs on a real uvicorn in its own process, with a real OpenAI-compatible server
 (the stub, in another process) that answers instantly; the client measures from sending the request to
-receiving the first `token` event, one stream at a time, then with --concurrency streams at once.
+receiving the first `token` event, one stream at a time, then with --concurrency streams at once. With
+--environments N the app runs in N processes and the concurrent clients spread over them: at N = concurrency
+each stream has an app of its own, as each has an execution environment of its own in Lambda.
 """
 
 from __future__ import annotations
@@ -422,14 +424,16 @@ def _streams(
 
 
 def _concurrent(
-    base: str, tenants: list[tuple[uuid.UUID, str]], questions: list[str], requests: int, concurrency: int
+    bases: Sequence[str], tenants: list[tuple[uuid.UUID, str]], questions: list[str], requests: int, concurrency: int
 ) -> list[tuple[float, float]]:
-    """`requests` streams spread over `concurrency` clients that run at once, each with its own connection."""
+    """`requests` streams spread over `concurrency` clients that run at once, each with its own connection, client
+    i to the app at bases[i mod len(bases)]."""
     results: list[tuple[float, float]] = []
     lock, start = threading.Lock(), threading.Barrier(concurrency)
 
     def worker(index: int) -> None:
         start.wait()
+        base = bases[index % len(bases)]
         got = _streams(base, tenants, questions, max(1, requests // concurrency), 100 + index)
         with lock:
             results.extend(got)
@@ -525,7 +529,7 @@ def _print_cpu(samples: list[tuple[float, float]], wall: float, spent: dict[str,
 
 
 def _measure_ttft(
-    base: str,
+    bases: Sequence[str],
     tenants: list[tuple[uuid.UUID, str]],
     questions: list[str],
     requests: int,
@@ -533,14 +537,18 @@ def _measure_ttft(
     concurrency: int,
     cpu: _Cpu | None = None,
 ) -> None:
-    _streams(base, tenants, questions, warmup, 10)
-    single, wall, spent = _timed(cpu, lambda: _streams(base, tenants, questions, requests, 11))
+    """One stream at a time (to the first app), then `concurrency` at once (over every app), with the CPU of
+    each part; every app is warmed first (its first requests load the chat routes and the model client)."""
+    for base in bases:
+        _streams(base, tenants, questions, max(3, warmup // len(bases)), 10)
+    single, wall, spent = _timed(cpu, lambda: _streams(bases[0], tenants, questions, requests, 11))
     print("time to first token (client-side, request sent -> first `token` event), instant model, same run:")
     single_p95 = _print_ttft("one stream at a time", single, 25, 40)
     _print_cpu(single, wall, spent)
     if concurrency > 1:
-        together, wall, spent = _timed(cpu, lambda: _concurrent(base, tenants, questions, requests, concurrency))
-        together_p95 = _print_ttft(f"{concurrency} concurrent streams", together, 150, 150)
+        together, wall, spent = _timed(cpu, lambda: _concurrent(bases, tenants, questions, requests, concurrency))
+        label = f"{concurrency} concurrent streams" + (f", {len(bases)} apps" if len(bases) > 1 else "")
+        together_p95 = _print_ttft(label, together, 150, 150)
         _print_cpu(together, wall, spent)
         print(f"  p95 with {concurrency} concurrent streams / p95 of one: {together_p95 / single_p95:.1f}x")
     print(
@@ -712,6 +720,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=20, help="concurrent streams of the second TTFT pass")
     parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument(
+        "--environments",
+        type=int,
+        default=1,
+        help="app processes, each with its own event loop, model and connection, as Lambda gives every concurrent "
+        "stream an execution environment of its own; the concurrent pass spreads its clients over them",
+    )
     parser.add_argument("--recall-queries", type=int, default=30, help="per project")
     # ef_search's default was chosen on seed 5's questions; report recall on another seed's (held out).
     parser.add_argument("--recall-seed", type=int, default=6, help="which questions the recall is measured on")
@@ -746,22 +761,29 @@ def main(argv: list[str] | None = None) -> None:
         _measure_recall(url, tenants, questions, tokenizer, args.recall_queries, args.ef_search, args.recall_seed)
         from threadline.local.moto_server import free_port
 
-        app_port, llm_port = free_port(), free_port()
+        app_ports, llm_port = [free_port() for _ in range(args.environments)], free_port()
         context = multiprocessing.get_context("spawn")
         llm = context.Process(target=_serve_llm, args=(llm_port,), daemon=True)
-        app = context.Process(
-            target=_serve_app,
-            args=(url, f"http://127.0.0.1:{llm_port}/v1", app_port, str(tokenizer), args.serve_ef_search, args.http),
-            daemon=True,
-        )
+        llm_url = f"http://127.0.0.1:{llm_port}/v1"
+        apps = [
+            context.Process(
+                target=_serve_app,
+                args=(url, llm_url, port, str(tokenizer), args.serve_ef_search, args.http),
+                daemon=True,
+            )
+            for port in app_ports
+        ]
         llm.start()
-        app.start()
+        for app in apps:
+            app.start()
+        bases = [f"http://127.0.0.1:{port}" for port in app_ports]
         try:
-            _wait(f"http://127.0.0.1:{app_port}/health")
-            groups = {"client": [os.getpid()], "app": [app.pid or 0], "model stub": [llm.pid or 0]}
+            for base in bases:
+                _wait(f"{base}/health")
+            groups = {"client": [os.getpid()], "app": [app.pid or 0 for app in apps], "model stub": [llm.pid or 0]}
             groups["postgres"] = _postmaster(url)
             _measure_ttft(
-                f"http://127.0.0.1:{app_port}",
+                bases,
                 tenants,
                 questions,
                 args.requests,
@@ -770,10 +792,10 @@ def main(argv: list[str] | None = None) -> None:
                 _Cpu(groups),
             )
         finally:
-            app.terminate()
-            llm.terminate()
-            app.join(10)
-            llm.join(10)
+            for process in (*apps, llm):
+                process.terminate()
+            for process in (*apps, llm):
+                process.join(10)
 
 
 if __name__ == "__main__":
