@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import importlib
 import pkgutil
+import threading
+from types import ModuleType
 
 import httpx
 import pytest
@@ -90,11 +92,21 @@ def test_the_openapi_document_loads_every_module_and_the_table_ends_as_mounting_
     TestClient(app).get("/health")
 
     # When its OpenAPI document is asked for
+    threads: list[str] = []
+    imports = app.routers._import
+
+    def recorded(names: list[str]) -> dict[str, ModuleType]:
+        threads.append(threading.current_thread().name)
+        return imports(names)
+
+    app.routers._import = recorded  # type: ignore[method-assign]
     spec = TestClient(app).get("/openapi.json").json()
 
     # Then every module is loaded, and the route table and the document are those of the app loaded at once
     eager.routers.load_all()
     assert not app.routers.pending
+    # (imported once, in the threadpool: not in the event loop's thread, which serves the other requests)
+    assert len(threads) == 1 and threads[0].startswith("AnyIO worker"), threads
     assert [(r.path, getattr(r, "methods", None)) for r in app.routes] == [
         (r.path, getattr(r, "methods", None)) for r in eager.routes
     ]

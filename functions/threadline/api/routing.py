@@ -44,8 +44,9 @@ class LazyRouters:
     request's path matches, with or without its trailing slash (Starlette's redirect looks the other form up),
     is loaded, and its routes go where mounting every module at once put them, in that order. A module with no
     such path has no route that could answer the request, so the response is the one the whole table gives
-    (tests/unit/test_routing.py compares them for every kind of outcome). `load_all()` is for what reads the
-    whole table: the OpenAPI document, and tests.
+    (tests/unit/test_routing.py compares them for every kind of outcome). The OpenAPI document's request loads
+    every module; `load_all()` is for what reads the whole table otherwise (`App.openapi()` called directly,
+    tests).
     """
 
     def __init__(self, app: FastAPI, table: Mapping[str, tuple[str, ...]] = ROUTES, package: str = PACKAGE) -> None:
@@ -61,6 +62,9 @@ class LazyRouters:
         self._patterns = {
             name: re.compile("|".join(_path_pattern(path) for path in paths)) for name, paths in table.items()
         }
+        # The OpenAPI document reads every route: its request loads every module, in the threadpool like any
+        # other load (FastAPI's route would otherwise import them all in the event loop, through `App.openapi`).
+        self._whole_table_at = {app.openapi_url} if app.openapi_url else set()
 
     @property
     def pending(self) -> bool:
@@ -72,15 +76,19 @@ class LazyRouters:
         return set(self._loaded)
 
     def wanted(self, scope: Scope) -> list[str]:
-        """The modules not loaded yet that have a path this request's path matches, either slash form."""
-        paths = {scope["path"].rstrip("/")}
-        root = scope.get("root_path", "")
-        if root and scope["path"].startswith(root):  # Starlette routes the path below the root path
-            paths.add(scope["path"][len(root) :].rstrip("/"))
+        """The modules not loaded yet that have a path this request's path matches, either slash form (all of
+        them for the OpenAPI document)."""
+        path, root = scope["path"], scope.get("root_path", "")
+        paths = {path}
+        if root and path.startswith(root):  # Starlette routes the path below the root path
+            paths.add(path[len(root) :])
+        if paths & self._whole_table_at:
+            return [name for name in self._table if name not in self._loaded]
+        bare = {path.rstrip("/") for path in paths}
         return [
             name
             for name, pattern in self._patterns.items()
-            if name not in self._loaded and any(pattern.fullmatch(path) for path in paths)
+            if name not in self._loaded and any(pattern.fullmatch(path) for path in bare)
         ]
 
     async def load_for(self, scope: Scope) -> None:
@@ -92,7 +100,8 @@ class LazyRouters:
 
     def load_all(self) -> None:
         """Load every module (in this thread)."""
-        self._add(self._import([name for name in self._table if name not in self._loaded]))
+        if names := [name for name in self._table if name not in self._loaded]:
+            self._add(self._import(names))
 
     def _import(self, names: list[str]) -> dict[str, ModuleType]:
         with startup.late_imports():
