@@ -53,7 +53,6 @@ class LazyRouters:
         self._routes = app.router.routes
         # The routers' routes go here: after FastAPI's own (/openapi.json), before what is mounted later.
         self._start = len(self._routes)
-        self._count = 0
         self._package = package
         self._table = dict(table)
         self._loaded: dict[str, list[BaseRoute]] = {}
@@ -115,11 +114,12 @@ class LazyRouters:
         # that router, so `app.dependency_overrides` does not reach it (nothing uses it: tests give the app their
         # own container).
         fresh = {name: module for name, module in modules.items() if name not in self._loaded}
+        if not fresh:
+            return
+        spliced = sum(map(len, self._loaded.values()))  # the routers' routes in the app so far
         self._loaded |= {name: module.router.routes for name, module in fresh.items()}
-        if fresh:
-            routes = [route for name in self._table if name in self._loaded for route in self._loaded[name]]
-            self._routes[self._start : self._start + self._count] = routes
-            self._count = len(routes)
+        routes = [route for name in self._table if name in self._loaded for route in self._loaded[name]]
+        self._routes[self._start : self._start + spliced] = routes
 
 
 def _path_pattern(path: str) -> str:
