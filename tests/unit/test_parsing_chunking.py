@@ -49,6 +49,24 @@ def test_markdown_headings_form_paths_and_code_fences_are_not_headings() -> None
     assert by_heading["Guide > Use"].strip() == "call it"
 
 
+def test_markdown_setext_headings_and_front_matter() -> None:
+    # Given Markdown with YAML front matter, underlined headings, and "---" lines that are rules, table
+    # separators or code rather than underlines
+    text = (
+        '---\ntitle: "Getting started"\nsidebar_position: 2\n---\nIntro.\n\nInstall\n=======\nRun pip.\n\n'
+        "Options\n-------\n- one\n- two\n---\n| a | b |\n|---|---|\n\n```\ncode\n---\n```\n"
+    )
+    # When it is parsed
+    parsed = parse_markdown(text)
+    # Then the front matter names the document and is not text, and only the real underlines make headings
+    assert parsed.title == "Getting started"
+    assert [(s.heading, s.text.strip()) for s in parsed.sections] == [
+        ("", "Intro."),
+        ("Install", "Run pip."),
+        ("Install > Options", "- one\n- two\n---\n| a | b |\n|---|---|\n\n```\ncode\n---\n```"),
+    ]
+
+
 def test_html_sections_skip_scripts_and_keep_headings() -> None:
     html = (
         "<html><head><title>Help</title><style>p{}</style></head><body><nav>menu</nav>"
@@ -61,6 +79,83 @@ def test_html_sections_skip_scripts_and_keep_headings() -> None:
         ("Billing", "Invoices are sent monthly."),
         ("Billing > Refunds", "Refunds take 5 days."),
     ]
+
+
+def test_html_of_a_documentation_site_is_read_from_its_main_region_without_chrome() -> None:
+    # Given a page laid out as Sphinx lays out a site's pages: "related" bars and a sidebar (role="navigation")
+    # naming the neighbouring pages, a search form, a main region with permalinks beside its headings, a footer
+    html = (
+        "<html><head><title>pickle - Python object serialization</title></head><body>"
+        '<div class="related" role="navigation"><ul><li>previous | marshal</li></ul></div>'
+        '<div class="sphinxsidebar" role="navigation"><h3>Previous topic</h3><p>copyreg</p>'
+        "<h3>Next topic</h3><p>marshal - Internal Python object serialization</p>"
+        '<div id="searchbox" style="display: none" role="search"><form><input type="text"/></form></div></div>'
+        '<div class="body" role="main"><section><h1>pickle<a class="headerlink" href="#pickle">\u00b6</a></h1>'
+        "<p>The pickle module serializes objects.</p><div><div><p>Nested blocks are read.</p></div></div>"
+        '<section><h2>Security<a class="headerlink" href="#s">\u00b6</a></h2><p>Never unpickle untrusted data.</p>'
+        "</section></section></div>"
+        '<div class="footer">Copyright 2001 Python Software Foundation.</div></body></html>'
+    )
+    # When it is parsed
+    parsed = parse(html.encode(), DocumentFormat.HTML)
+    # Then only the main region's text remains, under headings without their permalink signs
+    assert parsed.title == "pickle - Python object serialization"
+    assert [(s.heading, " ".join(s.text.split())) for s in parsed.sections] == [
+        ("pickle", "The pickle module serializes objects. Nested blocks are read."),
+        ("pickle > Security", "Never unpickle untrusted data."),
+    ]
+
+
+def test_html_chrome_and_hidden_elements_are_skipped_to_their_own_end_tag() -> None:
+    # Given a page without a main region: a banner, hidden elements (nested in elements of their own name),
+    # a hidden input (no end tag) and a footer, around the content
+    html = (
+        '<body><header role="banner"><p>Acme Docs</p></header><h1>Setup</h1>'
+        '<div aria-hidden="true"><div>decorative</div> still hidden</div><p>Install the agent.</p>'
+        '<div hidden><div><div>template</div></div></div><input type="hidden" hidden>'
+        '<span style="DISPLAY:none">collapsed</span><p>Then restart it.</p><footer>Last updated today</footer></body>'
+    )
+    # When it is parsed
+    parsed = parse(html.encode(), DocumentFormat.HTML)
+    # Then the text after each skipped element is kept, and nothing inside one
+    assert [(s.heading, " ".join(s.text.split())) for s in parsed.sections] == [
+        ("Setup", "Install the agent. Then restart it.")
+    ]
+
+
+def test_html_code_blocks_keep_their_lines_and_indentation() -> None:
+    # Given prose with runs of spaces and a highlighted code block (spans inside <pre>, as Sphinx writes it)
+    html = (
+        "<h1>Retries</h1><p>Wrap   the    call:</p>"
+        '<div class="highlight"><pre><span class="k">def</span> call():\n    for attempt in range(3):\n'
+        "        <span>try_once</span>()\n\n    return None\n</pre></div><p>Then   log it.</p>"
+    )
+    # When it is parsed
+    (section,) = parse(html.encode(), DocumentFormat.HTML).sections
+    # Then the prose's spaces collapse and the code stays as written, a paragraph of its own
+    assert section.text == (
+        "Wrap the call:\n\ndef call():\n    for attempt in range(3):\n        try_once()\n\n    return None"
+        "\n\nThen log it."
+    )
+
+
+def test_html_table_rows_stay_lines_with_their_cells_apart() -> None:
+    # Given a table whose cells hold paragraphs, as docutils writes them
+    html = (
+        "<h1>Plans</h1><table><thead><tr><th>Plan</th><th>Price</th></tr></thead><tbody>"
+        "<tr><td><p>Pro</p></td><td><p>$20 a month</p></td></tr><tr><td>Team</td><td>$50</td></tr></tbody></table>"
+    )
+    # When it is parsed, then each row is a line and no two cells run together
+    (section,) = parse(html.encode(), DocumentFormat.HTML).sections
+    assert section.text.split("\n\n") == ["Plan | Price", "Pro | $20 a month", "Team | $50"]
+
+
+def test_html_whose_main_region_is_empty_is_read_whole() -> None:
+    # Given a page that marks an empty main region and keeps its text outside it
+    html = "<body><main></main><h1>FAQ</h1><p>Yes, it works offline.</p></body>"
+    # When it is parsed, then the text outside is read rather than the page being refused as empty
+    parsed = parse(html.encode(), DocumentFormat.HTML)
+    assert [(s.heading, s.text.strip()) for s in parsed.sections] == [("FAQ", "Yes, it works offline.")]
 
 
 @pytest.mark.parametrize(

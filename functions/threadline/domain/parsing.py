@@ -111,11 +111,19 @@ def _decode(data: bytes) -> str:
 
 
 _ATX_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+# A setext underline: "===" makes the line above a level-1 heading, "---" a level-2 one.
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
+# Lines that cannot be a setext heading's text: list items, quotes, table rows (a "---" under them is a rule).
+_NOT_SETEXT_TEXT = re.compile(r"^\s*([-*+>|]|\d+[.)])(\s|$)|\|")
 _FENCE = re.compile(r"^\s*(```|~~~)")
+# YAML front matter (Jekyll, Hugo, Docusaurus, MkDocs): metadata, not text; its `title:` names the document.
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*$\r?\n?", re.DOTALL | re.MULTILINE)
+_FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 
 
 def parse_markdown(text: str) -> ParsedDocument:
-    """Split Markdown on ATX headings, ignoring '#' lines inside fenced code; the first H1 is the title."""
+    """Split Markdown on ATX ("## x") and setext (underlined) headings, ignoring lines inside fenced code; the
+    title is the front matter's `title:`, else the first H1."""
     title: str | None = None
     path: list[tuple[int, str]] = []
     sections: list[Section] = []
@@ -126,88 +134,217 @@ def parse_markdown(text: str) -> ParsedDocument:
         sections.append(Section(" > ".join(h for _, h in path), "\n".join(lines)))
         lines.clear()
 
+    front_title, text = _front_matter(text)
     for line in text.splitlines():
         if _FENCE.match(line):
             in_fence = not in_fence
-        match = None if in_fence else _ATX_HEADING.match(line)
-        if match is None:
+        heading = None if in_fence else _markdown_heading(line, lines)
+        if heading is None:
             lines.append(line)
             continue
         flush()
-        level, heading = len(match.group(1)), match.group(2)
+        level, name = heading
         if level == 1 and title is None:
-            title = heading
-        path[:] = [(lvl, h) for lvl, h in path if lvl < level] + [(level, heading)]
+            title = name
+        path[:] = [(lvl, h) for lvl, h in path if lvl < level] + [(level, name)]
     flush()
-    return ParsedDocument(title, sections)
+    return ParsedDocument(front_title or title, sections)
+
+
+def _front_matter(text: str) -> tuple[str | None, str]:
+    """The front matter's title, if any, and the text without the front matter."""
+    front = _FRONT_MATTER.match(text)
+    if front is None:
+        return None, text
+    named = _FRONT_TITLE.search(front.group(1))
+    return (named.group(1).strip("'\"") or None) if named else None, text[front.end() :]
+
+
+def _markdown_heading(line: str, before: list[str]) -> tuple[int, str] | None:
+    """The level and text of a heading `line` makes, or None; a setext underline takes its text from `before`."""
+    if match := _ATX_HEADING.match(line):
+        return len(match.group(1)), match.group(2)
+    underline = _SETEXT.match(line)
+    if underline is None or not before or not before[-1].strip() or _NOT_SETEXT_TEXT.match(before[-1]):
+        return None
+    return (1 if underline.group(1)[0] == "=" else 2), before.pop().strip()
 
 
 _BLOCKS = {"p", "div", "li", "br", "tr", "section", "article", "pre", "blockquote", "table", "ul", "ol", "dd", "dt"}
-_SKIPPED = {"script", "style", "noscript", "template", "svg", "nav", "head"}
+# Never text a reader asks about: code, styles, and the controls and chrome every page of a site repeats.
+_SKIPPED = {
+    "script", "style", "noscript", "template", "svg", "nav", "head", "footer", "form", "button", "select",
+}  # fmt: skip
+# ARIA landmarks of a site's chrome (Sphinx's sidebar and "related" bars are <div role="navigation">): each
+# page's copy of the site's table of contents and its previous/next links name the neighbouring pages, so
+# without this every page held a chunk matching the others' terms.
+_CHROME_ROLES = {"navigation", "search", "banner", "contentinfo", "menu", "menubar"}
+# Permalink anchors next to headings (Sphinx and Python-Markdown "headerlink", Docusaurus "hash-link"): a
+# "¶" or "#" in every heading path.
+_PERMALINKS = {"headerlink", "hash-link"}
+# Elements without an end tag: nothing to skip inside them, and skipping one would never end.
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+_CELLS = {"td", "th"}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+# A page that marks its content (<main>, or role="main" as Sphinx, Read the Docs and MkDocs themes do) is read
+# there only; a page without one, or whose main region holds no text, is read whole.
+_PRE_MARKER = re.compile(r"\x00(\d+)\x00")
+_HAS_MAIN = re.compile(r"<main[\s>]|\brole\s*=\s*[\"']?main\b", re.IGNORECASE)
+
+
+def _is_chrome(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+    """Whether an element holds no content of the page: skipped tags, chrome landmarks, hidden elements and
+    permalink anchors."""
+    if tag in _SKIPPED:
+        return True
+    found = {name: (value or "") for name, value in attrs}
+    return (
+        found.get("role", "").strip().lower() in _CHROME_ROLES
+        or "hidden" in found
+        or found.get("aria-hidden", "").strip().lower() == "true"
+        or bool(_HIDDEN_STYLE.search(found.get("style", "")))
+        or not _PERMALINKS.isdisjoint(found.get("class", "").split())
+    )
+
+
+def _is_main(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
+    return tag == "main" or any(name == "role" and (value or "").strip().lower() == "main" for name, value in attrs)
+
+
+def _nested(element: tuple[str, int] | None, tag: str, step: int) -> tuple[str, int] | None:
+    """An open element (its name, and how many elements of that name are open from it inward) after a start
+    (step 1) or end (step -1) tag: its own end tag is the one that closes the last of them."""
+    if element is None or tag != element[0]:
+        return element
+    depth = element[1] + step
+    return (tag, depth) if depth else None
 
 
 class _HtmlSections(HTMLParser):
-    """Collects text by heading; scripts, styles and navigation are skipped."""
+    """Collects text by heading; scripts, styles, a site's navigation and hidden elements are skipped, and only
+    the main region is read when `main_only`."""
 
-    def __init__(self) -> None:
+    def __init__(self, main_only: bool) -> None:
         super().__init__(convert_charrefs=True)
         self.title: str | None = None
         self.sections: list[Section] = []
         self._path: list[tuple[int, str]] = []
         self._text: list[str] = []
+        # Preformatted runs (<pre>: code, shell sessions), kept as written: text outside them has its spaces
+        # collapsed, and a code block without its indentation is another program.
+        self._pre: list[str] = []
+        self._pre_depth = 0
+        # Cells of the current table row so far: the next one is set apart by " | " ("Pro | $20", not "Pro$20").
+        self._cells = 0
+        self._cell_depth = 0
         self._heading: list[str] | None = None
         self._heading_level = 0
         self._in_title = False
-        self._skip_depth = 0
+        # The element being skipped or read as main, and how many elements of its name are open inside it, so
+        # its own end tag is the one that ends it.
+        self._skipping: tuple[str, int] | None = None
+        self._main: tuple[str, int] | None = None
+        self._main_only = main_only
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:  # noqa: ARG002
-        if tag in _SKIPPED:
-            self._skip_depth += 1
-        elif tag == "title":
+    @property
+    def _reading(self) -> bool:
+        return self._skipping is None and (self._main is not None or not self._main_only)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":  # in <head>, which is skipped
             self._in_title = True
-        elif tag in _HEADINGS:
+            return
+        if self._skipping is not None:
+            self._skipping = _nested(self._skipping, tag, 1)
+            return
+        if tag not in _VOID and _is_chrome(tag, attrs):
+            self._skipping = (tag, 1)
+            return
+        if self._main is None and tag not in _VOID and _is_main(tag, attrs):
+            self._main = (tag, 1)
+        else:
+            self._main = _nested(self._main, tag, 1)
+        if self._reading:
+            self._open(tag)
+
+    def _open(self, tag: str) -> None:
+        """What a start tag being read does to the text: a heading begins, a block breaks the line."""
+        if tag in _HEADINGS:
             self._heading, self._heading_level = [], _HEADINGS[tag]
+        elif tag in _CELLS:
+            self._text.append(" | " if self._cells else "")
+            self._cells += 1
+            self._cell_depth += 1
         elif tag in _BLOCKS:
-            self._text.append("\n\n" if tag == "p" else "\n")
+            # Inside a cell a block (docutils writes <td><p>...</p></td>) only separates words: the row stays a line.
+            self._text.append(" " if self._cell_depth else "\n\n" if tag in ("p", "pre") else "\n")
+            self._cells = 0 if tag == "tr" else self._cells
+        if tag == "pre":
+            self._pre_depth += 1
+            if self._pre_depth == 1:
+                self._pre.append("")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIPPED:
-            self._skip_depth = max(0, self._skip_depth - 1)
-        elif tag == "title":
+        if tag == "title":
             self._in_title = False
-        elif tag in _HEADINGS and self._heading is not None:
+            return
+        if self._skipping is not None:
+            self._skipping = _nested(self._skipping, tag, -1)
+            return
+        reading = self._reading
+        self._main = _nested(self._main, tag, -1)
+        if reading:
+            self._close(tag)
+
+    def _close(self, tag: str) -> None:
+        """What an end tag being read does to the text: a heading ends its section, a block breaks the line."""
+        if tag == "pre" and self._pre_depth:
+            self._pre_depth -= 1
+            if not self._pre_depth:
+                # A marker stands for the run in the text until `flush` has collapsed the spaces around it.
+                self._text.append(f"\x00{len(self._pre) - 1}\x00\n\n")
+        if tag in _HEADINGS and self._heading is not None:
             heading = " ".join("".join(self._heading).split())
             self._heading = None
             self.flush()
             if heading:
                 level = self._heading_level
                 self._path = [(lvl, h) for lvl, h in self._path if lvl < level] + [(level, heading)]
+        elif tag in _CELLS:
+            self._cell_depth = max(0, self._cell_depth - 1)
         elif tag in _BLOCKS:
-            self._text.append("\n")
+            self._text.append(" " if self._cell_depth else "\n")
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
             self.title = (self.title or "") + data.strip()
-        elif self._skip_depth:
+        elif not self._reading:
             return
         elif self._heading is not None:
             self._heading.append(data)
+        elif self._pre_depth:
+            self._pre[-1] += data
         else:
-            self._text.append(data)
+            self._text.append(data.replace("\x00", ""))
 
     def flush(self) -> None:
-        text = re.sub(r"[ \t]+", " ", "".join(self._text))
+        text = re.sub(r" *\n *", "\n", re.sub(r"[ \t]+", " ", "".join(self._text)))
         text = re.sub(r"\n\s*\n\s*", "\n\n", text)
+        text = _PRE_MARKER.sub(lambda m: self._pre[int(m.group(1))].strip("\n"), text)
         self.sections.append(Section(" > ".join(h for _, h in self._path), text))
         self._text.clear()
 
 
 def _parse_html(text: str) -> ParsedDocument:
-    parser = _HtmlSections()
-    parser.feed(text)
-    parser.close()
-    parser.flush()
+    main_only = _HAS_MAIN.search(text) is not None
+    for restricted in (True, False) if main_only else (False,):
+        parser = _HtmlSections(main_only=restricted)
+        parser.feed(text)
+        parser.close()
+        parser.flush()
+        if any(s.text.strip() for s in parser.sections):
+            break
     return ParsedDocument(parser.title or None, parser.sections)
 
 
