@@ -35,6 +35,7 @@ SAFETY_MS = 15_000
 UPLOADS = "uploads"
 _EXTENSIONS = {
     DocumentFormat.PDF: ".pdf",
+    DocumentFormat.DOCX: ".docx",
     DocumentFormat.MARKDOWN: ".md",
     DocumentFormat.HTML: ".html",
     DocumentFormat.TEXT: ".txt",

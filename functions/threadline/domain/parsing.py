@@ -1,4 +1,4 @@
-"""Turning uploaded bytes into titled sections of plain text: PDF, Markdown, HTML and plain text."""
+"""Turning uploaded bytes into titled sections of plain text: PDF, Word (.docx), Markdown, HTML and plain text."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ class DocumentFormat(StrEnum):
     """The formats Threadline reads, named by their media type."""
 
     PDF = "application/pdf"
+    DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     MARKDOWN = "text/markdown"
     HTML = "text/html"
     TEXT = "text/plain"
@@ -44,6 +45,7 @@ class ParseError(Exception):
 
 _BY_SUFFIX = {
     ".pdf": DocumentFormat.PDF,
+    ".docx": DocumentFormat.DOCX,
     ".md": DocumentFormat.MARKDOWN,
     ".markdown": DocumentFormat.MARKDOWN,
     ".html": DocumentFormat.HTML,
@@ -54,6 +56,7 @@ _BY_SUFFIX = {
 }
 _BY_TYPE = {
     "application/pdf": DocumentFormat.PDF,
+    DocumentFormat.DOCX.value: DocumentFormat.DOCX,
     "text/markdown": DocumentFormat.MARKDOWN,
     "text/x-markdown": DocumentFormat.MARKDOWN,
     "text/html": DocumentFormat.HTML,
@@ -71,8 +74,11 @@ def detect_format(filename: str, declared_type: str | None, data: bytes) -> Docu
         return found
     if data.startswith(b"%PDF-"):
         return DocumentFormat.PDF
+    # A zip whose directory names the Word body part (its name is stored uncompressed in the archive).
+    if data.startswith(b"PK\x03\x04") and b"word/document.xml" in data:
+        return DocumentFormat.DOCX
     raise UnsupportedMediaType(
-        "unsupported file type: send PDF, Markdown, HTML or plain text",
+        "unsupported file type: send PDF, Word (.docx), Markdown, HTML or plain text",
         filename=filename,
         content_type=media_type or None,
     )
@@ -82,6 +88,10 @@ def parse(data: bytes, fmt: DocumentFormat) -> ParsedDocument:
     """Extract sections; raises ParseError for corrupt, encrypted or empty input."""
     if fmt is DocumentFormat.PDF:
         parsed = _parse_pdf(data)
+    elif fmt is DocumentFormat.DOCX:
+        from threadline.domain.wordml import parse_docx  # it builds on this module's types
+
+        parsed = parse_docx(data)
     else:
         text = _decode(data)
         if fmt is DocumentFormat.MARKDOWN:

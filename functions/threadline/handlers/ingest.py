@@ -17,6 +17,9 @@ from threadline.domain.documents import Document, RemainingTime, continue_object
 from threadline.messages import ContinueIngest, parse_body
 from threadline.observability import logger, tracer
 
+# The parsers `parse` imports with the first file of their format: the package check imports them from this
+# function's artifact too.
+startup.imported_later("pypdf", "threadline.domain.wordml")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

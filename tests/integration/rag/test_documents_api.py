@@ -71,6 +71,22 @@ def test_html_and_text_uploads_become_ready(
     assert response.json()["status"] == "ready" and response.json()["content_type"] == media_type
 
 
+def test_word_upload_is_read_under_its_headings(client: TestClient, container: Container, tenant: Tenant) -> None:
+    # Given a .docx as a browser sends a file it has no type for
+    from tests.unit.test_wordml import _word_file
+
+    files = {"file": ("router manual.docx", _word_file(), "application/octet-stream")}
+    # When it is uploaded
+    response = client.post(_docs_url(tenant), files=files, headers=tenant.headers)
+    # Then it is ingested as Word, and its chunks keep the headings
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "ready" and body["content_type"].endswith("wordprocessingml.document")
+    with psycopg.connect(container.settings.database_url) as conn:
+        rows = conn.execute("SELECT heading, content FROM chunks WHERE document_id = %s", (body["id"],)).fetchall()
+    assert ("Setup > Resetting" in {r[0] for r in rows}) and any("Red | No signal" in r[1] for r in rows)
+
+
 def test_pdf_upload_and_json_text_upload(client: TestClient, tenant: Tenant) -> None:
     from reportlab.pdfgen import canvas
 
