@@ -67,6 +67,25 @@ def test_markdown_setext_headings_and_front_matter() -> None:
     ]
 
 
+def test_restructuredtext_titles_form_paths_by_adornment_style() -> None:
+    # Given reST with an overlined document title, two underline styles, a transition, a literal block whose
+    # lines look like adornments, and a line under a short underline
+    text = (
+        "=========\n Widgets\n=========\n\nIntro.\n\nInstall\n-------\n\nRun::\n\n    pip install widget\n"
+        "    ------\n\nLinux\n~~~~~\n\napt.\n\n----------\n\nUsage\n-------\n\nToo long a title\n~~~\n"
+    )
+    # When it is read as reStructuredText (a .rst file)
+    parsed = parse(text.encode(), detect_format("widgets.rst", None, b""))
+    # Then the overlined title names it, each new style is a level deeper, and nothing else is a title
+    assert parsed.title == "Widgets"
+    assert [(s.heading, s.text.strip()) for s in parsed.sections] == [
+        ("Widgets", "Intro."),
+        ("Widgets > Install", "Run::\n\n    pip install widget\n    ------"),
+        ("Widgets > Install > Linux", "apt.\n\n----------"),
+        ("Widgets > Usage", "Too long a title\n~~~"),
+    ]
+
+
 def test_html_sections_skip_scripts_and_keep_headings() -> None:
     html = (
         "<html><head><title>Help</title><style>p{}</style></head><body><nav>menu</nav>"

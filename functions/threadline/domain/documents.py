@@ -39,6 +39,7 @@ _EXTENSIONS = {
     DocumentFormat.MARKDOWN: ".md",
     DocumentFormat.HTML: ".html",
     DocumentFormat.TEXT: ".txt",
+    DocumentFormat.RST: ".rst",
 }
 
 

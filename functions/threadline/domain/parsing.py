@@ -1,4 +1,5 @@
-"""Turning uploaded bytes into titled sections of plain text: PDF, Word (.docx), Markdown, HTML and plain text."""
+"""Turning uploaded bytes into titled sections of plain text: PDF, Word (.docx), Markdown, reStructuredText, HTML
+and plain text."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class DocumentFormat(StrEnum):
     MARKDOWN = "text/markdown"
     HTML = "text/html"
     TEXT = "text/plain"
+    RST = "text/x-rst"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,7 @@ _BY_SUFFIX = {
     ".htm": DocumentFormat.HTML,
     ".txt": DocumentFormat.TEXT,
     ".text": DocumentFormat.TEXT,
-    ".rst": DocumentFormat.TEXT,
+    ".rst": DocumentFormat.RST,
 }
 _BY_TYPE = {
     "application/pdf": DocumentFormat.PDF,
@@ -62,6 +64,7 @@ _BY_TYPE = {
     "text/html": DocumentFormat.HTML,
     "application/xhtml+xml": DocumentFormat.HTML,
     "text/plain": DocumentFormat.TEXT,
+    "text/x-rst": DocumentFormat.RST,
 }
 
 
@@ -78,7 +81,7 @@ def detect_format(filename: str, declared_type: str | None, data: bytes) -> Docu
     if data.startswith(b"PK\x03\x04") and b"word/document.xml" in data:
         return DocumentFormat.DOCX
     raise UnsupportedMediaType(
-        "unsupported file type: send PDF, Word (.docx), Markdown, HTML or plain text",
+        "unsupported file type: send PDF, Word (.docx), Markdown, reStructuredText, HTML or plain text",
         filename=filename,
         content_type=media_type or None,
     )
@@ -98,6 +101,8 @@ def parse(data: bytes, fmt: DocumentFormat) -> ParsedDocument:
             parsed = parse_markdown(text)
         elif fmt is DocumentFormat.HTML:
             parsed = _parse_html(text)
+        elif fmt is DocumentFormat.RST:
+            parsed = parse_rst(text)
         else:
             parsed = ParsedDocument(None, [Section("", text)])
     # Text extracted from a file loses the characters Postgres cannot store (a PDF's text layer can hold NUL):
@@ -178,6 +183,61 @@ def _markdown_heading(line: str, before: list[str]) -> tuple[int, str] | None:
     if underline is None or not before or not before[-1].strip() or _NOT_SETEXT_TEXT.match(before[-1]):
         return None
     return (1 if underline.group(1)[0] == "=" else 2), before.pop().strip()
+
+
+# A reStructuredText adornment line: one of docutils' punctuation characters, repeated; it must also be at least
+# as long as the title it adorns (checked where it is used).
+_ADORNMENT = re.compile(r"^([!-/:-@\[-`{-~])\1+\s*$")
+
+
+def parse_rst(text: str) -> ParsedDocument:
+    """Split reStructuredText on its section titles: a line underlined (and optionally overlined) by a
+    punctuation character at least as long as it. As in docutils, a title's level is the order in which its
+    adornment style (the character, with or without an overline) first appears; the first title is the
+    document's title."""
+    styles: list[tuple[str, bool]] = []
+    title: str | None = None
+    path: list[tuple[int, str]] = []
+    sections: list[Section] = []
+    lines: list[str] = []
+    source = text.splitlines()
+    index = 0
+    while index < len(source):
+        found = _rst_title(source, index, lines)
+        if found is None:
+            lines.append(source[index])
+            index += 1
+            continue
+        name, style, index = found
+        sections.append(Section(" > ".join(h for _, h in path), "\n".join(lines)))
+        lines.clear()
+        if style not in styles:
+            styles.append(style)
+        level = styles.index(style) + 1
+        title = title or name
+        path[:] = [(lvl, h) for lvl, h in path if lvl < level] + [(level, name)]
+    sections.append(Section(" > ".join(h for _, h in path), "\n".join(lines)))
+    return ParsedDocument(title, sections)
+
+
+def _rst_title(source: list[str], index: int, before: list[str]) -> tuple[str, tuple[str, bool], int] | None:
+    """The section title starting at `source[index]`: (its text, its adornment style, the index after it); a
+    title underlined only takes its text from the end of `before`."""
+    line = source[index]
+    adornment = _ADORNMENT.match(line)
+    if adornment is None:
+        return None
+    char, width = adornment.group(1), len(line.rstrip())
+    # Overlined: adornment, title, the same adornment.
+    if index + 2 < len(source) and source[index + 2].rstrip() == line.rstrip():
+        name = source[index + 1].strip()
+        if name and len(source[index + 1].rstrip()) <= width and not _ADORNMENT.match(source[index + 1]):
+            return name, (char, True), index + 3
+    # Underlined: a title line just above, no wider than the underline, itself after a blank line.
+    if before and before[-1].strip() and not before[-1].startswith(" ") and len(before[-1].rstrip()) <= width:
+        if len(before) == 1 or not before[-2].strip():
+            return before.pop().strip(), (char, False), index + 1
+    return None
 
 
 _BLOCKS = {"p", "div", "li", "br", "tr", "section", "article", "pre", "blockquote", "table", "ul", "ol", "dd", "dt"}

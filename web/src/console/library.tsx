@@ -147,7 +147,7 @@ export function Documents(p: PageProps) {
       <h1>Documents</h1>
       <form class="card" onSubmit={submit} aria-label="Upload a document">
         <label>
-          File (PDF, Word, Markdown, HTML or text) <input type="file" name="file" required />
+          File (PDF, Word, Markdown, reStructuredText, HTML or text) <input type="file" name="file" required />
         </label>{" "}
         <label>
           Title <input name="title" placeholder="optional" />

@@ -35,7 +35,8 @@ class DocumentFile(BaseModel):
     """A document sent as a multipart form: the file and an optional title (the file name otherwise)."""
 
     file: bytes = Field(
-        json_schema_extra={"format": "binary"}, description="PDF, Word (.docx), Markdown, HTML or plain text"
+        json_schema_extra={"format": "binary"},
+        description="PDF, Word (.docx), Markdown, reStructuredText, HTML or plain text",
     )
     title: str | None = Field(default=None, max_length=300)
 
@@ -109,8 +110,8 @@ async def _upload_from(request: Request) -> Upload:
 async def upload_document(
     request: Request, response: Response, container: ContainerDep, project_id: ProjectIdDep
 ) -> DocumentPublic:
-    """Upload a PDF, Word (.docx), Markdown, HTML or text file (multipart `file`, optional `title`) or JSON
-    {title, text}.
+    """Upload a PDF, Word (.docx), Markdown, reStructuredText, HTML or text file (multipart `file`, optional
+    `title`) or JSON {title, text}.
 
     Answers 202 with the document `pending`: the file is stored in the documents bucket and the
     IngestFunction embeds it; poll GET .../documents/{id}/ until `ready` (progress in `chunks_done` of
