@@ -84,8 +84,8 @@ validate: install package  ## cfn-lint on the template and its translation, the 
 bench: install  ## benchmarks that print their figures
 	$(PY) -m bench
 
-bench-corpus:  ## the corpus of bench.retrieval: Git's manual as HTML (Debian git-doc), never committed
-	apt-get install -y --no-install-recommends git-doc
+bench-corpus:  ## the corpora of bench.retrieval: Git's, SQLite's and Sphinx's manuals as HTML (Debian), never committed
+	apt-get install -y --no-install-recommends git-doc sqlite3-doc sphinx-doc
 
 bench-backfill: install  ## seed N threads and backfill them through the state machine on the local cloud
 	$(PY) -m bench.backfill --threads $(N)
