@@ -80,6 +80,7 @@ from threadline.adapters.postgres.chat import (
     _retrieval,
 )
 from threadline.adapters.postgres.migrate import migrate
+from threadline.domain.chat import PASSAGE_MARGIN
 from threadline.domain.chunking import chunk_sections
 from threadline.domain.documents import EMBED_BATCH, embed_batched
 from threadline.domain.parsing import DocumentFormat, parse
@@ -451,6 +452,18 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"  floor {floor:.2f}: {kept}/{len(best_relevant)} relevant questions keep a passage,"
                 f" {refused}/{len(best_off)} off-topic questions get none"
+            )
+            # The right page's passage of a question the floor finds covered: given to the model when within
+            # PASSAGE_MARGIN below the floor (a flat floor would drop it).
+            covered = [
+                right
+                for rows, right in zip(results["hybrid"], best_right, strict=True)
+                if right == right and rows and max(s for _, s in rows) >= floor
+            ]
+            below = floor - PASSAGE_MARGIN
+            print(
+                f"  right page's passage of a covered question: {sum(r < floor for r in covered)}/{len(covered)} under"
+                f" the floor, {sum(r < below for r in covered)} under {below:.2f} (dropped; the rest kept)"
             )
 
             if args.scale_chunks:

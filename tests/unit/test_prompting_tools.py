@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from threadline.domain.chat import source_list
+from threadline.domain.chat import PASSAGE_MARGIN, relevant_passages, source_list
 from threadline.domain.chat_tools import (
     HandoffToHuman,
     SearchDocuments,
@@ -31,6 +31,28 @@ def _passage(title: str, heading: str, content: str) -> Passage:
     return Passage(
         chunk_id=hash(content) % 10_000, document_id=uuid4(), title=title, heading=heading, content=content, score=0.8
     )
+
+
+@pytest.mark.parametrize(
+    ("scores", "kept"),
+    [
+        # covered: the best passage reaches the floor, and a weaker one within the margin comes with it
+        ((0.52, 0.31, 0.26, 0.18), (0.52, 0.31, 0.26)),
+        # not covered: passages within the margin alone are not evidence that the documents answer it
+        ((0.34, 0.30, 0.28), ()),
+        ((0.35, -0.10), (0.35,)),
+        ((), ()),
+    ],
+)
+def test_the_floor_decides_coverage_by_the_best_passage_and_keeps_the_covered_ones_near_it(
+    scores: tuple[float, ...], kept: tuple[float, ...]
+) -> None:
+    passages = [
+        Passage(chunk_id=i, document_id=uuid4(), title="t", heading="h", content="c", score=s)
+        for i, s in enumerate(scores)
+    ]
+    assert PASSAGE_MARGIN == pytest.approx(0.10)
+    assert tuple(p.score for p in relevant_passages(passages, 0.35)) == kept
 
 
 def test_history_keeps_the_newest_turns_that_fit_the_budget_oldest_first() -> None:
