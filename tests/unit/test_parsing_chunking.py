@@ -209,6 +209,38 @@ def test_pdf_text_is_extracted_per_page() -> None:
     ]
 
 
+def test_pdf_outline_entries_head_the_text_they_start() -> None:
+    # Given a three-page PDF with bookmarks, as Word or LaTeX writes them: a chapter on page 1, a section
+    # starting mid-page 2, and a bookmark whose title is not in the text on page 3
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    lines = {
+        0: ["Installation", "Copy the files to the server."],
+        1: ["Unpack the archive first.", "", "Upgrading", "Stop the service before upgrading."],
+        2: ["Keep a backup of the data folder."],
+    }
+    outline = {0: [("Installation", 0)], 1: [("Upgrading", 1)], 2: [("Backups", 1)]}
+    for page in range(3):
+        for number, line in enumerate(lines[page]):
+            pdf.drawString(72, 720 - 14 * number, line)
+        for title, level in outline[page]:
+            pdf.bookmarkPage(title)
+            pdf.addOutlineEntry(title, title, level=level)
+        pdf.showPage()
+    pdf.save()
+    # When it is parsed
+    parsed = parse(buffer.getvalue(), DocumentFormat.PDF)
+    # Then each entry heads the text from where its title appears (or from its page's top), pages still apart
+    assert [(s.heading, " ".join(s.text.split())) for s in parsed.sections] == [
+        ("Installation", "Installation Copy the files to the server."),
+        ("Installation", "Unpack the archive first."),
+        ("Installation > Upgrading", "Upgrading Stop the service before upgrading."),
+        ("Installation > Backups", "Keep a backup of the data folder."),
+    ]
+
+
 @pytest.fixture(scope="module")
 def counter(tokenizer_path: Path) -> WordPieceCounter:
     """The model's own tokenizer (the file only: no model is loaded)."""

@@ -4,14 +4,18 @@ and plain text."""
 from __future__ import annotations
 
 import io
+import logging
 import re
 from dataclasses import dataclass
 from enum import StrEnum
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
+from typing import Any
 
 from threadline.domain.errors import UnsupportedMediaType
 from threadline.domain.text import strip_unstorable
+
+log = logging.getLogger(__name__)
 
 
 class DocumentFormat(StrEnum):
@@ -433,8 +437,52 @@ def _parse_pdf(data: bytes) -> ParsedDocument:
         raise
     except Exception as exc:
         raise ParseError(f"the PDF cannot be read ({type(exc).__name__})") from exc
-    # One section per page: PDF text has no reliable headings, and pages are where readers look things up.
-    return ParsedDocument(title or None, [Section("", _unwrap(p)) for p in pages])
+    # Sections end at pages, where readers look things up; the headings are the PDF's outline (its bookmarks,
+    # which Word, LaTeX and Sphinx write): PDF text itself has no reliable headings.
+    return ParsedDocument(title or None, _outlined_pages([_unwrap(p) for p in pages], _pdf_outline(reader)))
+
+
+def _pdf_outline(reader: Any) -> dict[int, list[list[str]]]:
+    """Page index -> the heading paths of the outline entries that start on it, in outline order. A damaged
+    outline is no outline: the text still counts."""
+    starts: dict[int, list[list[str]]] = {}
+
+    def walk(items: Any, parents: list[str], depth: int) -> None:
+        path: list[str] | None = None
+        for item in items:
+            if isinstance(item, list):
+                if depth < 16:
+                    walk(item, path or parents, depth + 1)
+                continue
+            name = " ".join(str(getattr(item, "title", "") or "").split())
+            page = reader.get_destination_page_number(item)
+            if not name or page is None or page < 0:
+                continue
+            path = [*parents, name]
+            starts.setdefault(page, []).append(path)
+
+    try:
+        walk(reader.outline, [], 0)
+    except Exception:  # pypdf's errors for a broken outline are as varied as for a broken file
+        log.info("the PDF's outline cannot be read; its pages are read without headings")
+        return {}
+    return starts
+
+
+def _outlined_pages(pages: list[str], starts: dict[int, list[list[str]]]) -> list[Section]:
+    """One section per page, split where an outline entry's title appears on its page (or at the page's top,
+    when its title is not found in the text), each under the path of the entry above it."""
+    sections: list[Section] = []
+    path: list[str] = []
+    for index, text in enumerate(pages):
+        cursor = 0
+        for entry in starts.get(index, []):
+            found = text.lower().find(entry[-1].lower(), cursor)
+            cut = found if found >= 0 else cursor
+            sections.append(Section(" > ".join(path), text[cursor:cut]))
+            cursor, path = cut, entry
+        sections.append(Section(" > ".join(path), text[cursor:]))
+    return sections
 
 
 def _unwrap(page: str) -> str:
