@@ -60,6 +60,9 @@ def test_markdown_setext_headings_and_front_matter() -> None:
     parsed = parse_markdown(text)
     # Then the front matter names the document and is not text, and only the real underlines make headings
     assert parsed.title == "Getting started"
+    # (a document that opens with a rule, not YAML, keeps what follows it: here, as CommonMark reads it, a heading)
+    opened = parse_markdown("---\nRead this first.\n---\nBody.\n")
+    assert [(s.heading, s.text) for s in opened.sections] == [("", "---"), ("Read this first.", "Body.")]
     assert [(s.heading, s.text.strip()) for s in parsed.sections] == [
         ("", "Intro."),
         ("Install", "Run pip."),

@@ -137,6 +137,7 @@ _NOT_SETEXT_TEXT = re.compile(r"^\s*([-*+>|]|\d+[.)])(\s|$)|\|")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 # YAML front matter (Jekyll, Hugo, Docusaurus, MkDocs): metadata, not text; its `title:` names the document.
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*$\r?\n?", re.DOTALL | re.MULTILINE)
+_YAML_LINE = re.compile(r"^(\s|- |#|[\w.-]+\s*:(\s|$))")
 _FRONT_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
 
 
@@ -171,9 +172,10 @@ def parse_markdown(text: str) -> ParsedDocument:
 
 
 def _front_matter(text: str) -> tuple[str | None, str]:
-    """The front matter's title, if any, and the text without the front matter."""
+    """The front matter's title, if any, and the text without the front matter. Only a block that reads as YAML
+    (keys, their indented or listed values, comments): a document that opens with a rule keeps its text."""
     front = _FRONT_MATTER.match(text)
-    if front is None:
+    if front is None or not all(_YAML_LINE.match(line) for line in front.group(1).splitlines() if line.strip()):
         return None, text
     named = _FRONT_TITLE.search(front.group(1))
     return (named.group(1).strip("'\"") or None) if named else None, text[front.end() :]
@@ -261,9 +263,10 @@ _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "me
 _CELLS = {"td", "th"}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+# Where a <pre> run stands in the text until `flush` has collapsed the spaces around it.
+_PRE_MARKER = re.compile(r"\x00(\d+)\x00")
 # A page that marks its content (<main>, or role="main" as Sphinx, Read the Docs and MkDocs themes do) is read
 # there only; a page without one, or whose main region holds no text, is read whole.
-_PRE_MARKER = re.compile(r"\x00(\d+)\x00")
 _HAS_MAIN = re.compile(r"<main[\s>]|\brole\s*=\s*[\"']?main\b", re.IGNORECASE)
 
 
@@ -272,14 +275,20 @@ def _is_chrome(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
     permalink anchors."""
     if tag in _SKIPPED:
         return True
-    found = {name: (value or "") for name, value in attrs}
-    return (
-        found.get("role", "").strip().lower() in _CHROME_ROLES
-        or "hidden" in found
-        or found.get("aria-hidden", "").strip().lower() == "true"
-        or bool(_HIDDEN_STYLE.search(found.get("style", "")))
-        or not _PERMALINKS.isdisjoint(found.get("class", "").split())
-    )
+    for name, value in attrs:
+        if name == "class":
+            hit = value is not None and not _PERMALINKS.isdisjoint(value.split())
+        elif name == "role":
+            hit = (value or "").strip().lower() in _CHROME_ROLES
+        elif name == "aria-hidden":
+            hit = (value or "").strip().lower() == "true"
+        elif name == "style":
+            hit = value is not None and _HIDDEN_STYLE.search(value) is not None
+        else:
+            hit = name == "hidden"
+        if hit:
+            return True
+    return False
 
 
 def _is_main(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
@@ -307,7 +316,7 @@ class _HtmlSections(HTMLParser):
         self._text: list[str] = []
         # Preformatted runs (<pre>: code, shell sessions), kept as written: text outside them has its spaces
         # collapsed, and a code block without its indentation is another program.
-        self._pre: list[str] = []
+        self._pre: list[list[str]] = []
         self._pre_depth = 0
         # Cells of the current table row so far: the next one is set apart by " | " ("Pro | $20", not "Pro$20").
         self._cells = 0
@@ -357,7 +366,7 @@ class _HtmlSections(HTMLParser):
         if tag == "pre":
             self._pre_depth += 1
             if self._pre_depth == 1:
-                self._pre.append("")
+                self._pre.append([])
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
@@ -376,7 +385,6 @@ class _HtmlSections(HTMLParser):
         if tag == "pre" and self._pre_depth:
             self._pre_depth -= 1
             if not self._pre_depth:
-                # A marker stands for the run in the text until `flush` has collapsed the spaces around it.
                 self._text.append(f"\x00{len(self._pre) - 1}\x00\n\n")
         if tag in _HEADINGS and self._heading is not None:
             heading = " ".join("".join(self._heading).split())
@@ -398,14 +406,14 @@ class _HtmlSections(HTMLParser):
         elif self._heading is not None:
             self._heading.append(data)
         elif self._pre_depth:
-            self._pre[-1] += data
+            self._pre[-1].append(data)
         else:
             self._text.append(data.replace("\x00", ""))
 
     def flush(self) -> None:
         text = re.sub(r" *\n *", "\n", re.sub(r"[ \t]+", " ", "".join(self._text)))
         text = re.sub(r"\n\s*\n\s*", "\n\n", text)
-        text = _PRE_MARKER.sub(lambda m: self._pre[int(m.group(1))].strip("\n"), text)
+        text = _PRE_MARKER.sub(lambda m: "".join(self._pre[int(m.group(1))]).strip("\n"), text)
         self.sections.append(Section(" > ".join(h for _, h in self._path), text))
         self._text.clear()
 
