@@ -321,8 +321,8 @@ def source_list(passages: Sequence[Passage], answer: str) -> list[dict[str, Any]
 # decides whether the documents cover the question at all (its best passage), calibrated on Git's manual, where
 # every right page's passage scored 0.438 or more. On two manuals that chose nothing (bench.retrieval on SQLite's
 # and Sphinx's), right pages' passages scored down to 0.32 and 0.26, and a flat floor dropped those of covered
-# questions (1 of 78 and 5 of 83) although a better passage had shown the documents cover them. 0.10 below the floor (0.25) is
-# where off-topic questions' best passages sit on Git's (p50 0.19, p95 0.30): beneath it a passage is noise.
+# questions (1 of 78 and 5 of 83) although a better passage had shown the documents cover them. 0.10 below the
+# floor (0.25) is where off-topic questions' best passages sit on Git's (p50 0.19, p95 0.30): beneath it, noise.
 PASSAGE_MARGIN = 0.10
 
 
