@@ -115,6 +115,15 @@ def test_damaged_foreign_or_hostile_files_are_parse_errors(data: bytes, reason: 
         parse(data, DocumentFormat.DOCX)
 
 
+def test_deeply_nested_content_controls_are_read_to_a_bound() -> None:
+    # Given a body nesting content controls far deeper than Word does
+    nested = "<w:sdt><w:sdtContent>" * 5000 + "<w:p><w:r><w:t>deep</w:t></w:r></w:p>" + "</w:sdtContent></w:sdt>" * 5000
+    body = f"<w:document {_NS}><w:body><w:p><w:r><w:t>Top.</w:t></w:r></w:p>{nested}</w:body></w:document>"
+    # When it is parsed, then the bounded walk keeps what it reaches, instead of overflowing the stack
+    parsed = parse(_archive({"word/document.xml": body}), DocumentFormat.DOCX)
+    assert [s.text for s in parsed.sections] == ["Top."]
+
+
 def test_a_part_that_inflates_past_the_limit_is_refused_unread() -> None:
     # Given a body part that compresses a hundredfold (a zip bomb's shape)
     data = _archive({"word/document.xml": f"<w:document {_NS}>" + " " * (MAX_PART_BYTES + 1) + "</w:document>"})

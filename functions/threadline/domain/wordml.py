@@ -26,6 +26,7 @@ _CORE = "docProps/core.xml"
 MAX_PART_BYTES = 64 * 1024 * 1024
 _HEADING_NAME = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 _TITLE = 0
+_MAX_DEPTH = 32
 _LIST = -1
 
 
@@ -105,8 +106,9 @@ class _Body:
         self._path: list[tuple[int, str]] = []
         self._lines: list[str] = []
 
-    def read(self, container: ElementTree.Element) -> None:
-        """Paragraphs, tables and content controls of a body, cell or control, in order."""
+    def read(self, container: ElementTree.Element, depth: int = 0) -> None:
+        """Paragraphs, tables and content controls of a body or control, in order (controls nested past
+        `_MAX_DEPTH` are skipped: Word nests a few, a hostile file thousands)."""
         for child in container:
             if child.tag == f"{_W}p":
                 self._paragraph(child)
@@ -114,8 +116,8 @@ class _Body:
                 self._lines.extend(_table_rows(child))
             elif child.tag == f"{_W}sdt":
                 content = child.find(f"{_W}sdtContent")
-                if content is not None:
-                    self.read(content)
+                if content is not None and depth < _MAX_DEPTH:
+                    self.read(content, depth + 1)
 
     def _paragraph(self, paragraph: ElementTree.Element) -> None:
         text = _text(paragraph)
