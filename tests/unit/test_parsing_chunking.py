@@ -20,6 +20,9 @@ pytestmark = pytest.mark.unit
     ("filename", "declared", "data", "expected"),
     [
         ("guide.md", "application/octet-stream", b"# x", DocumentFormat.MARKDOWN),
+        ("intro.mdx", None, b"# x", DocumentFormat.MARKDOWN),
+        ("index.rst", "text/plain", b"x\n=", DocumentFormat.RST),
+        ("manual.docx", "application/zip", b"PK\x03\x04", DocumentFormat.DOCX),
         ("page.HTML", None, b"<p>x</p>", DocumentFormat.HTML),
         ("notes", "text/plain; charset=utf-8", b"x", DocumentFormat.TEXT),
         ("scan", None, b"%PDF-1.7 ...", DocumentFormat.PDF),

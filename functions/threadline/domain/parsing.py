@@ -54,8 +54,10 @@ _BY_SUFFIX = {
     ".docx": DocumentFormat.DOCX,
     ".md": DocumentFormat.MARKDOWN,
     ".markdown": DocumentFormat.MARKDOWN,
+    ".mdx": DocumentFormat.MARKDOWN,  # Docusaurus and Nextra pages: Markdown with JSX lines, read as text
     ".html": DocumentFormat.HTML,
     ".htm": DocumentFormat.HTML,
+    ".xhtml": DocumentFormat.HTML,
     ".txt": DocumentFormat.TEXT,
     ".text": DocumentFormat.TEXT,
     ".rst": DocumentFormat.RST,
