@@ -166,13 +166,17 @@ def test_html_code_blocks_keep_their_lines_and_indentation() -> None:
 
 def test_html_table_rows_stay_lines_with_their_cells_apart() -> None:
     # Given a table whose cells hold paragraphs, as docutils writes them
+    # (and a heading whose permalink is an anchor reading "#", as Node.js writes it, and a heading "C#")
     html = (
-        "<h1>Plans</h1><table><thead><tr><th>Plan</th><th>Price</th></tr></thead><tbody>"
-        "<tr><td><p>Pro</p></td><td><p>$20 a month</p></td></tr><tr><td>Team</td><td>$50</td></tr></tbody></table>"
+        '<h1>Plans<a href="#plans">#</a></h1><table><thead><tr><th>Plan</th><th>Price</th></tr></thead><tbody>'
+        "<tr><td><p>Pro</p></td><td><p>$20 a\nmonth</p></td></tr>\n<tr><td>Team</td>\n<td>$50</td></tr></tbody></table>"
+        "<h2>C#</h2><p>After\nthe table.</p>"
     )
     # When it is parsed, then each row is a line and no two cells run together
-    (section,) = parse(html.encode(), DocumentFormat.HTML).sections
-    assert section.text.split("\n\n") == ["Plan | Price", "Pro | $20 a month", "Team | $50"]
+    parsed = parse(html.encode(), DocumentFormat.HTML)
+    assert parsed.sections[0].heading == "Plans"
+    assert parsed.sections[0].text.split("\n\n") == ["Plan | Price", "Pro | $20 a month", "Team | $50"]
+    assert (parsed.sections[1].heading, parsed.sections[1].text) == ("Plans > C#", "After\nthe table.")
 
 
 def test_html_whose_main_region_is_empty_is_read_whole() -> None:

@@ -260,6 +260,7 @@ _CHROME_ROLES = {"navigation", "search", "banner", "contentinfo", "menu", "menub
 # Permalink anchors next to headings (Sphinx and Python-Markdown "headerlink", Docusaurus "hash-link"): a
 # "¶" or "#" in every heading path.
 _PERMALINKS = {"headerlink", "hash-link"}
+_PERMALINK_SIGNS = {"", "#", "\u00b6", "\u00a7", "\U0001f517"}
 # Elements without an end tag: nothing to skip inside them, and skipping one would never end.
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 _CELLS = {"td", "th"}
@@ -325,6 +326,7 @@ class _HtmlSections(HTMLParser):
         self._cell_depth = 0
         self._heading: list[str] | None = None
         self._heading_level = 0
+        self._heading_link: int | None = None
         self._in_title = False
         # The element being skipped or read as main, and how many elements of its name are open inside it, so
         # its own end tag is the one that ends it.
@@ -351,10 +353,12 @@ class _HtmlSections(HTMLParser):
         else:
             self._main = _nested(self._main, tag, 1)
         if self._reading:
-            self._open(tag)
+            self._open(tag, attrs)
 
-    def _open(self, tag: str) -> None:
+    def _open(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         """What a start tag being read does to the text: a heading begins, a block breaks the line."""
+        if tag == "a" and self._heading is not None and (dict(attrs).get("href") or "").startswith("#"):
+            self._heading_link = len(self._heading)
         if tag in _HEADINGS:
             self._heading, self._heading_level = [], _HEADINGS[tag]
         elif tag in _CELLS:
@@ -388,6 +392,11 @@ class _HtmlSections(HTMLParser):
             self._pre_depth -= 1
             if not self._pre_depth:
                 self._text.append(f"\x00{len(self._pre) - 1}\x00\n\n")
+        if tag == "a" and self._heading is not None and self._heading_link is not None:
+            # A link to the heading itself whose text is only a sign is a permalink ("#" in Node.js's manual).
+            if "".join(self._heading[self._heading_link :]).strip() in _PERMALINK_SIGNS:
+                del self._heading[self._heading_link :]
+            self._heading_link = None
         if tag in _HEADINGS and self._heading is not None:
             heading = " ".join("".join(self._heading).split())
             self._heading = None
@@ -399,6 +408,7 @@ class _HtmlSections(HTMLParser):
             self._cell_depth = max(0, self._cell_depth - 1)
         elif tag in _BLOCKS:
             self._text.append(" " if self._cell_depth else "\n")
+            self._cells = 0 if tag in ("tr", "table") else self._cells
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
@@ -410,7 +420,9 @@ class _HtmlSections(HTMLParser):
         elif self._pre_depth:
             self._pre[-1].append(data)
         else:
-            self._text.append(data.replace("\x00", ""))
+            text = data.replace("\x00", "")
+            # Within a table row, a line break (the source's, between or in cells) would split the row.
+            self._text.append(text.replace("\n", " ") if self._cells else text)
 
     def flush(self) -> None:
         text = re.sub(r" *\n *", "\n", re.sub(r"[ \t]+", " ", "".join(self._text)))
