@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     # bench/chat.py, _exact.) Since migration 0020 built the graphs with ef_construction 128, the same measure
     # reads 0.917 at 40, 0.979 at 100 and 0.991 at 150 (one run, load 4-5): 150 now clears 0.98 with margin.
     retrieval_ef_search: int = Field(default=150, ge=10, le=1000)
-    # Relevance floor: a passage whose cosine similarity to the question is below it is neither given to
-    # the model nor cited; with none left the answer says the documents do not cover the question.
+    # Relevance floor: the documents cover a question when its best passage's cosine reaches it; a covered
+    # question's passages down to domain/chat.py's PASSAGE_MARGIN below it are given to the model, and with none
+    # reaching it the answer says the documents do not cover the question.
     # python -m bench.retrieval prints the best-score distributions of relevant and off-topic questions to
     # calibrate it (docs/architecture.md, "Honest answers"): relevant questions' best passage scored 0.469 at
     # least, off-topic ones 0.284 at most (token-based chunker); 0.35 sits between with room on both sides.
