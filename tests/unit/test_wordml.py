@@ -124,6 +124,16 @@ def test_deeply_nested_content_controls_are_read_to_a_bound() -> None:
     assert [s.text for s in parsed.sections] == ["Top."]
 
 
+def test_a_corrupt_compressed_part_is_a_parse_error() -> None:
+    # Given a Word archive whose body's deflate stream is damaged after its header
+    data = bytearray(_archive({"word/document.xml": f"<w:document {_NS}>" + "hello " * 2000 + "</w:document>"}))
+    start = data.find(b"word/document.xml") + len("word/document.xml") + 20
+    data[start : start + 40] = bytes(b ^ 0x55 for b in data[start : start + 40])
+    # When it is parsed, then the user is told it cannot be read (zlib's own error would fail the ingestion)
+    with pytest.raises(ParseError, match="cannot be read"):
+        parse(bytes(data), DocumentFormat.DOCX)
+
+
 def test_a_part_that_inflates_past_the_limit_is_refused_unread() -> None:
     # Given a body part that compresses a hundredfold (a zip bomb's shape)
     data = _archive({"word/document.xml": f"<w:document {_NS}>" + " " * (MAX_PART_BYTES + 1) + "</w:document>"})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+import zlib
 from xml.etree import ElementTree
 
 from threadline.domain.parsing import ParsedDocument, ParseError, Section
@@ -56,7 +57,9 @@ def _xml(archive: zipfile.ZipFile, name: str) -> ElementTree.Element:
         raise ParseError(f"the Word document's {name} inflates past {MAX_PART_BYTES // (1024 * 1024)} MiB")
     try:
         raw = archive.read(name)
-    except (zipfile.BadZipFile, ValueError, NotImplementedError, OSError) as exc:
+    # A damaged member: bad CRC or header (BadZipFile), corrupt deflate data (zlib.error), an encrypted member
+    # (RuntimeError), a compression method this Python lacks (NotImplementedError), a truncated stream (EOFError).
+    except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, EOFError, OSError, ValueError) as exc:
         raise ParseError(f"the Word document cannot be read ({type(exc).__name__} in {name})") from exc
     # Office never writes a DTD: one here could only declare entities (exponential expansion, external files).
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
@@ -93,7 +96,9 @@ def _style_levels(styles: ElementTree.Element) -> dict[str, int]:
 
 def _core_title(core: ElementTree.Element) -> str | None:
     title = core.find(_DC_TITLE)
-    return " ".join((title.text or "").split()) or None if title is not None else None
+    if title is None:
+        return None
+    return " ".join((title.text or "").split()) or None
 
 
 class _Body:
