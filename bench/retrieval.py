@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
             conn.execute("SET hnsw.iterative_scan = relaxed_order")
             team = conn.execute("INSERT INTO teams (name) VALUES ('bench') RETURNING id").fetchone()
             assert team is not None
-            project_id = _project(conn, team[0], "git manual")
+            project_id = _project(conn, team[0], corpus.name)
             _load(conn, project_id, chunks, chunk_vectors)
             conn.execute("ANALYZE")
             relevant_vectors = question_vectors[: len(questions)]
