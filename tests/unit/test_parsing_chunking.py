@@ -179,6 +179,43 @@ def test_html_table_rows_stay_lines_with_their_cells_apart() -> None:
     assert (parsed.sections[1].heading, parsed.sections[1].text) == ("Plans > C#", "After\nthe table.")
 
 
+def test_html_lists_of_nothing_but_links_are_skipped_where_the_page_has_other_text() -> None:
+    # Given a page without landmarks, as SQLite's manual lays its pages out: a menu of links (items left open),
+    # a table of contents, a "Previous | Next" bar; and in the content, a sentence with links, a list whose items
+    # say something beside their link, and a list of only two links
+    html = (
+        '<body><div class="menu"><ul><li><a href="index.html">Home</a><li><a href="docs.html">Documentation</a>'
+        '<li><a href="download.html">Download</a><li><a href="support.html">Support</a></ul></div>'
+        "<h1>Transactions</h1><div class=toc><ul><li><a href=#a>1. Overview</a><ul><li><a href=#b>1.1 Locks</a>"
+        "</li></ul></li><li><a href=#c>2. Journals</a></li></ul></div>"
+        '<p>Use <a href="begin.html">BEGIN</a>, <a href="commit.html">COMMIT</a> and <a href="r.html">ROLLBACK</a>.</p>'
+        '<ul><li><a href="begin.html">BEGIN</a> starts one</li><li><a href="c.html">COMMIT</a></li>'
+        '<li><a href="r.html">ROLLBACK</a></li></ul><ul><li><a href="wal.html">WAL</a></li>'
+        '<li><a href="lock.html">Locking</a></li></ul>'
+        '<p class=nav><a href="a.html">Previous</a> | <a href="b.html">Next</a> | <a href="index.html">Top</a></p>'
+        "</body>"
+    )
+    # When it is parsed
+    parsed = parse(html.encode(), DocumentFormat.HTML)
+    # Then the menu, the table of contents and the bar are gone, and every list that says something is kept
+    assert [(s.heading, " ".join(s.text.split())) for s in parsed.sections if s.text.strip()] == [
+        ("Transactions", "Use BEGIN, COMMIT and ROLLBACK. BEGIN starts one COMMIT ROLLBACK WAL Locking"),
+    ]
+
+
+def test_html_that_is_only_lists_of_links_keeps_them() -> None:
+    # Given an index page, in a main region and out of one, whose content is its table of contents
+    toc = '<ul><li><a href="install.html">Installing</a></li><li><a href="usage.html">Usage</a></li>' + (
+        '<li><a href="faq.html">FAQ</a></li></ul>'
+    )
+    for html in (f"<h1>Guide</h1>{toc}", f'<div role="main"><h1>Guide</h1>{toc}</div><ul>{toc}</ul>'):
+        # When it is parsed, then the page is its links rather than refused as empty
+        parsed = parse(html.encode(), DocumentFormat.HTML)
+        assert [(s.heading, " ".join(s.text.split())) for s in parsed.sections if s.text.strip()] == [
+            ("Guide", "Installing Usage FAQ")
+        ]
+
+
 def test_html_whose_main_region_is_empty_is_read_whole() -> None:
     # Given a page that marks an empty main region and keeps its text outside it
     html = "<body><main></main><h1>FAQ</h1><p>Yes, it works offline.</p></body>"

@@ -307,13 +307,85 @@ def _nested(element: tuple[str, int] | None, tag: str, step: int) -> tuple[str, 
     return (tag, depth) if depth else None
 
 
+# Containers that a site fills with nothing but links (a menu, a table of contents, "Previous | Next"): every
+# page of a site without landmarks (SQLite's manual: 762 of its 766 pages) repeats them, and their only words
+# are other pages' titles, which a search then matches on every page. Three links are the least that makes a list.
+_LINK_LIST_TAGS = {"ul", "ol", "menu", "div", "p", "table"}
+_LINK_LIST_MIN = 3
+_WORD = re.compile(r"\w")
+
+
+class _LinkLists(HTMLParser):
+    """A first pass over a page: which elements (by the ordinal of their start tag) hold at least three links and
+    no word outside them. Text of skipped elements (scripts, forms, hidden ones) does not count as a word."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: set[int] = set()
+        self._ordinal = -1
+        # Open candidates, innermost last: [name, open elements of that name from it inward, ordinal, links,
+        # a word outside a link seen].
+        self._open: list[list[Any]] = []
+        self._skipping: tuple[str, int] | None = None
+        self._link: tuple[str, int] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._ordinal += 1
+        if self._skipping is not None:
+            self._skipping = _nested(self._skipping, tag, 1)
+            return
+        if tag not in _VOID and _is_chrome(tag, attrs):
+            self._skipping = (tag, 1)
+            return
+        for entry in self._open:
+            entry[1] += entry[0] == tag
+        if tag in _LINK_LIST_TAGS:
+            self._open.append([tag, 1, self._ordinal, 0, False])
+        if tag == "a" and any(name == "href" for name, _ in attrs):
+            if self._link is None:
+                for entry in self._open:
+                    entry[3] += 1
+            self._link = _nested(self._link or ("a", 0), tag, 1)
+        else:
+            self._link = _nested(self._link, tag, 1)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skipping is not None:
+            self._skipping = _nested(self._skipping, tag, -1)
+            return
+        self._link = _nested(self._link, tag, -1)
+        kept = []
+        for entry in self._open:
+            entry[1] -= entry[0] == tag
+            if entry[1]:
+                kept.append(entry)
+            elif entry[3] >= _LINK_LIST_MIN and not entry[4]:
+                self.found.add(entry[2])
+        self._open = kept
+
+    def handle_data(self, data: str) -> None:
+        if self._skipping is None and self._link is None and _WORD.search(data):
+            for entry in self._open:
+                entry[4] = True
+
+
+def _link_lists(text: str) -> set[int]:
+    finder = _LinkLists()
+    finder.feed(text)
+    finder.close()
+    return finder.found
+
+
 class _HtmlSections(HTMLParser):
     """Collects text by heading; scripts, styles, a site's navigation and hidden elements are skipped, and only
     the main region is read when `main_only`."""
 
-    def __init__(self, main_only: bool) -> None:
+    def __init__(self, main_only: bool, link_lists: set[int] | frozenset[int] = frozenset()) -> None:
         super().__init__(convert_charrefs=True)
         self.title: str | None = None
+        # Start tags so far, to find the elements `_LinkLists` counted.
+        self._ordinal = -1
+        self._link_lists = link_lists
         self.sections: list[Section] = []
         self._path: list[tuple[int, str]] = []
         self._text: list[str] = []
@@ -339,13 +411,14 @@ class _HtmlSections(HTMLParser):
         return self._skipping is None and (self._main is not None or not self._main_only)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._ordinal += 1
         if tag == "title":  # in <head>, which is skipped
             self._in_title = True
             return
         if self._skipping is not None:
             self._skipping = _nested(self._skipping, tag, 1)
             return
-        if tag not in _VOID and _is_chrome(tag, attrs):
+        if tag not in _VOID and (_is_chrome(tag, attrs) or self._ordinal in self._link_lists):
             self._skipping = (tag, 1)
             return
         if self._main is None and tag not in _VOID and _is_main(tag, attrs):
@@ -433,9 +506,13 @@ class _HtmlSections(HTMLParser):
 
 
 def _parse_html(text: str) -> ParsedDocument:
-    main_only = _HAS_MAIN.search(text) is not None
-    for restricted in (True, False) if main_only else (False,):
-        parser = _HtmlSections(main_only=restricted)
+    """The page's text by heading, from its main region and without lists of links where that leaves text (a
+    table of contents page is its lists of links, and an empty main region is no region)."""
+    lists = _link_lists(text)
+    regions = (True, False) if _HAS_MAIN.search(text) else (False,)
+    drops: tuple[set[int] | frozenset[int], ...] = (lists, frozenset()) if lists else (lists,)
+    for restricted, dropped in ((r, d) for r in regions for d in drops):
+        parser = _HtmlSections(main_only=restricted, link_lists=dropped)
         parser.feed(text)
         parser.close()
         parser.flush()
