@@ -216,6 +216,60 @@ def test_html_that_is_only_lists_of_links_keeps_them() -> None:
         ]
 
 
+def test_the_title_heads_the_sections_where_no_heading_names_the_page() -> None:
+    # Given pages whose headings do not name them: numbered top headings under a title the page sets apart (as
+    # SQLite's manual does), and a static site's Markdown titled only in its front matter
+    numbered = (
+        "<title>The Amalgamation</title><div class=title>The Amalgamation</div>"
+        "<h1>1. Executive Summary</h1><p>One file.</p><h1>2. Building</h1><h2>2.1 Flags</h2><p>Use -O2.</p>"
+    )
+    front_matter = '---\ntitle: "Rotate keys"\n---\nKeys expire yearly.\n\n## Steps\nOpen Settings.\n'
+    # When they are parsed, then every section is headed by the title (and a passage says which page it is from)
+    assert [(s.heading, s.text) for s in parse(numbered.encode(), DocumentFormat.HTML).sections] == [
+        ("The Amalgamation", "The Amalgamation"),
+        ("The Amalgamation > 1. Executive Summary", "One file."),
+        ("The Amalgamation > 2. Building > 2.1 Flags", "Use -O2."),
+    ]
+    assert [(s.heading, s.text) for s in parse(front_matter.encode(), DocumentFormat.MARKDOWN).sections] == [
+        ("Rotate keys", "Keys expire yearly."),
+        ("Rotate keys > Steps", "Open Settings."),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        # a heading that the title starts with ("Billing | Acme Help")
+        ("<title>Billing | Acme Help</title><h1>Billing</h1><p>Monthly.</p><h2>Refunds</h2><p>5 days.</p>", "html"),
+        # an HTML page's only top heading, under a <title> that may be the site's name on every page
+        ("<title>Acme Help</title><h1>Billing</h1><p>Monthly.</p><h2>Refunds</h2><p>5 days.</p>", "html"),
+        # Markdown whose first H1 is its title
+        ("# Billing\nMonthly.\n## Refunds\n5 days.\n", "md"),
+    ],
+)
+def test_a_heading_that_names_the_page_is_not_headed_again(text: str, fmt: str) -> None:
+    # Given a page that a heading names, when it is parsed
+    parsed = parse(text.encode(), DocumentFormat.HTML if fmt == "html" else DocumentFormat.MARKDOWN)
+    # Then its headings are its own
+    assert [s.heading for s in parsed.sections] == ["Billing", "Billing > Refunds"]
+
+
+def test_a_pdf_metadata_title_heads_nothing() -> None:
+    # Given a PDF whose metadata title a tool filled in
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer)
+    pdf.setTitle("Microsoft Word - Document1")
+    pdf.drawString(72, 720, "The warranty lasts two years.")
+    pdf.save()
+    # When it is parsed
+    parsed = parse(buffer.getvalue(), DocumentFormat.PDF)
+    # Then the title is reported but no section is headed by it
+    assert parsed.title == "Microsoft Word - Document1"
+    assert all("Microsoft Word" not in s.heading for s in parsed.sections)
+
+
 def test_html_whose_main_region_is_empty_is_read_whole() -> None:
     # Given a page that marks an empty main region and keeps its text outside it
     html = "<body><main></main><h1>FAQ</h1><p>Yes, it works offline.</p></body>"

@@ -121,7 +121,33 @@ def parse(data: bytes, fmt: DocumentFormat) -> ParsedDocument:
     if not sections:
         raise ParseError("the document contains no text")
     title = strip_unstorable(parsed.title) if parsed.title is not None else None
+    if title and fmt in _TITLED_BY_AUTHOR:
+        sections = _under_title(" ".join(title.split()), sections, one_heading_names=fmt is DocumentFormat.HTML)
     return ParsedDocument(title, sections)
+
+
+# Formats whose title its author wrote (an HTML <title>, Markdown's front matter, a reStructuredText title), not
+# a PDF's or a Word file's metadata, which tools fill in ("Microsoft Word - Document1", "untitled").
+_TITLED_BY_AUTHOR = {DocumentFormat.HTML, DocumentFormat.MARKDOWN, DocumentFormat.RST}
+_MAX_TITLE_HEADING = 120
+
+
+def _under_title(title: str, sections: list[Section], one_heading_names: bool) -> list[Section]:
+    """The sections headed by the document's title where no heading names the page, so that each passage says
+    what page it is from: SQLite's pages number their top headings ("1. Executive Summary", "2. Details") under
+    a title in a <div>, and a static site's Markdown is titled in its front matter, above "## Steps".
+
+    A heading names the page when it starts with the title or the title with it ("Billing" in "Billing | Acme"),
+    or, on an HTML page (whose <title> is often the site's name on every page), when it is the only top heading.
+    """
+    if len(title) > _MAX_TITLE_HEADING:
+        return sections
+    tops = {s.heading.split(" > ", 1)[0].strip().casefold() for s in sections if s.heading}
+    lowered = title.casefold()
+    named = any(lowered.startswith(top) or top.startswith(lowered) for top in tops)
+    if named or (one_heading_names and len(tops) == 1):
+        return sections
+    return [Section(f"{title} > {s.heading}" if s.heading else title, s.text) for s in sections]
 
 
 def _decode(data: bytes) -> str:
