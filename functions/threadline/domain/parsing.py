@@ -341,6 +341,17 @@ _LINK_LIST_MIN = 3
 _WORD = re.compile(r"\w")
 
 
+@dataclass(slots=True)
+class _Candidate:
+    """An open element that may turn out to hold nothing but links."""
+
+    tag: str
+    ordinal: int  # of its start tag in the page
+    depth: int = 1  # elements of its name open from it inward: its own end tag is the one that closes the last
+    links: int = 0
+    worded: bool = False  # a word outside a link was seen in it
+
+
 class _LinkLists(HTMLParser):
     """A first pass over a page: which elements (by the ordinal of their start tag) hold at least three links and
     no word outside them. Text of skipped elements (scripts, forms, hidden ones) does not count as a word."""
@@ -349,9 +360,7 @@ class _LinkLists(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.found: set[int] = set()
         self._ordinal = -1
-        # Open candidates, innermost last: [name, open elements of that name from it inward, ordinal, links,
-        # a word outside a link seen].
-        self._open: list[list[Any]] = []
+        self._open: list[_Candidate] = []  # innermost last
         self._skipping: tuple[str, int] | None = None
         self._link: tuple[str, int] | None = None
 
@@ -363,14 +372,14 @@ class _LinkLists(HTMLParser):
         if tag not in _VOID and _is_chrome(tag, attrs):
             self._skipping = (tag, 1)
             return
-        for entry in self._open:
-            entry[1] += entry[0] == tag
+        for candidate in self._open:
+            candidate.depth += candidate.tag == tag
         if tag in _LINK_LIST_TAGS:
-            self._open.append([tag, 1, self._ordinal, 0, False])
+            self._open.append(_Candidate(tag, self._ordinal))
         if tag == "a" and any(name == "href" for name, _ in attrs):
             if self._link is None:
-                for entry in self._open:
-                    entry[3] += 1
+                for candidate in self._open:
+                    candidate.links += 1
             self._link = _nested(self._link or ("a", 0), tag, 1)
         else:
             self._link = _nested(self._link, tag, 1)
@@ -380,19 +389,16 @@ class _LinkLists(HTMLParser):
             self._skipping = _nested(self._skipping, tag, -1)
             return
         self._link = _nested(self._link, tag, -1)
-        kept = []
-        for entry in self._open:
-            entry[1] -= entry[0] == tag
-            if entry[1]:
-                kept.append(entry)
-            elif entry[3] >= _LINK_LIST_MIN and not entry[4]:
-                self.found.add(entry[2])
-        self._open = kept
+        for candidate in self._open:
+            candidate.depth -= candidate.tag == tag
+            if not candidate.depth and candidate.links >= _LINK_LIST_MIN and not candidate.worded:
+                self.found.add(candidate.ordinal)
+        self._open = [c for c in self._open if c.depth]
 
     def handle_data(self, data: str) -> None:
         if self._skipping is None and self._link is None and _WORD.search(data):
-            for entry in self._open:
-                entry[4] = True
+            for candidate in self._open:
+                candidate.worded = True
 
 
 def _link_lists(text: str) -> set[int]:
