@@ -10,7 +10,14 @@ import pytest
 
 from threadline.domain import categories, labels
 from threadline.domain.categories import Category
-from threadline.domain.classification import NEAR_DUPLICATE, Prototypes, description_texts, score
+from threadline.domain.classification import (
+    LLM_PRECEDENTS,
+    NEAR_DUPLICATE,
+    Precedent,
+    Prototypes,
+    description_texts,
+    score,
+)
 from threadline.domain.errors import InvalidInput
 from threadline.domain.pagination import MAX_LIMIT, Cursor, PageRequest, page_in_memory
 
@@ -132,6 +139,35 @@ def test_a_correction_decides_only_the_questions_that_repeat_it() -> None:
     assert corrected.margin == pytest.approx(1.0 - NEAR_DUPLICATE - (0.6 - 0.5) / np.linalg.norm([0.6, 0.5, 0.62]))
     assert float(distant[0] @ question[0]) < 0.7
     assert unrelated.best == 0 and unrelated.margin == pytest.approx(float(distant[0, 0] - distant[0, 1]))
+
+
+@pytest.mark.unit
+def test_an_llm_is_shown_the_nearest_corrections_first_and_at_most_a_handful() -> None:
+    # Given two categories and twelve corrections at known cosines to a question along the first axis,
+    # the even ones of category a, the odd ones of b, and one correction far longer than a prompt should carry
+    cats = tuple(_category(n) for n in "ab")
+    cosines = np.linspace(0.95, 0.4, 12)
+    vectors = np.stack([[c, np.sqrt(1 - c * c), 0.0] for c in cosines]).astype(np.float32)
+    order = np.random.default_rng(3).permutation(12)  # stored in another order than nearness
+    questions = tuple(f"question {i}" + ("!" * 900 if i == 1 else "") for i in order)
+    prototypes = Prototypes(
+        key=(),
+        categories=cats,
+        matrix=np.eye(2, 3, dtype=np.float32),
+        corrections=vectors[order],
+        correction_rows=tuple(int(i % 2) for i in order),
+        correction_questions=questions,
+    )
+    # When the precedents of that question are taken
+    shown = prototypes.precedents(np.array([1.0, 0.0, 0.0], dtype=np.float32))
+    # Then the nearest corrections come first, as many as LLM_PRECEDENTS, each with its own category,
+    # and a long question is cut to a prompt's share
+    assert [p.question[:11].rstrip("!") for p in shown] == [f"question {i}" for i in range(LLM_PRECEDENTS)]
+    assert [p.category_id for p in shown] == [cats[i % 2].id for i in range(LLM_PRECEDENTS)]
+    assert len(shown[1].question) == 500 and shown[1].question.startswith("question 1!")
+    # And a project without corrections has none to show
+    assert Prototypes(key=(), categories=cats, matrix=prototypes.matrix).precedents(vectors[0]) == []
+    assert prototypes.precedents(vectors[0], limit=1) == [Precedent("question 0", cats[0].id)]
 
 
 @pytest.mark.unit

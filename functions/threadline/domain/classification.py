@@ -9,8 +9,9 @@ once, stored; the latest `CORRECTIONS_PER_CATEGORY` per category): a question sc
 cosine to the prototype plus how far its nearest correction of that category exceeds `NEAR_DUPLICATE`,
 so a correction decides the questions that repeat it and leaves the others to the description and the
 examples. A question goes to the best score; when the top two are closer than the margin, a configured
-LLM chooser decides (or the LLM decides every question when it is primary). bench.classify_learning
-measures it.
+LLM chooser decides (or the LLM decides every question when it is primary), shown the team's corrections
+nearest the question as precedents, so the LLM learns from corrections too. bench.classify_learning
+measures the embedding path.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 from uuid import UUID
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from threadline.domain.categories import Category
 from threadline.domain.errors import DomainError
-from threadline.domain.labels import CorrectionSource, CorrectionsVersion
+from threadline.domain.labels import Correction, CorrectionSource, CorrectionsVersion
 from threadline.domain.ports import Embedder, LabelDecision, Vectors
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,22 @@ NEAR_DUPLICATE = 0.7
 # cosine to the other prototypes, or to every example) +0.5-1.0 points with examples, i.e. 1-2 of the 216
 # questions that chose the share; and corrections never moved the held-apart half at any threshold: MiniLM puts
 # a new question of a category no nearer that category's corrected questions than the others'.
+# Precedents an LLM chooser is shown: the team's corrections nearest the question (dynamic few-shot). A handful
+# is what retrieval-augmented classification prompts commonly carry: enough to show how the team draws the
+# line between two categories near this question, little enough to keep each prompt small (8 x 500 characters
+# at most) whatever the project's 50 corrections per category add up to.
+LLM_PRECEDENTS = 8
+_PRECEDENT_CHARS = 500
 # Clause boundaries of a description: a full stop only before a space or the end (not in "Node.js").
 _CLAUSE = re.compile(r"[,;:]|\.(?=\s|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class Precedent:
+    """A question the team labelled itself (a correction), as an LLM chooser is shown it."""
+
+    question: str
+    category_id: UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +94,15 @@ class Choice:
 
 
 class CategoryChooser(Protocol):
-    """Picks one of the given categories for a question (an LLM); None when it cannot give a valid answer."""
+    """Picks one of the given categories for a question (an LLM); None when it cannot give a valid answer.
+    `precedents`: the team's own labels of the questions nearest this one, nearest first, to follow where alike."""
 
     @property
     def name(self) -> str: ...
 
-    def choose(self, question: str, categories: Sequence[Category]) -> Choice | None: ...
+    def choose(
+        self, question: str, categories: Sequence[Category], precedents: Sequence[Precedent] = ()
+    ) -> Choice | None: ...
 
 
 class CategorySource(Protocol):
@@ -99,13 +117,29 @@ PrototypeKey = tuple[tuple[tuple[UUID, str], ...], CorrectionsVersion | None]
 @dataclass(frozen=True, slots=True)
 class Prototypes:
     """One unit vector per category, rows in the order of `categories`; and the project's corrections,
-    one unit vector per row of `corrections` whose category is the prototype row in `correction_rows`."""
+    one unit vector per row of `corrections` whose category is the prototype row in `correction_rows` and
+    whose question is `correction_questions`' entry."""
 
     key: PrototypeKey
     categories: tuple[Category, ...]
     matrix: Vectors
     corrections: Vectors | None = None
     correction_rows: tuple[int, ...] = ()
+    correction_questions: tuple[str, ...] = ()
+
+    def precedents(self, question: Vectors, limit: int = LLM_PRECEDENTS) -> list[Precedent]:
+        """The `limit` corrections nearest the unit vector `question`, nearest first, as precedents."""
+        if self.corrections is None or limit <= 0:
+            return []
+        cosines = self.corrections @ question
+        nearest = np.argsort(-cosines, kind="stable")[:limit]
+        return [
+            Precedent(
+                question=self.correction_questions[i][:_PRECEDENT_CHARS],
+                category_id=self.categories[self.correction_rows[i]].id,
+            )
+            for i in nearest.tolist()
+        ]
 
 
 def description_texts(category: Category) -> list[str]:
@@ -126,12 +160,12 @@ def build_prototypes(
     embedder: Embedder,
     categories: Sequence[Category],
     use_examples: bool = True,
-    corrections: Sequence[tuple[UUID, Vectors]] = (),
+    corrections: Sequence[Correction] = (),
     key: PrototypeKey | None = None,
 ) -> Prototypes:
     """Embed every category's description texts and examples in one call; each prototype is the unit
-    description vector plus `EXAMPLE_WEIGHT` times the unit mean of the examples. Corrections,
-    (category_id, vector) pairs, are kept beside the prototypes for `score`; those of an unknown category
+    description vector plus `EXAMPLE_WEIGHT` times the unit mean of the examples. Corrections (each with its
+    vector) are kept beside the prototypes for `score` and an LLM's precedents; those of an unknown category
     (deleted since) are dropped."""
     groups = [(description_texts(c), list(c.examples) if use_examples else []) for c in categories]
     vectors = embedder.embed([t for described, examples in groups for t in (*described, *examples)])
@@ -146,13 +180,14 @@ def build_prototypes(
         rows.append(row)
     matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, embedder.dimensions), np.float32)
     index = {c.id: i for i, c in enumerate(categories)}
-    kept = [(index[category_id], vector) for category_id, vector in corrections if category_id in index]
+    kept = [(c, c.vector) for c in corrections if c.category_id in index and c.vector is not None]
     return Prototypes(
         key=key or (categories_key(categories), None),
         categories=tuple(categories),
         matrix=matrix,
         corrections=np.stack([_unit(v) for _, v in kept]).astype(np.float32) if kept else None,
-        correction_rows=tuple(i for i, _ in kept),
+        correction_rows=tuple(index[c.category_id] for c, _ in kept),
+        correction_questions=tuple(c.question for c, _ in kept),
     )
 
 
@@ -247,7 +282,7 @@ class Classifier:
             if cached is not None and cached.key == key:
                 self._cache.move_to_end(project_id)
                 return cached
-        examples = self._correction_vectors(project_id) if version and version.count else []
+        examples = self._embedded_corrections(project_id) if version and version.count else []
         built = build_prototypes(self.embedder, categories, self.use_examples, examples, key)
         with self._lock:
             self._cache[project_id] = built
@@ -256,22 +291,18 @@ class Classifier:
                 self._cache.popitem(last=False)
         return built
 
-    def _correction_vectors(self, project_id: UUID) -> list[tuple[UUID, Vectors]]:
-        """The project's corrections as (category_id, vector); questions never embedded are embedded now and
+    def _embedded_corrections(self, project_id: UUID) -> list[Correction]:
+        """The project's corrections, each with its vector; questions never embedded are embedded now and
         stored, so each correction costs one embedding however often the prototypes are rebuilt."""
         assert self.corrections is not None
         found = self.corrections.corrections(project_id, CORRECTIONS_PER_CATEGORY)
         missing = [c for c in found if c.vector is None]
-        fresh: dict[UUID, Vectors] = {}
-        if missing:
-            embedded = self.embedder.embed([c.question for c in missing])
-            fresh = {c.thread_id: embedded[i] for i, c in enumerate(missing)}
-            self.corrections.store_correction_vectors(project_id, list(fresh.items()))
-        pairs: list[tuple[UUID, Vectors]] = []
-        for c in found:
-            vector = c.vector if c.vector is not None else fresh[c.thread_id]
-            pairs.append((c.category_id, vector))
-        return pairs
+        if not missing:
+            return found
+        embedded = self.embedder.embed([c.question for c in missing])
+        fresh = {c.thread_id: embedded[i] for i, c in enumerate(missing)}
+        self.corrections.store_correction_vectors(project_id, list(fresh.items()))
+        return [c if c.vector is not None else replace(c, vector=fresh[c.thread_id]) for c in found]
 
     def classify(self, project_id: UUID, questions: Sequence[tuple[UUID, str]]) -> list[LabelDecision]:
         """Label one project's questions; a project without categories gets no decisions."""
@@ -292,10 +323,13 @@ class Classifier:
                 continue
             scored = score(prototypes, vectors[indexes], self.near_duplicate)
             for index, result in zip(indexes, scored, strict=True):
-                decisions.append(self._decide(prototypes, items[index][1], items[index][2], result))
+                _, thread_id, question = items[index]
+                decisions.append(self._decide(prototypes, thread_id, question, vectors[index], result))
         return decisions
 
-    def _decide(self, prototypes: Prototypes, thread_id: UUID, question: str, result: Scored) -> LabelDecision:
+    def _decide(
+        self, prototypes: Prototypes, thread_id: UUID, question: str, vector: Vectors, result: Scored
+    ) -> LabelDecision:
         best = prototypes.categories[result.best].id
         runner_up = prototypes.categories[result.runner_up].id if result.runner_up is not None else None
         embedded = LabelDecision(
@@ -308,7 +342,7 @@ class Classifier:
         ask_llm = self.chooser is not None and (self.llm_primary or result.margin < self.margin)
         if not ask_llm or self.chooser is None or len(prototypes.categories) < 2:
             return embedded
-        choice = self.chooser.choose(question, prototypes.categories)
+        choice = self.chooser.choose(question, prototypes.categories, prototypes.precedents(vector))
         if choice is None:
             # The LLM failed or answered outside the project's categories: the embedding verdict stands.
             return embedded

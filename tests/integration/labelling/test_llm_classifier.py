@@ -12,7 +12,7 @@ from tests.fixtures.app import ProjectKey
 from tests.integration.labelling.conftest import SeedThreads
 from tests.integration.labelling.support import thread_label
 from threadline.bootstrap import Container
-from threadline.domain.classification import ClassifyRequest, classify_messages
+from threadline.domain.classification import LLM_PRECEDENTS, ClassifyRequest, classify_messages
 from threadline.local.openai_stub import OpenAIStub, Reply
 from threadline.local.serving import BackgroundServer
 from threadline.settings import Settings
@@ -102,3 +102,37 @@ def test_invalid_llm_answers_leave_the_embedding_verdict(
     # Then the embedding classifier's verdict stands
     assert decision.category_id == ids["Troubleshooting"] and decision.model.startswith("embedding:")
     assert llm.requests
+
+
+@pytest.mark.integration
+def test_the_llm_is_shown_its_own_teams_nearest_corrections(
+    llm: OpenAIStub, settings: Settings, container: Container, make_project: Make, seed_threads: SeedThreads
+) -> None:
+    # Given the LLM as primary, a project whose team filed seat questions under Troubleshooting and an unrelated
+    # question under Discovery, and another project whose team labelled a seat question too
+    settings.classifier = "llm"
+    project, other = make_project("llm precedents"), make_project("llm precedents, other team")
+    ids = {c.name: c.id for c in container.categories.list_categories(project.id)}
+    other_ids = {c.name: c.id for c in container.categories.list_categories(other.id)}
+    seats = [f"Where do I see how many seats we use? ({n})" for n in range(LLM_PRECEDENTS + 2)]
+    labelled = [*seats, "Can I pay by bank transfer?"]
+    for thread, question in zip(seed_threads(project.id, labelled), labelled, strict=True):
+        name = "Discovery" if question.startswith("Can I pay") else "Troubleshooting"
+        container.labels.set_user_label(project.id, thread, ids[name])
+    (theirs,) = seed_threads(other.id, ["How many seats are in use in our workspace?"])
+    container.labels.set_user_label(other.id, theirs, other_ids["Discovery"])
+    llm.default = _answer(ids["Troubleshooting"], 0.9)
+    # When a seat question is classified, and the same question in a project without corrections
+    (decision,) = container.classifier.classify(project.id, [(uuid4(), "How many seats does my workspace use?")])
+    container.classifier.classify(make_project("no corrections").id, [(uuid4(), "How many seats are used?")])
+    # Then the LLM decided, shown LLM_PRECEDENTS of this team's labels, the seat questions (the nearest) with
+    # their category; the unrelated question and the other team's label were not shown
+    assert decision.category_id == ids["Troubleshooting"] and decision.model == "llm:classifier-model"
+    first, second = (json.loads(r["messages"][-1]["content"]) for r in llm.requests)
+    shown = first["labelled_by_this_team"]
+    assert len(shown) == LLM_PRECEDENTS
+    assert {p["question"] for p in shown} < set(seats)
+    assert {p["category_id"] for p in shown} == {str(ids["Troubleshooting"])}
+    assert first["question"] == "How many seats does my workspace use?"
+    # And a project with no corrections sends none
+    assert "labelled_by_this_team" not in second

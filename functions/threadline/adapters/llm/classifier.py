@@ -11,12 +11,14 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import BaseModel, Field, ValidationError
 
 from threadline.domain.categories import Category
-from threadline.domain.classification import Choice
+from threadline.domain.classification import Choice, Precedent
 from threadline.observability import logger
 
 _SYSTEM = (
     "You label the first question of a customer-support conversation with exactly one of the project's "
-    "categories. Answer with the id of the best category and your confidence between 0 and 1."
+    "categories. Answer with the id of the best category and your confidence between 0 and 1. "
+    "'labelled_by_this_team', when present, lists questions this team labelled itself, the nearest to this "
+    "one first: where the question is alike, follow the team's choice over the descriptions."
 )
 
 
@@ -45,12 +47,18 @@ def _response_format(categories: Sequence[Category]) -> ResponseFormatJSONSchema
     }
 
 
-def _prompt(question: str, categories: Sequence[Category]) -> str:
+def _prompt(question: str, categories: Sequence[Category], precedents: Sequence[Precedent]) -> str:
     listed = [
         {"id": str(c.id), "name": c.name, "description": c.description, "examples": list(c.examples[:5])}
         for c in categories
     ]
-    return json.dumps({"categories": listed, "question": question}, ensure_ascii=False)
+    prompt: dict[str, object] = {"categories": listed}
+    if precedents:
+        prompt["labelled_by_this_team"] = [
+            {"question": p.question, "category_id": str(p.category_id)} for p in precedents
+        ]
+    prompt["question"] = question
+    return json.dumps(prompt, ensure_ascii=False)
 
 
 class OpenAICategoryChooser:
@@ -65,14 +73,17 @@ class OpenAICategoryChooser:
         """Stored as the label's model."""
         return f"llm:{self._model}"
 
-    def choose(self, question: str, categories: Sequence[Category]) -> Choice | None:
-        """The model's pick, or None when it fails or names something that is not one of these categories."""
+    def choose(
+        self, question: str, categories: Sequence[Category], precedents: Sequence[Precedent] = ()
+    ) -> Choice | None:
+        """The model's pick, or None when it fails or names something that is not one of these categories;
+        `precedents`, the team's own labels of questions near this one, go into the prompt."""
         try:
             response = self._client.chat.completions.create(
                 model=self._model,
                 messages=[
                     {"role": "system", "content": _SYSTEM},
-                    {"role": "user", "content": _prompt(question, categories)},
+                    {"role": "user", "content": _prompt(question, categories, precedents)},
                 ],
                 response_format=_response_format(categories),
                 temperature=0,
