@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -15,11 +16,14 @@ from threadline.domain.classification import (
     NEAR_DUPLICATE,
     Precedent,
     Prototypes,
+    build_prototypes,
     description_texts,
     score,
 )
 from threadline.domain.errors import InvalidInput
+from threadline.domain.labels import Correction
 from threadline.domain.pagination import MAX_LIMIT, Cursor, PageRequest, page_in_memory
+from threadline.domain.ports import Vectors
 
 
 @pytest.mark.unit
@@ -144,30 +148,54 @@ def test_a_correction_decides_only_the_questions_that_repeat_it() -> None:
 @pytest.mark.unit
 def test_an_llm_is_shown_the_nearest_corrections_first_and_at_most_a_handful() -> None:
     # Given two categories and twelve corrections at known cosines to a question along the first axis,
-    # the even ones of category a, the odd ones of b, and one correction far longer than a prompt should carry
+    # the even ones of category a, the odd ones of b, stored in another order than nearness
     cats = tuple(_category(n) for n in "ab")
     cosines = np.linspace(0.95, 0.4, 12)
     vectors = np.stack([[c, np.sqrt(1 - c * c), 0.0] for c in cosines]).astype(np.float32)
-    order = np.random.default_rng(3).permutation(12)  # stored in another order than nearness
-    questions = tuple(f"question {i}" + ("!" * 900 if i == 1 else "") for i in order)
+    order = np.random.default_rng(3).permutation(12)
     prototypes = Prototypes(
         key=(),
         categories=cats,
         matrix=np.eye(2, 3, dtype=np.float32),
         corrections=vectors[order],
         correction_rows=tuple(int(i % 2) for i in order),
-        correction_questions=questions,
+        correction_questions=tuple(f"question {i}" for i in order),
     )
     # When the precedents of that question are taken
     shown = prototypes.precedents(np.array([1.0, 0.0, 0.0], dtype=np.float32))
-    # Then the nearest corrections come first, as many as LLM_PRECEDENTS, each with its own category,
-    # and a long question is cut to a prompt's share
-    assert [p.question[:11].rstrip("!") for p in shown] == [f"question {i}" for i in range(LLM_PRECEDENTS)]
-    assert [p.category_id for p in shown] == [cats[i % 2].id for i in range(LLM_PRECEDENTS)]
-    assert len(shown[1].question) == 500 and shown[1].question.startswith("question 1!")
+    # Then the nearest corrections come first, as many as LLM_PRECEDENTS, each with its own category
+    assert shown == [Precedent(f"question {i}", cats[i % 2].id) for i in range(LLM_PRECEDENTS)]
+    assert prototypes.precedents(vectors[0], limit=1) == [Precedent("question 0", cats[0].id)]
     # And a project without corrections has none to show
     assert Prototypes(key=(), categories=cats, matrix=prototypes.matrix).precedents(vectors[0]) == []
-    assert prototypes.precedents(vectors[0], limit=1) == [Precedent("question 0", cats[0].id)]
+
+
+class _Flat:
+    """An embedder giving every text the same unit vector: the test is about what is kept, not where."""
+
+    dimensions = 3
+    model_name = "flat"
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        return np.full((len(texts), 3), 3**-0.5, dtype=np.float32)
+
+
+@pytest.mark.unit
+def test_prototypes_keep_corrections_of_known_categories_with_their_questions_cut_to_a_prompts_share() -> None:
+    # Given a category, a long correction of it, one with no vector yet and one of a deleted category
+    (kept,) = cats = (_category("a"),)
+    vector = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    corrections = [
+        Correction(uuid4(), kept.id, "Why? " * 300, vector),
+        Correction(uuid4(), kept.id, "not embedded", None),
+        Correction(uuid4(), uuid4(), "of a deleted category", vector),
+    ]
+    # When the prototypes are built
+    prototypes = build_prototypes(_Flat(), cats, corrections=corrections)
+    # Then only the first is kept, its question cut to 500 characters
+    assert prototypes.correction_rows == (0,) and prototypes.corrections is not None
+    assert len(prototypes.corrections) == 1
+    assert prototypes.correction_questions == (("Why? " * 300)[:500],)
 
 
 @pytest.mark.unit

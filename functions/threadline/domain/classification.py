@@ -118,7 +118,7 @@ PrototypeKey = tuple[tuple[tuple[UUID, str], ...], CorrectionsVersion | None]
 class Prototypes:
     """One unit vector per category, rows in the order of `categories`; and the project's corrections,
     one unit vector per row of `corrections` whose category is the prototype row in `correction_rows` and
-    whose question is `correction_questions`' entry."""
+    whose question (cut to what a prompt carries) is `correction_questions`' entry."""
 
     key: PrototypeKey
     categories: tuple[Category, ...]
@@ -134,10 +134,7 @@ class Prototypes:
         cosines = self.corrections @ question
         nearest = np.argsort(-cosines, kind="stable")[:limit]
         return [
-            Precedent(
-                question=self.correction_questions[i][:_PRECEDENT_CHARS],
-                category_id=self.categories[self.correction_rows[i]].id,
-            )
+            Precedent(self.correction_questions[i], self.categories[self.correction_rows[i]].id)
             for i in nearest.tolist()
         ]
 
@@ -187,7 +184,8 @@ def build_prototypes(
         matrix=matrix,
         corrections=np.stack([_unit(v) for _, v in kept]).astype(np.float32) if kept else None,
         correction_rows=tuple(index[c.category_id] for c, _ in kept),
-        correction_questions=tuple(c.question for c, _ in kept),
+        # Cut here, once: the cache holds up to 256 projects' corrections, and a prompt carries no more.
+        correction_questions=tuple(c.question[:_PRECEDENT_CHARS] for c, _ in kept),
     )
 
 
