@@ -20,7 +20,7 @@ from threadline.settings import Settings
 if TYPE_CHECKING:
     from threadline.local.cloud import LocalCloud
 
-pytest_plugins = ["tests.fixtures.app"]
+pytest_plugins = ["tests.fixtures.app", "tests.fixtures.llama"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DB = "threadline_template"

