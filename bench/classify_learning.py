@@ -19,7 +19,8 @@ held-apart half is then classified by that LLM through the production chooser (s
 answer validated against the project's ids), in a project of its own: as primary classifier before any
 correction, and after the pool's first 30 corrections, when its prompt carries the 8 nearest of them as
 precedents; then as the fallback it is by default (only questions under the margin are asked). Each line
-says how many answers were unusable (the embedding verdict stood for those).
+says how many questions the LLM decided (an unusable answer leaves the embedding verdict). The key, if the
+server needs one, is read from OPENAI_API_KEY (never from the command line, where `ps` shows it).
 
     python -m bench.classify_learning --llm-url http://127.0.0.1:8080/v1 --llm-model my-model
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -138,7 +140,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--llm-url", help="an OpenAI-compatible base URL (ending in /v1): also measure that LLM")
     parser.add_argument("--llm-model", default="default", help="the model name the LLM server is asked for")
-    parser.add_argument("--llm-key", default="unused", help="its API key")
     args = parser.parse_args(argv)
     cats: list[dict[str, Any]] = json.loads((DATA / "classification_categories.json").read_text())
     rows = [json.loads(line) for line in (DATA / "classification.jsonl").read_text().splitlines() if line.strip()]
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.llm_url:
             settings.openai_base_url, settings.openai_api_key, settings.llm_model = (
                 args.llm_url,
-                args.llm_key,
+                os.environ.get("OPENAI_API_KEY", ""),
                 args.llm_model,
             )
             settings.llm_timeout_s = max(settings.llm_timeout_s, 120.0)  # a model on this machine's CPUs is slow

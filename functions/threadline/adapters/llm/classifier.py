@@ -1,9 +1,9 @@
 """An LLM that picks a category with OpenAI structured output, validated against the project's category ids.
 
 A server without structured output (llama.cpp's Python server refuses `json_schema` with an error naming
-`response_format`) is asked for a plain JSON object instead, the schema spelled out in the system message;
-the answer is validated the same way. The chooser remembers the refusal, so each later question costs one
-request, not two."""
+`response_format`) is asked for a JSON object instead: the reply's shape in the system message, the same
+schema beside the request (llama.cpp constrains the output to it); the answer is validated the same way.
+The chooser remembers the refusal, so each later question costs one request, not two."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class OpenAICategoryChooser:
     def __init__(self, client: openai.OpenAI, model: str) -> None:
         self._client = client
         self._model = model
-        # Until the server refuses it once: then a JSON object, the schema in the prompt (module docstring).
+        # Until the server refuses it once: then a JSON object (module docstring).
         self._structured_output = True
 
     @property
