@@ -18,6 +18,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.fixtures.processes import wait_until_answering
 from threadline.local.moto_server import free_port
 from threadline.local.postgres import stop_now
 
@@ -31,19 +32,6 @@ STOP_S = 10.0
 
 def _read_env(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
-def _wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"threadline dev exited during startup:\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url}/health did not answer within {STARTUP_S}s")
 
 
 # A newcomer's second shell: no database URL, no AWS endpoint and no AWS credentials.
@@ -154,7 +142,7 @@ def test_dev_serves_the_demo_and_a_stop_signal_ends_every_process_under_load(
     process, local_dir, url = dev_stack
 
     # Given a fresh data folder, `threadline dev` starts
-    _wait_for_health(url, process, tmp_path / "dev.log")
+    wait_until_answering(f"{url}/health", process, tmp_path / "dev.log", STARTUP_S)
 
     # When the demo key it wrote is used, a schedule is fired and the mail listed from another process,
     # chats are kept in flight, and the stop signal is sent
