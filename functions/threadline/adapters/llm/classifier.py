@@ -32,23 +32,24 @@ class _Answer(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0)
 
 
+def _schema(categories: Sequence[Category]) -> dict[str, object]:
+    """The answer's JSON schema; its enum restricts a schema-following server to the project's ids (the answer is
+    still validated)."""
+    return {
+        "type": "object",
+        "properties": {
+            "category_id": {"type": "string", "enum": [str(c.id) for c in categories]},
+            "confidence": {"type": "number"},
+        },
+        "required": ["category_id", "confidence"],
+        "additionalProperties": False,
+    }
+
+
 def _response_format(categories: Sequence[Category]) -> ResponseFormatJSONSchema:
-    # The enum restricts a schema-following server to the project's ids; the answer is still validated below.
     return {
         "type": "json_schema",
-        "json_schema": {
-            "name": "category_choice",
-            "strict": True,
-            "schema": {
-                "type": "object",
-                "properties": {
-                    "category_id": {"type": "string", "enum": [str(c.id) for c in categories]},
-                    "confidence": {"type": "number"},
-                },
-                "required": ["category_id", "confidence"],
-                "additionalProperties": False,
-            },
-        },
+        "json_schema": {"name": "category_choice", "strict": True, "schema": _schema(categories)},
     }
 
 
@@ -128,12 +129,7 @@ class OpenAICategoryChooser:
             messages=[{"role": "system", "content": _SYSTEM + _JSON_OBJECT_HINT}, {"role": "user", "content": prompt}],
             # "schema" beside json_object is llama.cpp's extension (it constrains the output to it); others ignore it.
             # Sent as extra_body: the SDK's type for a JSON-object response_format has no such key.
-            extra_body={
-                "response_format": {
-                    "type": "json_object",
-                    "schema": _response_format(categories)["json_schema"]["schema"],
-                }
-            },
+            extra_body={"response_format": {"type": "json_object", "schema": _schema(categories)}},
             temperature=0,
         )
         return response.choices[0].message.content or ""
